@@ -102,7 +102,7 @@ system_protobuf_repository = repository_rule(
 
 def _shared_data_impl(ctx):
     workspace_root = ctx.path(Label("//:WORKSPACE")).dirname
-    shared = workspace_root.get_child("..").get_child(ctx.attr.relative_path)
+    shared = workspace_root.dirname.get_child(ctx.attr.relative_path)
     names = []
     if shared.exists:
         for child in shared.readdir():

@@ -1,0 +1,47 @@
+#include "dmue/schedule.h"
+
+#include "dmue/testing/golden.h"
+#include "gtest/gtest.h"
+#include "third_party/shared_data.h"
+
+namespace dmue {
+namespace {
+
+TEST(ScheduleTest, RampsMatchTheReference) {
+  DMUE_SHARED_OR_SKIP(path, "golden/ramp.pt");
+  auto golden = testing::LoadGoldenTensors(path);
+  ASSERT_TRUE(golden.ok()) << golden.status();
+  const torch::Tensor epochs = golden->at("epoch");
+  for (int alpha : {4, 6, 10}) {
+    const torch::Tensor up = golden->at("ramp_up.alpha" + std::to_string(alpha));
+    const torch::Tensor down = golden->at("ramp_down.alpha" + std::to_string(alpha));
+    for (int64_t i = 0; i < epochs.size(0); ++i) {
+      const double e = static_cast<double>(epochs[i].item<int64_t>());
+      EXPECT_NEAR(RampUp(e, alpha), up[i].item<double>(), 1e-15) << "epoch " << e;
+      EXPECT_NEAR(RampDown(e, alpha), down[i].item<double>(), 1e-15) << "epoch " << e;
+    }
+  }
+}
+
+TEST(ScheduleTest, PiecewiseLrFollowsConfigPy) {
+  const PiecewiseLr lr1 = ReferenceLr1(), lr2 = ReferenceLr2();
+  EXPECT_DOUBLE_EQ(LrAt(lr1, 0), 1e-4);
+  EXPECT_DOUBLE_EQ(LrAt(lr2, 3), 1e-3);
+  EXPECT_DOUBLE_EQ(LrAt(lr1, 3), 1e-4);
+  EXPECT_DOUBLE_EQ(LrAt(lr2, 4), 5e-4);
+  EXPECT_DOUBLE_EQ(LrAt(lr1, 6), 5e-5);
+  EXPECT_DOUBLE_EQ(LrAt(lr1, 24), 5e-5);
+  EXPECT_DOUBLE_EQ(LrAt(lr1, 100), 1e-5);  // Past the end: last rate.
+}
+
+TEST(ScheduleTest, ValidationNamesTheField) {
+  absl::Status bad = ValidatePiecewiseLr({{4, 1e-3}, {2, 1e-4}}, "lr1");
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("lr1[1]"), std::string::npos);
+  EXPECT_FALSE(ValidatePiecewiseLr({}, "lr2").ok());
+  EXPECT_FALSE(ValidatePiecewiseLr({{4, -1}}, "lr2").ok());
+  EXPECT_TRUE(ValidatePiecewiseLr(ReferenceLr1(), "lr1").ok());
+}
+
+}  // namespace
+}  // namespace dmue
