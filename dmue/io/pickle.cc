@@ -108,9 +108,9 @@ class Machine {
   uint64_t FileOffset(uint64_t pos) const { return options_.base_offset + pos; }
 
   absl::Status Error(absl::string_view what) const {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: bad pickle at offset %d: %s", options_.filename,
-        FileOffset(op_pos_), what));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: bad pickle at offset %d: %s", options_.filename,
+                        FileOffset(op_pos_), what));
   }
 
   absl::Status Truncated(uint64_t need) const {
@@ -198,7 +198,6 @@ class Machine {
 
   absl::Status PushGlobal(const std::string& module, const std::string& name) {
     std::string qualified = absl::StrCat(module, ".", name);
-    // Python 2 pickles name the builtins module differently; not needed here.
     if (!IsAllowedGlobal(qualified)) {
       return absl::PermissionDeniedError(absl::StrFormat(
           "%s: refusing to load global '%s' (offset %d): only torch tensor "
@@ -211,8 +210,7 @@ class Machine {
 
   absl::StatusOr<Value> Call(const Value& callable, const Value& args,
                              int depth);
-  absl::StatusOr<Value> RebuildTensor(const std::vector<Value>& args,
-                                      bool v2);
+  absl::StatusOr<Value> RebuildTensor(const std::vector<Value>& args, bool v2);
   absl::Status IntTuple(const Value& v, absl::string_view what,
                         std::vector<int64_t>* out);
 
@@ -258,8 +256,8 @@ absl::StatusOr<Value> Machine::RebuildTensor(const std::vector<Value>& args,
   if (v2 && args.size() >= 5 && args[4].is_bool()) {
     ref->requires_grad = args[4].as_bool();
   }
-  // All arithmetic in unsigned 128-bit-free form: every term is checked
-  // against the storage size, so nothing can overflow int64.
+  // Hostile sizes and strides must not overflow int64: every step below is
+  // compared against the storage size before it is added.
   const int64_t numel_storage = base.storage ? base.storage->numel : 0;
   const int64_t base_offset = base.storage_offset;
   const int64_t offset = args[1].as_int();
@@ -284,8 +282,7 @@ absl::StatusOr<Value> Machine::RebuildTensor(const std::vector<Value>& args,
       const int64_t stride = ref->strides[d];
       const int64_t extent = ref->sizes[d] - 1;
       if (stride < 0) return Error("negative stride");
-      if (extent > 0 && stride > 0 &&
-          (extent > (limit - last) / stride)) {
+      if (extent > 0 && stride > 0 && (extent > (limit - last) / stride)) {
         return Error(absl::StrFormat(
             "tensor of size [%s] stride [%s] offset %d exceeds its storage "
             "of %d elements",
@@ -310,8 +307,8 @@ absl::StatusOr<Value> Machine::Call(const Value& callable, const Value& args,
     return Error(absl::StrCat("cannot call a ", callable.kind_name()));
   }
   if (!args.is_tuple()) {
-    return Error(absl::StrCat("call arguments must be a tuple, not ",
-                              args.kind_name()));
+    return Error(
+        absl::StrCat("call arguments must be a tuple, not ", args.kind_name()));
   }
   const std::string& name = callable.global_name();
   const std::vector<Value>& a = args.items();
@@ -348,9 +345,11 @@ absl::StatusOr<Value> Machine::Call(const Value& callable, const Value& args,
   if (name == "torch._tensor._rebuild_from_type_v2") {
     // (func, new_type, args, state): the type is Tensor or Parameter, which
     // carry nothing we keep; the state only holds Python attributes.
-    if (a.size() < 3) return Error("too few arguments to _rebuild_from_type_v2");
-    if (!a[1].is_global() || (a[1].global_name() != "torch.Tensor" &&
-                              a[1].global_name() != "torch.nn.parameter.Parameter")) {
+    if (a.size() < 3)
+      return Error("too few arguments to _rebuild_from_type_v2");
+    if (!a[1].is_global() ||
+        (a[1].global_name() != "torch.Tensor" &&
+         a[1].global_name() != "torch.nn.parameter.Parameter")) {
       return Error("_rebuild_from_type_v2 with an unsupported type");
     }
     return Call(a[0], a[2], depth + 1);
@@ -364,7 +363,8 @@ absl::StatusOr<Value> Machine::Call(const Value& callable, const Value& args,
   if (name == "torch.device") {
     if (a.empty() || !a[0].is_string()) return Error("bad torch.device call");
     std::string device = a[0].as_string();
-    if (a.size() >= 2 && a[1].is_int()) absl::StrAppend(&device, ":", a[1].as_int());
+    if (a.size() >= 2 && a[1].is_int())
+      absl::StrAppend(&device, ":", a[1].as_int());
     return Value::String(std::move(device));
   }
   return Error(absl::StrCat("global '", name, "' cannot be called"));
@@ -534,7 +534,8 @@ absl::StatusOr<UnpickleResult> Machine::Run() {
         Value item;
         if (auto s = Pop(&item); !s.ok()) return s;
         Value* list = Top();
-        if (list == nullptr || !list->is_list()) return Error("APPEND to a non-list");
+        if (list == nullptr || !list->is_list())
+          return Error("APPEND to a non-list");
         list->mutable_items().push_back(std::move(item));
         break;
       }
@@ -542,8 +543,10 @@ absl::StatusOr<UnpickleResult> Machine::Run() {
         std::vector<Value> items;
         if (auto s = PopMark(&items); !s.ok()) return s;
         Value* list = Top();
-        if (list == nullptr || !list->is_list()) return Error("APPENDS to a non-list");
-        for (Value& item : items) list->mutable_items().push_back(std::move(item));
+        if (list == nullptr || !list->is_list())
+          return Error("APPENDS to a non-list");
+        for (Value& item : items)
+          list->mutable_items().push_back(std::move(item));
         break;
       }
       case kEmptyDict:
@@ -627,7 +630,8 @@ absl::StatusOr<UnpickleResult> Machine::Run() {
         if (!name.is_string() || !module.is_string()) {
           return Error("STACK_GLOBAL needs two strings");
         }
-        if (auto s = PushGlobal(module.as_string(), name.as_string()); !s.ok()) {
+        if (auto s = PushGlobal(module.as_string(), name.as_string());
+            !s.ok()) {
           return s;
         }
         break;
@@ -766,7 +770,8 @@ absl::Status Writer::Write(const Value& v, int depth) {
       const double d = v.as_double();
       std::memcpy(&bits, &d, sizeof(bits));
       Op(kBinFloat);
-      for (int i = 7; i >= 0; --i) out_.push_back(static_cast<char>(bits >> (8 * i)));
+      for (int i = 7; i >= 0; --i)
+        out_.push_back(static_cast<char>(bits >> (8 * i)));
       return absl::OkStatus();
     }
     case Value::Kind::kString:
@@ -826,8 +831,9 @@ absl::Status Writer::Write(const Value& v, int depth) {
       return Global(v.global_name());
     case Value::Kind::kTensor: {
       if (!options_.describe_tensor) {
-        return absl::InvalidArgumentError("cannot pickle a tensor without a "
-                                          "describe_tensor handler");
+        return absl::InvalidArgumentError(
+            "cannot pickle a tensor without a "
+            "describe_tensor handler");
       }
       absl::StatusOr<PickledTensor> t = options_.describe_tensor(v);
       if (!t.ok()) return t.status();
@@ -839,7 +845,8 @@ absl::Status Writer::Write(const Value& v, int depth) {
       std::vector<Value> sizes, strides;
       for (int64_t s : t->sizes) sizes.push_back(Value::Int(s));
       for (int64_t s : t->strides) strides.push_back(Value::Int(s));
-      if (auto s = Write(Value::MakeTuple(std::move(sizes)), depth + 1); !s.ok()) {
+      if (auto s = Write(Value::MakeTuple(std::move(sizes)), depth + 1);
+          !s.ok()) {
         return s;
       }
       if (auto s = Write(Value::MakeTuple(std::move(strides)), depth + 1);

@@ -16,12 +16,12 @@
 #ifndef DMUE_IO_TORCH_CHECKPOINT_H_
 #define DMUE_IO_TORCH_CHECKPOINT_H_
 
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <ATen/core/Tensor.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

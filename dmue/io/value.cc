@@ -55,7 +55,8 @@ bool DTypeFromStorageName(absl::string_view name, DType* dtype) {
 
 bool Dict::Set(Value key, Value value) {
   if (key.is_string()) {
-    auto [it, inserted] = string_index_.emplace(key.as_string(), entries_.size());
+    auto [it, inserted] =
+        string_index_.emplace(key.as_string(), entries_.size());
     if (!inserted) {
       entries_[it->second].second = std::move(value);
       return true;
@@ -83,6 +84,50 @@ const Value* Dict::Find(absl::string_view key) const {
 const Value* Dict::Find(int64_t key) const {
   auto it = int_index_.find(key);
   return it == int_index_.end() ? nullptr : &entries_[it->second].second;
+}
+
+void Value::DetachChildren(Value& v, std::vector<Value>* out) {
+  if (auto* list = std::get_if<std::shared_ptr<List>>(&v.data_)) {
+    if (*list != nullptr && list->use_count() == 1) {
+      for (Value& item : **list) out->push_back(std::move(item));
+      (*list)->clear();
+    }
+  } else if (auto* dict = std::get_if<std::shared_ptr<Dict>>(&v.data_)) {
+    if (*dict != nullptr && dict->use_count() == 1) {
+      for (auto& [key, value] : (*dict)->entries_) {
+        out->push_back(std::move(key));
+        out->push_back(std::move(value));
+      }
+      (*dict)->entries_.clear();
+      (*dict)->string_index_.clear();
+      (*dict)->int_index_.clear();
+    }
+  }
+}
+
+Value::~Value() {
+  std::vector<Value> work;
+  DetachChildren(*this, &work);
+  while (!work.empty()) {
+    Value v = std::move(work.back());
+    work.pop_back();
+    DetachChildren(v, &work);
+    // `v` dies here without children, so its destructor does not recurse.
+  }
+}
+
+Value& Value::operator=(const Value& other) {
+  Value copy(other);
+  return *this = std::move(copy);
+}
+
+Value& Value::operator=(Value&& other) noexcept {
+  if (this != &other) {
+    Value old(std::move(*this));  // Freed iteratively by ~Value.
+    kind_ = other.kind_;
+    data_ = std::move(other.data_);
+  }
+  return *this;
 }
 
 Value Value::Bool(bool v) {

@@ -52,10 +52,10 @@ class StorageData {
 
 // One flat, typed storage: many tensors (views) may share it.
 struct Storage {
-  std::string key;          // name inside the checkpoint ("0", "139823...").
+  std::string key;  // name inside the checkpoint ("0", "139823...").
   DType dtype = DType::kFloat32;
-  std::string location;     // "cpu", "cuda:0": informational, data is on CPU.
-  int64_t numel = 0;        // elements in the storage.
+  std::string location;  // "cpu", "cuda:0": informational, data is on CPU.
+  int64_t numel = 0;     // elements in the storage.
   std::shared_ptr<const StorageData> data;  // null until the bytes are read.
 };
 
@@ -98,6 +98,8 @@ class Dict {
   std::unordered_map<std::string, size_t> string_index_;
   std::unordered_map<int64_t, size_t> int_index_;
   bool ordered_ = false;
+
+  friend class Value;  // Takes entries apart in ~Value.
 };
 
 // None, bool, int, float, str, bytes, list, tuple, dict or tensor; or a
@@ -125,6 +127,13 @@ class Value {
   using List = std::vector<Value>;
 
   Value() = default;  // None.
+  // Destruction is iterative, so a hostile pickle that nests a million lists
+  // cannot overflow the stack when its tree is freed.
+  ~Value();
+  Value(const Value&) = default;
+  Value(Value&&) noexcept = default;
+  Value& operator=(const Value& other);
+  Value& operator=(Value&& other) noexcept;
   static Value None() { return Value(); }
   static Value Bool(bool v);
   static Value Int(int64_t v);
@@ -159,7 +168,9 @@ class Value {
   // Strings, bytes and global names (bytes are raw, strings UTF-8).
   const std::string& as_string() const { return std::get<std::string>(data_); }
   const std::string& as_bytes() const { return std::get<std::string>(data_); }
-  const std::string& global_name() const { return std::get<std::string>(data_); }
+  const std::string& global_name() const {
+    return std::get<std::string>(data_);
+  }
   // Lists and tuples.
   const List& items() const { return *std::get<std::shared_ptr<List>>(data_); }
   List& mutable_items() { return *std::get<std::shared_ptr<List>>(data_); }
@@ -182,6 +193,9 @@ class Value {
   std::string DebugString(int max_items = 8) const;
 
  private:
+  // Moves the children of a container this Value solely owns into `out`.
+  static void DetachChildren(Value& v, std::vector<Value>* out);
+
   Kind kind_ = Kind::kNone;
   std::variant<std::monostate, bool, int64_t, double, std::string,
                std::shared_ptr<List>, std::shared_ptr<Dict>,

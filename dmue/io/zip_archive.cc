@@ -136,9 +136,9 @@ absl::Status ZipReader::ReadAt(uint64_t offset, void* dst, uint64_t size,
 
 absl::Status ZipReader::ParseCentralDirectory() {
   if (file_size_ < kEndSize) {
-    return absl::DataLossError(absl::StrFormat(
-        "truncated or not a zip archive: %s has only %d bytes", path_,
-        file_size_));
+    return absl::DataLossError(
+        absl::StrFormat("truncated or not a zip archive: %s has only %d bytes",
+                        path_, file_size_));
   }
   // The end record sits within the last 22 + 65535 (comment) bytes.
   const uint64_t tail_size = std::min(file_size_, kEndSize + kMaxComment);
@@ -193,10 +193,10 @@ absl::Status ZipReader::ParseCentralDirectory() {
         path_, cd_offset, cd_size, file_size_));
   }
   if (count > cd_size / kCentralHeaderSize) {
-    return Corrupt(path_, absl::StrFormat(
-                              "%d entries cannot fit a %d-byte central "
-                              "directory",
-                              count, cd_size));
+    return Corrupt(path_,
+                   absl::StrFormat("%d entries cannot fit a %d-byte central "
+                                   "directory",
+                                   count, cd_size));
   }
   std::vector<unsigned char> cd(cd_size);
   if (auto s = ReadAt(cd_offset, cd.data(), cd_size, "central directory");
@@ -208,7 +208,8 @@ absl::Status ZipReader::ParseCentralDirectory() {
   for (uint64_t i = 0; i < count; ++i) {
     if (cd_size - pos < kCentralHeaderSize ||
         Get32(&cd[pos]) != kCentralHeaderSig) {
-      return Corrupt(path_, absl::StrFormat("bad central directory entry %d", i));
+      return Corrupt(path_,
+                     absl::StrFormat("bad central directory entry %d", i));
     }
     const unsigned char* h = &cd[pos];
     const uint16_t flags = Get16(h + 8);
@@ -221,8 +222,10 @@ absl::Status ZipReader::ParseCentralDirectory() {
     const uint64_t extra_len = Get16(h + 30);
     const uint64_t comment_len = Get16(h + 32);
     entry.local_header_offset = Get32(h + 42);
-    if (cd_size - pos - kCentralHeaderSize < name_len + extra_len + comment_len) {
-      return Corrupt(path_, absl::StrFormat("central directory entry %d overruns", i));
+    if (cd_size - pos - kCentralHeaderSize <
+        name_len + extra_len + comment_len) {
+      return Corrupt(path_,
+                     absl::StrFormat("central directory entry %d overruns", i));
     }
     entry.name.assign(reinterpret_cast<const char*>(h + kCentralHeaderSize),
                       name_len);
@@ -249,8 +252,8 @@ absl::Status ZipReader::ParseCentralDirectory() {
       e += 4 + len;
     }
     if (flags & 1) {
-      return absl::UnimplementedError(absl::StrCat(
-          "encrypted zip entry '", entry.name, "' in ", path_));
+      return absl::UnimplementedError(
+          absl::StrCat("encrypted zip entry '", entry.name, "' in ", path_));
     }
     if (entry.method != 0 && entry.method != 8) {
       return absl::UnimplementedError(absl::StrFormat(
@@ -258,8 +261,7 @@ absl::Status ZipReader::ParseCentralDirectory() {
           "deflate are supported)",
           entry.name, path_, entry.method));
     }
-    if (entry.method == 0 &&
-        entry.compressed_size != entry.uncompressed_size) {
+    if (entry.method == 0 && entry.compressed_size != entry.uncompressed_size) {
       return Corrupt(path_, absl::StrCat("stored entry '", entry.name,
                                          "' has different sizes"));
     }
@@ -291,8 +293,8 @@ absl::StatusOr<uint64_t> ZipReader::DataOffset(const ZipEntry& entry) const {
     return s;
   }
   if (Get32(h) != kLocalHeaderSig) {
-    return Corrupt(path_, absl::StrCat("bad local header for '", entry.name,
-                                       "'"));
+    return Corrupt(path_,
+                   absl::StrCat("bad local header for '", entry.name, "'"));
   }
   const uint64_t data = entry.local_header_offset + kLocalHeaderSize +
                         Get16(h + 26) + Get16(h + 28);
@@ -308,15 +310,16 @@ absl::StatusOr<uint64_t> ZipReader::DataOffset(const ZipEntry& entry) const {
 absl::Status ZipReader::ReadInto(const ZipEntry& entry, void* dst,
                                  uint64_t size) const {
   if (size != entry.uncompressed_size) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: entry '%s' holds %d bytes, not the %d expected", path_,
-        entry.name, entry.uncompressed_size, size));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: entry '%s' holds %d bytes, not the %d expected",
+                        path_, entry.name, entry.uncompressed_size, size));
   }
   absl::StatusOr<uint64_t> data = DataOffset(entry);
   if (!data.ok()) return data.status();
   auto* out = static_cast<unsigned char*>(dst);
   if (entry.method == 0) {
-    if (auto s = ReadAt(*data, out, size, absl::StrCat("entry '", entry.name, "'"));
+    if (auto s =
+            ReadAt(*data, out, size, absl::StrCat("entry '", entry.name, "'"));
         !s.ok()) {
       return s;
     }
@@ -358,8 +361,8 @@ absl::Status ZipReader::ReadInto(const ZipEntry& entry, void* dst,
       }
       if ((ret != Z_OK && ret != Z_BUF_ERROR) ||
           (zs.avail_in == 0 && in_left == 0 && ret == Z_BUF_ERROR)) {
-        status = Corrupt(path_, absl::StrCat("cannot inflate entry '",
-                                             entry.name, "'"));
+        status = Corrupt(
+            path_, absl::StrCat("cannot inflate entry '", entry.name, "'"));
         break;
       }
     }
@@ -372,10 +375,10 @@ absl::Status ZipReader::ReadInto(const ZipEntry& entry, void* dst,
   }
   const uint32_t crc = Crc32(0, out, size);
   if (crc != entry.crc32) {
-    return Corrupt(path_, absl::StrFormat(
-                              "CRC mismatch in entry '%s' (stored %08x, "
-                              "computed %08x)",
-                              entry.name, entry.crc32, crc));
+    return Corrupt(path_,
+                   absl::StrFormat("CRC mismatch in entry '%s' (stored %08x, "
+                                   "computed %08x)",
+                                   entry.name, entry.crc32, crc));
   }
   return absl::OkStatus();
 }

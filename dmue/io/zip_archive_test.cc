@@ -1,0 +1,228 @@
+#include "dmue/io/zip_archive.h"
+
+#include <zlib.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <string>
+
+#include "absl/status/status.h"
+#include "gtest/gtest.h"
+
+namespace dmue::io {
+namespace {
+
+std::string TempPath(const std::string& name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return std::string(dir ? dir : "/tmp") + "/" + name;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream(path, std::ios::binary) << data;
+}
+
+uint32_t Get32(const std::string& s, size_t at) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i)
+    v = (v << 8) | static_cast<unsigned char>(s[at + i]);
+  return v;
+}
+uint16_t Get16(const std::string& s, size_t at) {
+  return static_cast<uint16_t>(static_cast<unsigned char>(s[at]) |
+                               (static_cast<unsigned char>(s[at + 1]) << 8));
+}
+
+void Put16(std::string* out, uint32_t v) {
+  out->push_back(static_cast<char>(v));
+  out->push_back(static_cast<char>(v >> 8));
+}
+void Put32(std::string* out, uint32_t v) {
+  Put16(out, v & 0xffff);
+  Put16(out, v >> 16);
+}
+
+// A one-entry archive with a raw-deflated entry, built by hand the way other
+// zip writers (Python's zipfile with ZIP_DEFLATED) lay it out.
+std::string DeflatedArchive(const std::string& name, const std::string& data,
+                            bool corrupt_crc) {
+  z_stream zs{};
+  deflateInit2(&zs, 9, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+  std::string packed(deflateBound(&zs, data.size()), '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = data.size();
+  zs.next_out = reinterpret_cast<Bytef*>(packed.data());
+  zs.avail_out = packed.size();
+  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
+  packed.resize(zs.total_out);
+  deflateEnd(&zs);
+  uint32_t crc =
+      crc32(0, reinterpret_cast<const Bytef*>(data.data()), data.size());
+  if (corrupt_crc) crc ^= 1;
+  std::string out;
+  Put32(&out, 0x04034b50);
+  Put16(&out, 20);
+  Put16(&out, 0);
+  Put16(&out, 8);
+  Put32(&out, 0);
+  Put32(&out, crc);
+  Put32(&out, packed.size());
+  Put32(&out, data.size());
+  Put16(&out, name.size());
+  Put16(&out, 0);
+  out += name + packed;
+  const uint32_t cd = out.size();
+  Put32(&out, 0x02014b50);
+  Put16(&out, 20);
+  Put16(&out, 20);
+  Put16(&out, 0);
+  Put16(&out, 8);
+  Put32(&out, 0);
+  Put32(&out, crc);
+  Put32(&out, packed.size());
+  Put32(&out, data.size());
+  Put16(&out, name.size());
+  Put32(&out, 0);
+  Put32(&out, 0);
+  Put32(&out, 0);
+  Put32(&out, 0);
+  out += name;
+  const uint32_t cd_size = out.size() - cd;
+  Put32(&out, 0x06054b50);
+  Put32(&out, 0);
+  Put16(&out, 1);
+  Put16(&out, 1);
+  Put32(&out, cd_size);
+  Put32(&out, cd);
+  Put16(&out, 0);
+  return out;
+}
+
+TEST(ZipArchiveTest, WritesAlignedStoredEntriesAndReadsThemBack) {
+  const std::string path = TempPath("roundtrip.zip");
+  std::string big(100000, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7);
+  {
+    absl::StatusOr<std::unique_ptr<ZipWriter>> w = ZipWriter::Create(path);
+    ASSERT_TRUE(w.ok()) << w.status();
+    ASSERT_TRUE((*w)->AddEntry("archive/data.pkl", "hello").ok());
+    ASSERT_TRUE((*w)->AddEntry("archive/data/0", big).ok());
+    ASSERT_TRUE((*w)->AddEntry("archive/data/1", "").ok());
+    ASSERT_TRUE((*w)->AddEntry("archive/version", "3\n").ok());
+    ASSERT_TRUE((*w)->Finish().ok());
+    EXPECT_FALSE((*w)->AddEntry("late", "x").ok());
+  }
+  absl::StatusOr<std::unique_ptr<ZipReader>> r = ZipReader::Open(path);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ((*r)->entries().size(), 4u);
+  EXPECT_EQ((*r)->entries()[1].name, "archive/data/0");
+  const ZipEntry* e = (*r)->Find("archive/data/0");
+  ASSERT_NE(e, nullptr);
+  absl::StatusOr<std::string> got = (*r)->ReadToString(*e, 1 << 20);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, big);
+  EXPECT_EQ(*(*r)->ReadToString(*(*r)->Find("archive/version"), 10), "3\n");
+  EXPECT_EQ(*(*r)->ReadToString(*(*r)->Find("archive/data/1"), 10), "");
+  EXPECT_FALSE((*r)->ReadToString(*e, 1000).ok());  // Over the cap.
+  EXPECT_EQ((*r)->Find("missing"), nullptr);
+
+  // Every entry's data starts on a 64-byte boundary, via an "FB" extra field.
+  const std::string raw = ReadFile(path);
+  for (const ZipEntry& entry : (*r)->entries()) {
+    const size_t h = entry.local_header_offset;
+    ASSERT_EQ(Get32(raw, h), 0x04034b50u);
+    const size_t name_len = Get16(raw, h + 26);
+    const size_t extra_len = Get16(raw, h + 28);
+    EXPECT_EQ(raw.substr(h + 30 + name_len, 2), "FB");
+    EXPECT_EQ((h + 30 + name_len + extra_len) % 64, 0u) << entry.name;
+  }
+}
+
+TEST(ZipArchiveTest, ReadsDeflatedEntries) {
+  const std::string path = TempPath("deflated.zip");
+  std::string data;
+  for (int i = 0; i < 50000; ++i) data += std::to_string(i % 97);
+  WriteFile(path, DeflatedArchive("x/data.pkl", data, false));
+  absl::StatusOr<std::unique_ptr<ZipReader>> r = ZipReader::Open(path);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const ZipEntry* e = (*r)->Find("x/data.pkl");
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->method, 8);
+  EXPECT_LT(e->compressed_size, data.size());
+  absl::StatusOr<std::string> got = (*r)->ReadToString(*e, 1 << 30);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, data);
+}
+
+TEST(ZipArchiveTest, DetectsCrcMismatch) {
+  const std::string path = TempPath("badcrc.zip");
+  WriteFile(path, DeflatedArchive("a", "some text some text", true));
+  absl::StatusOr<std::unique_ptr<ZipReader>> r = ZipReader::Open(path);
+  ASSERT_TRUE(r.ok()) << r.status();
+  absl::StatusOr<std::string> got = (*r)->ReadToString((*r)->entries()[0], 100);
+  ASSERT_FALSE(got.ok());
+  EXPECT_NE(got.status().message().find("CRC"), std::string::npos);
+}
+
+TEST(ZipArchiveTest, MissingFileNamesThePath) {
+  const std::string path = TempPath("does_not_exist.zip");
+  absl::StatusOr<std::unique_ptr<ZipReader>> r = ZipReader::Open(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(r.status().message().find(path), std::string::npos);
+}
+
+TEST(ZipArchiveTest, RejectsEmptyRandomAndTruncatedFiles) {
+  const std::string path = TempPath("junk.zip");
+  WriteFile(path, "");
+  EXPECT_FALSE(ZipReader::Open(path).ok());
+
+  std::mt19937 rng(1);
+  std::string noise(5000, '\0');
+  for (char& c : noise) c = static_cast<char>(rng());
+  WriteFile(path, noise);
+  EXPECT_FALSE(ZipReader::Open(path).ok());
+
+  // Every prefix of a valid archive: an error or a reader whose entries all
+  // fail cleanly, never a crash.
+  const std::string good = DeflatedArchive("n", std::string(3000, 'q'), false);
+  for (size_t n = 0; n < good.size(); ++n) {
+    WriteFile(path, good.substr(0, n));
+    absl::StatusOr<std::unique_ptr<ZipReader>> r = ZipReader::Open(path);
+    if (!r.ok()) {
+      EXPECT_NE(r.status().message().find(path), std::string::npos);
+      continue;
+    }
+    for (const ZipEntry& e : (*r)->entries()) {
+      (void)(*r)->ReadToString(e, 1 << 20);
+    }
+  }
+  // Cut inside the central directory: the message says "truncated".
+  WriteFile(path, good.substr(0, good.size() - 30));
+  absl::StatusOr<std::unique_ptr<ZipReader>> r = ZipReader::Open(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("truncated"), std::string::npos);
+}
+
+TEST(ZipArchiveTest, CorruptSizesDoNotAllocate) {
+  std::string archive = DeflatedArchive("n", std::string(3000, 'q'), false);
+  // Claim a 4 GiB uncompressed size in the central directory entry.
+  const size_t cd = archive.size() - 22 - 46 - 1;
+  ASSERT_EQ(Get32(archive, cd), 0x02014b50u);
+  for (int i = 0; i < 4; ++i) archive[cd + 24 + i] = '\xff';
+  const std::string path = TempPath("huge.zip");
+  WriteFile(path, archive);
+  absl::StatusOr<std::unique_ptr<ZipReader>> r = ZipReader::Open(path);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE((*r)->ReadToString((*r)->entries()[0], uint64_t{1} << 40).ok());
+}
+
+}  // namespace
+}  // namespace dmue::io
