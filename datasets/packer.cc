@@ -1,0 +1,94 @@
+#include "datasets/packer.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <glog/logging.h>
+#include <opencv2/imgproc.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "datasets/lmdb_dataset.h"
+#include "datasets/progress.h"
+
+namespace dmue::datasets {
+
+absl::StatusOr<PackReport> PackLmdb(const PackOptions& options) {
+  if (options.output.empty()) return absl::InvalidArgumentError("PackOptions.output: empty");
+  if (options.image_root.empty()) return absl::InvalidArgumentError("PackOptions.image_root: empty");
+  if (options.resize < 0) return absl::InvalidArgumentError("PackOptions.resize: must be >= 0");
+  absl::StatusOr<LabelList> list =
+      ReadLabelList(options.format == ListFormat::kFolder ? options.image_root : options.list_path, options.format,
+                    options.parse);
+  if (!list.ok()) return list.status();
+  absl::StatusOr<std::unique_ptr<LmdbWriter>> writer =
+      LmdbWriter::Open(options.output, {.encoding = options.encoding,
+                                        .jpeg_quality = options.jpeg_quality,
+                                        .commit_every = options.commit_every,
+                                        .initial_map_size = options.initial_map_size});
+  if (!writer.ok()) return writer.status();
+  const std::string failures_path =
+      options.failures_path.empty() ? options.output + "/failures.txt" : options.failures_path;
+  std::ofstream failures(failures_path, std::ios::trunc);
+  if (!failures) return absl::PermissionDeniedError(absl::StrCat("cannot write failure list '", failures_path, "'"));
+
+  PackReport report;
+  report.listed = int64_t(list->entries.size());
+  report.dropped = list->num_dropped;
+  std::vector<LabelEntry> packed;
+  Progress progress(absl::StrCat("pack_lmdb ", options.output), report.listed);
+  for (const LabelEntry& entry : list->entries) {
+    const std::string key = LmdbKey(entry);
+    if ((*writer)->Contains(key)) {
+      ++report.already_present;
+      packed.push_back(entry);
+    } else {
+      const std::string file =
+          (std::filesystem::path(options.image_root) / (options.path_is_key ? key : entry.path)).string();
+      absl::StatusOr<cv::Mat> image = ReadImageRgb(file);
+      absl::Status status = image.status();
+      if (status.ok() && options.resize > 0 &&
+          (image->rows != options.resize || image->cols != options.resize)) {
+        cv::Mat resized;
+        cv::resize(*image, resized, cv::Size(options.resize, options.resize), 0, 0, cv::INTER_CUBIC);
+        *image = resized;
+      }
+      if (status.ok()) {
+        // Grey sources (all channels equal) are stored as 1 channel in encoded mode.
+        cv::Mat to_store = *image;
+        if (options.encoding != ImageEncoding::kRaw) {
+          cv::Mat channels[3];
+          cv::split(*image, channels);
+          if (cv::countNonZero(channels[0] != channels[1]) == 0 && cv::countNonZero(channels[0] != channels[2]) == 0) {
+            to_store = channels[0];
+          }
+        }
+        status = (*writer)->Put(key, to_store);
+      }
+      if (status.ok()) {
+        ++report.written;
+        packed.push_back(entry);
+      } else if (absl::IsInvalidArgument(status) || absl::IsNotFound(status) || absl::IsDataLoss(status)) {
+        ++report.failed;
+        failures << key << "\t" << file << "\t" << status.message() << "\n";
+        LOG(WARNING) << "skipping " << file << ": " << status.message();
+      } else {
+        return status;  // LMDB trouble: stop (committed records stay valid)
+      }
+    }
+    if (options.show_progress) progress.Add();
+  }
+  if (options.show_progress) progress.Finish();
+  report.items_per_second = progress.items_per_second();
+  if (absl::Status s = (*writer)->Finish(&packed); !s.ok()) return s;
+  bool with_distribution = false;
+  for (const LabelEntry& e : packed) with_distribution |= !e.distribution.empty();
+  const std::string list_output = options.list_output.empty() ? options.output + "/labels.txt" : options.list_output;
+  if (absl::Status s = WriteLabelList(list_output, packed, false); !s.ok()) return s;
+  if (with_distribution) {
+    if (absl::Status s = WriteLabelList(list_output + ".soft", packed, true); !s.ok()) return s;
+  }
+  failures.close();
+  return report;
+}
+
+}  // namespace dmue::datasets
