@@ -1,0 +1,159 @@
+#include "datasets/dataset_config.h"
+
+#include "absl/strings/str_cat.h"
+#include "datasets/example_source.h"
+#include "datasets/seed.h"
+#include "dmue/config/text_proto.h"
+
+namespace dmue::datasets {
+namespace {
+
+absl::Status FieldError(absl::string_view field, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("DatasetConfig.", field, ": ", why));
+}
+
+bool IsProbability(float p) { return p >= 0.0f && p <= 1.0f; }
+
+}  // namespace
+
+absl::Status ValidateDatasetConfig(const DatasetConfig& c) {
+  if (c.lmdb_path().empty()) return FieldError("lmdb_path", "is required");
+  if (c.list_path().empty()) return FieldError("list_path", "is required");
+  if (c.list_format() == DatasetConfig::LIST_FORMAT_UNSPECIFIED) {
+    return FieldError("list_format", "must be REFERENCE, RAFDB, FERPLUS or FOLDER");
+  }
+  if (c.label_mode() == DatasetConfig::LABEL_MODE_UNSPECIFIED) {
+    return FieldError("label_mode", "must be MAJORITY, PLURALITY or DISTRIBUTION");
+  }
+  if (c.list_format() == DatasetConfig::FERPLUS && c.num_classes() != 8) {
+    return FieldError("num_classes", "FERPLUS lists have 8 classes");
+  }
+  if (c.num_classes() < 2 || c.num_classes() > 1000) {
+    return FieldError("num_classes", absl::StrCat("must be in [2, 1000], got ", c.num_classes()));
+  }
+  if (c.resize() < 0 || c.resize() > 4096) return FieldError("resize", absl::StrCat("must be in [0, 4096], got ", c.resize()));
+  if (c.crop() < 1 || c.crop() > 4096) return FieldError("crop", absl::StrCat("must be in [1, 4096], got ", c.crop()));
+  if (c.resize() > 0 && c.crop() > c.resize()) {
+    return FieldError("crop", absl::StrCat("crop ", c.crop(), " is larger than resize ", c.resize()));
+  }
+  const AugmentationConfig& a = c.augmentation();
+  if (!IsProbability(a.gaussian_noise_p())) return FieldError("augmentation.gaussian_noise_p", "must be in [0, 1]");
+  if (!(a.gaussian_noise_var() >= 0)) return FieldError("augmentation.gaussian_noise_var", "must be >= 0");
+  if (!IsProbability(a.flip_p())) return FieldError("augmentation.flip_p", "must be in [0, 1]");
+  if (!IsProbability(a.erasing_p())) return FieldError("augmentation.erasing_p", "must be in [0, 1]");
+  if (!(a.erasing_scale_min() > 0 && a.erasing_scale_min() <= a.erasing_scale_max() && a.erasing_scale_max() <= 1)) {
+    return FieldError("augmentation.erasing_scale_min", "need 0 < erasing_scale_min <= erasing_scale_max <= 1");
+  }
+  if (!(a.erasing_ratio_min() > 0 && a.erasing_ratio_min() <= a.erasing_ratio_max())) {
+    return FieldError("augmentation.erasing_ratio_min", "need 0 < erasing_ratio_min <= erasing_ratio_max");
+  }
+  if (!(c.normalize_std() > 0)) return FieldError("normalize_std", "must be > 0");
+  if (c.batch_size() < 1) return FieldError("batch_size", absl::StrCat("must be >= 1, got ", c.batch_size()));
+  if (c.num_workers() < 1 || c.num_workers() > 64) {
+    return FieldError("num_workers", absl::StrCat("must be in [1, 64], got ", c.num_workers()));
+  }
+  if (c.prefetch_batches() < 1) return FieldError("prefetch_batches", "must be >= 1");
+  if (c.sampler() == DatasetConfig::SAMPLER_KIND_UNSPECIFIED) {
+    return FieldError("sampler", "must be CLASS_BALANCED, SHUFFLED or SEQUENTIAL");
+  }
+  if (c.num_samples() < 0) return FieldError("num_samples", "must be >= 0");
+  if (c.num_samples() > 0 && c.sampler() != DatasetConfig::CLASS_BALANCED) {
+    return FieldError("num_samples", "only CLASS_BALANCED draws a set number of samples");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DatasetConfig> LoadDatasetConfig(const std::string& path) {
+  absl::StatusOr<DatasetConfig> config = LoadTextProto<DatasetConfig>(path);
+  if (!config.ok()) return config.status();
+  if (absl::Status s = ValidateDatasetConfig(*config); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
+  }
+  return config;
+}
+
+TransformOptions ToTransformOptions(const DatasetConfig& c) {
+  TransformOptions t = c.augment() ? TrainTransform(c.resize(), c.crop()) : EvalTransform(c.resize(), c.crop());
+  const AugmentationConfig& a = c.augmentation();
+  t.noise_p = a.gaussian_noise_p();
+  t.noise_var = a.gaussian_noise_var();
+  t.random_crop = a.random_crop();
+  t.flip_p = a.flip_p();
+  t.erase_p = a.erasing_p();
+  t.erase_scale_min = a.erasing_scale_min();
+  t.erase_scale_max = a.erasing_scale_max();
+  t.erase_ratio_min = a.erasing_ratio_min();
+  t.erase_ratio_max = a.erasing_ratio_max();
+  t.erase_value = a.erasing_value();
+  t.mean = c.normalize_mean();
+  t.std = c.normalize_std();
+  return t;
+}
+
+SamplerOptions ToSamplerOptions(const DatasetConfig& c, int rank, int world_size) {
+  SamplerOptions s;
+  switch (c.sampler()) {
+    case DatasetConfig::SEQUENTIAL: s.kind = SamplerKind::kSequential; break;
+    case DatasetConfig::SHUFFLED: s.kind = SamplerKind::kShuffled; break;
+    default: s.kind = SamplerKind::kClassBalanced; break;
+  }
+  s.seed = c.seed();
+  s.num_samples = c.num_samples();
+  s.rank = rank;
+  s.world_size = world_size;
+  s.even_shards = c.sampler() != DatasetConfig::SEQUENTIAL;
+  return s;
+}
+
+LoaderOptions ToLoaderOptions(const DatasetConfig& c) {
+  LoaderOptions l;
+  l.batch_size = c.batch_size();
+  l.num_workers = c.num_workers();
+  l.prefetch_batches = c.prefetch_batches();
+  l.drop_last = c.drop_last();
+  l.transform = ToTransformOptions(c);
+  l.soft_labels = c.soft_labels();
+  l.num_classes = c.num_classes();
+  l.seed = MixSeed(c.seed(), {0x617567ULL});  // independent of the sampler stream
+  return l;
+}
+
+ListFormat ToListFormat(DatasetConfig::ListFormat format) {
+  switch (format) {
+    case DatasetConfig::RAFDB: return ListFormat::kRafDb;
+    case DatasetConfig::FERPLUS: return ListFormat::kFerPlus;
+    case DatasetConfig::FOLDER: return ListFormat::kFolder;
+    default: return ListFormat::kReference;
+  }
+}
+
+ParseOptions ToParseOptions(const DatasetConfig& c) {
+  ParseOptions p;
+  p.default_split = c.split().empty() ? "train" : c.split();
+  p.only_split = c.split();
+  p.num_classes = c.num_classes();
+  switch (c.label_mode()) {
+    case DatasetConfig::PLURALITY: p.ferplus_mode = FerPlusLabelMode::kPlurality; break;
+    case DatasetConfig::DISTRIBUTION: p.ferplus_mode = FerPlusLabelMode::kDistribution; break;
+    default: p.ferplus_mode = FerPlusLabelMode::kMajority; break;
+  }
+  return p;
+}
+
+absl::StatusOr<std::unique_ptr<Loader>> MakeLoader(const DatasetConfig& config, int rank, int world_size) {
+  if (absl::Status s = ValidateDatasetConfig(config); !s.ok()) return s;
+  absl::StatusOr<LabelList> list =
+      ReadLabelList(config.list_path(), ToListFormat(config.list_format()), ToParseOptions(config));
+  if (!list.ok()) return list.status();
+  if (list->entries.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("DatasetConfig.list_path: '", config.list_path(), "' has no entries for split '", config.split(), "'"));
+  }
+  absl::StatusOr<std::shared_ptr<LmdbSource>> source = LmdbSource::Open(config.lmdb_path(), std::move(list->entries));
+  if (!source.ok()) return source.status();
+  absl::StatusOr<Sampler> sampler = Sampler::Create(ToSamplerOptions(config, rank, world_size), (*source)->Labels());
+  if (!sampler.ok()) return sampler.status();
+  return Loader::Create(*source, *std::move(sampler), ToLoaderOptions(config));
+}
+
+}  // namespace dmue::datasets

@@ -1,0 +1,35 @@
+// Validation of DatasetConfig (dataset_config.proto) and building a loader
+// from it. Rejected values name their field.
+#ifndef DATASETS_DATASET_CONFIG_H_
+#define DATASETS_DATASET_CONFIG_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "datasets/dataset_config.pb.h"
+#include "datasets/label_list.h"
+#include "datasets/loader.h"
+#include "datasets/sampler.h"
+#include "datasets/transforms.h"
+
+namespace dmue::datasets {
+
+absl::Status ValidateDatasetConfig(const DatasetConfig& config);
+// Parses a text-format DatasetConfig file and validates it.
+absl::StatusOr<DatasetConfig> LoadDatasetConfig(const std::string& path);
+
+TransformOptions ToTransformOptions(const DatasetConfig& config);
+SamplerOptions ToSamplerOptions(const DatasetConfig& config, int rank = 0, int world_size = 1);
+LoaderOptions ToLoaderOptions(const DatasetConfig& config);
+ListFormat ToListFormat(DatasetConfig::ListFormat format);
+ParseOptions ToParseOptions(const DatasetConfig& config);
+
+// Reads the list, opens the LMDB (checking every key), and builds the loader
+// for this rank.
+absl::StatusOr<std::unique_ptr<Loader>> MakeLoader(const DatasetConfig& config, int rank = 0, int world_size = 1);
+
+}  // namespace dmue::datasets
+
+#endif  // DATASETS_DATASET_CONFIG_H_
