@@ -1,7 +1,6 @@
 #include "datasets/image_codec.h"
 
 #include <fstream>
-#include <sstream>
 #include <vector>
 
 #include <opencv2/imgcodecs.hpp>
@@ -9,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "dmue/io/image_decode.h"
 
 namespace dmue::datasets {
 
@@ -31,44 +31,15 @@ absl::StatusOr<ImageEncoding> ParseImageEncoding(absl::string_view name) {
 
 absl::StatusOr<cv::Mat> DecodeImageRgb(absl::string_view bytes, absl::string_view source,
                                        int64_t max_pixels) {
-  if (bytes.empty()) return absl::InvalidArgumentError(absl::StrCat(source, ": empty image data"));
-  const cv::Mat buffer(1, int(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
-  cv::Mat decoded;
-  try {
-    decoded = cv::imdecode(buffer, cv::IMREAD_UNCHANGED);
-  } catch (const cv::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": cannot decode image: ", e.what()));
-  }
-  if (decoded.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": cannot decode image (corrupt or unsupported)"));
-  }
-  if (int64_t(decoded.rows) * decoded.cols > max_pixels) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": image ", decoded.cols, "x", decoded.rows,
-                                                   " exceeds ", max_pixels, " pixels"));
-  }
-  if (decoded.depth() == CV_16U) decoded.convertTo(decoded, CV_8U, 1.0 / 257.0);
-  if (decoded.depth() != CV_8U) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": unsupported pixel depth"));
-  }
-  cv::Mat rgb;
-  switch (decoded.channels()) {
-    case 1: cv::cvtColor(decoded, rgb, cv::COLOR_GRAY2RGB); break;
-    case 3: cv::cvtColor(decoded, rgb, cv::COLOR_BGR2RGB); break;
-    case 4: cv::cvtColor(decoded, rgb, cv::COLOR_BGRA2RGB); break;
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrCat(source, ": unsupported channel count ", decoded.channels()));
-  }
-  return rgb;
+  io::ImageLimits limits;
+  limits.max_pixels = max_pixels;
+  return io::DecodeImageRgb(bytes, source, limits);
 }
 
 absl::StatusOr<cv::Mat> ReadImageRgb(const std::string& path, int64_t max_pixels) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open image '", path, "'"));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("cannot read image '", path, "'"));
-  return DecodeImageRgb(buffer.str(), path, max_pixels);
+  io::ImageLimits limits;
+  limits.max_pixels = max_pixels;
+  return io::ReadImageRgb(path, limits);
 }
 
 absl::StatusOr<std::string> EncodeImage(const cv::Mat& image, ImageEncoding encoding,

@@ -1,8 +1,7 @@
 // Image decoding/encoding used by the datasets package.
 //
-// DecodeImageRgb / ReadImageRgb are a stand-in for //dmue/io:image_decode
-// (same signatures, being written in parallel); once that target exists these
-// forward to it. They return 8-bit RGB HWC with 3 channels (grey replicated).
+// DecodeImageRgb / ReadImageRgb forward to //dmue/io:image_decode (limits,
+// header checks); they return 8-bit RGB HWC with 3 channels (grey replicated).
 #ifndef DATASETS_IMAGE_CODEC_H_
 #define DATASETS_IMAGE_CODEC_H_
 
@@ -22,8 +21,9 @@ enum class ImageEncoding : uint8_t { kRaw = 0, kPng = 1, kJpeg = 2 };
 absl::string_view ImageEncodingName(ImageEncoding encoding);
 absl::StatusOr<ImageEncoding> ParseImageEncoding(absl::string_view name);
 
-// Decodes PNG/JPEG/BMP bytes to 3-channel RGB uint8; `source` names the input
-// in errors. Rejects images larger than `max_pixels`.
+// Decodes PNG/JPEG/BMP/... bytes to 3-channel RGB uint8 with dmue::io's
+// default limits; `source` names the input in errors. Rejects images with more
+// than `max_pixels` pixels.
 absl::StatusOr<cv::Mat> DecodeImageRgb(absl::string_view bytes, absl::string_view source,
                                        int64_t max_pixels = int64_t{1} << 28);
 absl::StatusOr<cv::Mat> ReadImageRgb(const std::string& path, int64_t max_pixels = int64_t{1} << 28);

@@ -23,7 +23,7 @@
 #include "datasets/image_codec.h"
 #include "datasets/label_list.h"
 #include "datasets/lmdb_dataset.h"
-#include "datasets/progress.h"
+#include "dmue/util/progress.h"
 #include "datasets/synthetic_faces.h"
 
 DEFINE_string(output_dir, "", "Output folder (created if missing).");
@@ -64,7 +64,7 @@ absl::Status Run() {
       LmdbWriter::Open(db_path, {.encoding = *encoding, .commit_every = 2000});
   if (!writer.ok()) return writer.status();
   std::vector<LabelEntry> train, val;
-  Progress progress("make_synthetic", FLAGS_num_train + FLAGS_num_val);
+  ProgressMeter progress("make_synthetic", FLAGS_num_train + FLAGS_num_val, 1.0);
   for (int64_t i = 0; i < FLAGS_num_train + FLAGS_num_val; ++i) {
     const bool is_train = i < FLAGS_num_train;
     LabelEntry entry;
@@ -82,7 +82,7 @@ absl::Status Run() {
     entry.label = face.label;
     entry.distribution = face.distribution;
     (is_train ? train : val).push_back(std::move(entry));
-    progress.Add();
+    progress.Add(1);
   }
   progress.Finish();
 

@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "datasets/lmdb_dataset.h"
-#include "datasets/progress.h"
+#include "dmue/util/progress.h"
 
 namespace dmue::datasets {
 
@@ -35,7 +35,7 @@ absl::StatusOr<PackReport> PackLmdb(const PackOptions& options) {
   report.listed = int64_t(list->entries.size());
   report.dropped = list->num_dropped;
   std::vector<LabelEntry> packed;
-  Progress progress(absl::StrCat("pack_lmdb ", options.output), report.listed);
+  ProgressMeter progress(absl::StrCat("pack_lmdb ", options.output), report.listed, 1.0);
   for (const LabelEntry& entry : list->entries) {
     const std::string key = LmdbKey(entry);
     if ((*writer)->Contains(key)) {
@@ -67,7 +67,8 @@ absl::StatusOr<PackReport> PackLmdb(const PackOptions& options) {
       if (status.ok()) {
         ++report.written;
         packed.push_back(entry);
-      } else if (absl::IsInvalidArgument(status) || absl::IsNotFound(status) || absl::IsDataLoss(status)) {
+      } else if (absl::IsInvalidArgument(status) || absl::IsNotFound(status) || absl::IsDataLoss(status) ||
+                 absl::IsResourceExhausted(status)) {
         ++report.failed;
         failures << key << "\t" << file << "\t" << status.message() << "\n";
         LOG(WARNING) << "skipping " << file << ": " << status.message();
@@ -75,10 +76,10 @@ absl::StatusOr<PackReport> PackLmdb(const PackOptions& options) {
         return status;  // LMDB trouble: stop (committed records stay valid)
       }
     }
-    if (options.show_progress) progress.Add();
+    if (options.show_progress) progress.Add(1);
   }
   if (options.show_progress) progress.Finish();
-  report.items_per_second = progress.items_per_second();
+  report.items_per_second = progress.ItemsPerSecond();
   if (absl::Status s = (*writer)->Finish(&packed); !s.ok()) return s;
   bool with_distribution = false;
   for (const LabelEntry& e : packed) with_distribution |= !e.distribution.empty();
