@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <mutex>
+#include <map>
 #include <string>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -204,6 +205,21 @@ absl::StatusOr<TrainForwardOutput> DmueModelImpl::ForwardTrain(const torch::Tens
 torch::Tensor DmueModelImpl::ForwardEval(const torch::Tensor& images) {
   const torch::Tensor features = Pool(base_->ForwardLayer4(main_branch(), base_->ForwardTrunk(images)));
   return classifiers_[main_branch()]->as<nn::Linear>()->forward(Neck(dropout_(features)));
+}
+
+void DmueModelImpl::CopyMainLayer4ToAuxiliaryBranches() {
+  const std::string main_prefix = absl::StrCat("layer4_", main_branch(), ".");
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& item : base_->named_parameters()) tensors[item.key()] = item.value();
+  for (const auto& item : base_->named_buffers()) tensors[item.key()] = item.value();
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, source] : tensors) {
+    if (name.rfind(main_prefix, 0) != 0) continue;
+    const std::string rest = name.substr(main_prefix.size());
+    for (int b = 0; b < main_branch(); ++b) {
+      tensors.at(absl::StrCat("layer4_", b, ".", rest)).copy_(source);
+    }
+  }
 }
 
 std::vector<torch::Tensor> DmueModelImpl::BaseParameters() { return base_->parameters(); }

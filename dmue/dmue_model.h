@@ -50,6 +50,11 @@ class DmueModelImpl : public torch::nn::Module {
   // inference model computes.
   torch::Tensor ForwardEval(const torch::Tensor& images);
 
+  // Copies the main branch's layer4 (weights and BN statistics) into every
+  // auxiliary branch, as the reference's msra mapping does with a pretrained
+  // backbone; used when DMUE starts from a cross-entropy warm-up.
+  void CopyMainLayer4ToAuxiliaryBranches();
+
   const ModelConfig& config() const { return config_; }
   int num_classes() const { return config_.num_classes(); }
   int main_branch() const { return config_.num_classes(); }

@@ -53,6 +53,39 @@ absl::Status LoadDmueWeights(const std::string& path, DmueModel& model) {
   return absl::OkStatus();
 }
 
+absl::Status LoadMsraPretrained(const std::string& path, DmueModel& model) {
+  absl::StatusOr<NamedTensors> weights = ReadWeights(path);
+  if (!weights.ok()) return weights.status();
+  NamedTensors mapped;
+  for (const auto& [name, tensor] : *weights) {
+    if (name.find("loss_layer") != std::string::npos || name.find("fc") != std::string::npos) continue;
+    if (!absl::StartsWith(name, "feat_net.")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": key '", name, "' is not under feat_net. (not a pretraining checkpoint?)"));
+    }
+    const std::string rest = name.substr(std::string("feat_net.").size());
+    if (absl::StartsWith(rest, "layer4.")) {
+      for (int b = 0; b <= model->num_classes(); ++b) {
+        mapped.emplace_back(absl::StrCat("base.layer4_", b, rest.substr(6)), tensor);
+      }
+    } else {
+      mapped.emplace_back("base." + rest, tensor);
+    }
+  }
+  LoadOptions options;
+  options.strict = false;  // Heads (classifiers, project_w, bnneck) keep their init.
+  if (absl::Status s = LoadStateDict(*model, mapped, options); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
+  }
+  size_t trunk = 0;
+  for (const auto& [name, t] : ModuleStateDict(*model)) trunk += absl::StartsWith(name, "base.");
+  if (mapped.size() != trunk) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": the pretraining checkpoint provides ",
+                                                   mapped.size(), " of the backbone's ", trunk, " tensors"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ExportInferenceWeights(const NamedTensors& multi_branch, int num_classes,
                                     const std::string& path) {
   absl::StatusOr<NamedTensors> converted = ConvertToInference(multi_branch, num_classes);

@@ -30,6 +30,11 @@ absl::StatusOr<InferenceModel> LoadInferenceModel(const std::string& path, const
 // Loads a multi-branch checkpoint into `model` (strict).
 absl::Status LoadDmueWeights(const std::string& path, DmueModel& model);
 
+// Loads a pretraining checkpoint with the reference's "msra" mapping:
+// {'state_dict': feat_net.*} -> base.*, its layer4 copied into every branch,
+// fc / loss_layer entries skipped. Every trunk tensor must be present.
+absl::Status LoadMsraPretrained(const std::string& path, DmueModel& model);
+
 // Converts the multi-branch weights to the inference model and writes them
 // as an OrderedDict .pth (atomically).
 absl::Status ExportInferenceWeights(const NamedTensors& multi_branch, int num_classes,

@@ -1,0 +1,351 @@
+#include "training/trainer.h"
+
+#include <filesystem>
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/text_format.h"
+#include "absl/strings/str_format.h"
+#include "datasets/dataset_config.h"
+#include "datasets/loader.h"
+#include "dmue/config/text_proto.h"
+#include "dmue/dmue_model.h"
+#include "dmue/io/torch_checkpoint.h"
+#include "dmue/model_io.h"
+#include "dmue/optimizer.h"
+#include "dmue/schedule.h"
+#include "dmue/state_dict.h"
+#include "dmue/train_step.h"
+#include "dmue/util/plot.h"
+#include "dmue/util/progress.h"
+#include "glog/logging.h"
+#include "training/checkpoint.h"
+#include "training/metrics_log.h"
+#include "training/trainer_config.h"
+
+namespace dmue::training {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct LossSums {
+  double ce = 0, soft = 0, sp = 0, aux = 0, total = 0;
+  int64_t n = 0;
+  void Add(double c, double s, double p, double a, double t) {
+    ce += c, soft += s, sp += p, aux += a, total += t, ++n;
+  }
+};
+
+absl::Status WriteMultiBranchSnapshot(const std::string& path, DmueModel& model) {
+  io::StateDict state;
+  for (const auto& [name, t] : ModuleStateDict(*model)) state.emplace_back(name, t.detach().contiguous());
+  return io::WriteStateDict(path, state);
+}
+
+std::vector<std::string> ClassNames(const TrainerConfig& config) {
+  std::vector<std::string> names(config.class_names().begin(), config.class_names().end());
+  for (int c = static_cast<int>(names.size()); c < config.model().num_classes(); ++c) {
+    names.push_back(absl::StrCat(c));
+  }
+  return names;
+}
+
+}  // namespace
+
+struct Trainer::State {
+  TrainerConfig config;
+  std::string config_text;
+  DmueModel model{nullptr};
+  std::unique_ptr<torch::optim::Adam> adam;
+  std::unique_ptr<datasets::Loader> train_loader;
+  std::unique_ptr<datasets::Loader> val_loader;
+  std::optional<MetricsLog> metrics;
+  TrainingState progress;
+  bool resumed_mid_epoch = false;
+  ComputeOptions compute;
+  TrainSummary summary;
+
+  absl::StatusOr<EvalResult> Evaluate();
+  absl::Status AfterEval(const EvalResult& eval, const std::string& tag);
+  absl::Status SaveLast();
+};
+
+Trainer::Trainer(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Trainer::~Trainer() = default;
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& config) {
+  if (absl::Status s = ValidateTrainerConfig(config); !s.ok()) return s;
+  auto state = std::make_unique<State>();
+  state->config = config;
+  google::protobuf::TextFormat::PrintToString(config, &state->config_text);
+  const std::string& out = config.output_dir();
+  std::error_code ec;
+  fs::create_directories(fs::path(out) / "snapshots", ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create output_dir '", out, "': ", ec.message()));
+  if (auto s = WriteTextProtoFile(out + "/config.pbtxt", config); !s.ok()) return s;
+
+  torch::set_num_threads(config.num_threads());
+  torch::manual_seed(config.seed());
+  state->model = DmueModel(config.model());
+  if (!config.pretrained().empty()) {
+    absl::Status loaded = config.pretrained_mapping() == TrainerConfig::MSRA
+                              ? LoadMsraPretrained(config.pretrained(), state->model)
+                              : LoadDmueWeights(config.pretrained(), state->model);
+    if (!loaded.ok()) return loaded;
+    LOG(INFO) << "Loaded pretrained weights from " << config.pretrained();
+  }
+  state->compute.channels_last = config.channels_last();
+  state->compute.precision =
+      config.precision() == TrainerConfig::BF16 ? Precision::kBFloat16 : Precision::kFloat32;
+  SetChannelsLast(*state->model, state->compute.channels_last);
+  state->model->train();
+
+  AdamSettings adam;
+  adam.lr1 = LrAt(Lr1(config), config.start_epoch());
+  adam.lr2 = LrAt(Lr2(config), config.start_epoch());
+  adam.weight_decay = config.weight_decay();
+  adam.train_heads = config.train_heads();
+  state->adam = MakeReferenceAdam(state->model, adam);
+
+  absl::StatusOr<std::unique_ptr<datasets::Loader>> train = datasets::MakeLoader(config.train_data());
+  if (!train.ok()) return absl::Status(train.status().code(), absl::StrCat("train_data: ", train.status().message()));
+  state->train_loader = std::move(*train);
+  if (config.has_val_data()) {
+    absl::StatusOr<std::unique_ptr<datasets::Loader>> val = datasets::MakeLoader(config.val_data());
+    if (!val.ok()) return absl::Status(val.status().code(), absl::StrCat("val_data: ", val.status().message()));
+    state->val_loader = std::move(*val);
+  }
+  absl::StatusOr<MetricsLog> metrics = MetricsLog::Open(out);
+  if (!metrics.ok()) return metrics.status();
+  state->metrics.emplace(std::move(*metrics));
+
+  state->progress.epoch = config.start_epoch();
+  const std::string last = out + "/last.pth";
+  if (config.resume() && fs::exists(last)) {
+    absl::StatusOr<TrainingState> resumed = LoadTrainingCheckpoint(last, state->model, *state->adam);
+    if (!resumed.ok()) return resumed.status();
+    state->progress = *resumed;
+    if (!state->progress.sampler_state.empty() && state->progress.batch_in_epoch > 0) {
+      if (auto s = state->train_loader->RestoreState(state->progress.sampler_state); !s.ok()) return s;
+      state->resumed_mid_epoch = true;
+    }
+    LOG(INFO) << "Resumed from " << last << " at epoch " << state->progress.epoch << " batch "
+              << state->progress.batch_in_epoch << " (step " << state->progress.global_step << ")";
+  }
+  state->summary.best_accuracy = state->progress.best_accuracy;
+  return std::unique_ptr<Trainer>(new Trainer(std::move(state)));
+}
+
+absl::StatusOr<EvalResult> Trainer::State::Evaluate() {
+  const int C = config.model().num_classes();
+  EvalResult result;
+  result.confusion.assign(C, std::vector<int64_t>(C, 0));
+  model->eval();
+  val_loader->StartEpoch(0);
+  {
+    torch::NoGradGuard no_grad;
+    ScopedAutocast autocast(compute.precision);
+    while (true) {
+      absl::StatusOr<std::optional<datasets::Batch>> batch = val_loader->Next();
+      if (!batch.ok()) {
+        model->train();
+        return batch.status();
+      }
+      if (!batch->has_value()) break;
+      torch::Tensor predictions = model->ForwardEval(PrepareImages((*batch)->images, compute)).argmax(1);
+      auto p = predictions.accessor<int64_t, 1>();
+      auto l = (*batch)->labels.accessor<int64_t, 1>();
+      for (int64_t i = 0; i < p.size(0); ++i) ++result.confusion[l[i]][p[i]];
+    }
+  }
+  model->train();
+  int64_t correct = 0, classes_seen = 0;
+  double class_acc_sum = 0;
+  for (int c = 0; c < C; ++c) {
+    int64_t row = 0;
+    for (int k = 0; k < C; ++k) row += result.confusion[c][k];
+    result.count += row;
+    correct += result.confusion[c][c];
+    if (row > 0) {
+      class_acc_sum += static_cast<double>(result.confusion[c][c]) / row;
+      ++classes_seen;
+    }
+  }
+  result.accuracy = result.count ? static_cast<double>(correct) / result.count : 0.0;
+  result.mean_class_accuracy = classes_seen ? class_acc_sum / classes_seen : 0.0;
+  return result;
+}
+
+absl::Status Trainer::State::SaveLast() {
+  progress.sampler_state = train_loader->SerializeState();
+  progress.config_text = config_text;
+  progress.best_accuracy = summary.best_accuracy;
+  return SaveTrainingCheckpoint(config.output_dir() + "/last.pth", model, *adam, progress);
+}
+
+absl::Status Trainer::State::AfterEval(const EvalResult& eval, const std::string& tag) {
+  summary.last_eval = eval;
+  LOG(INFO) << tag << ": Acc is " << absl::StrFormat("%.4f", eval.accuracy) << " (mean per-class "
+            << absl::StrFormat("%.4f", eval.mean_class_accuracy) << ", " << eval.count << " images)";
+  if (auto s = metrics->Append({"eval", progress.epoch, progress.global_step,
+                                {{"accuracy", eval.accuracy}, {"mean_class_accuracy", eval.mean_class_accuracy}}});
+      !s.ok()) {
+    return s;
+  }
+  const std::string out = config.output_dir();
+  const std::string name = absl::StrFormat("%s_acc%.4f.pth", tag, eval.accuracy);
+  if (auto s = WriteMultiBranchSnapshot(out + "/snapshots/" + name, model); !s.ok()) return s;
+  HeatMap confusion;
+  confusion.title = absl::StrFormat("%s confusion (row-normalised), acc %.4f", tag, eval.accuracy);
+  confusion.row_labels = confusion.col_labels = ClassNames(config);
+  for (const auto& row : eval.confusion) {
+    int64_t total = 0;
+    for (int64_t v : row) total += v;
+    std::vector<double> normalised;
+    for (int64_t v : row) normalised.push_back(total ? static_cast<double>(v) / total : 0.0);
+    confusion.values.push_back(normalised);
+  }
+  if (auto s = WriteHeatMap(out + "/confusion_latest.png", confusion); !s.ok()) return s;
+  if (eval.accuracy > summary.best_accuracy) {
+    summary.best_accuracy = eval.accuracy;
+    if (auto s = ExportInferenceWeights(ModuleStateDict(*model), config.model().num_classes(),
+                                        out + "/best_inference.pth");
+        !s.ok()) {
+      return s;
+    }
+    LOG(INFO) << "New best accuracy " << absl::StrFormat("%.4f", eval.accuracy) << ": wrote "
+              << out << "/best_inference.pth";
+  }
+  return metrics->WriteCurves();
+}
+
+absl::StatusOr<TrainSummary> Trainer::Run() {
+  State& s = *state_;
+  const TrainerConfig& config = s.config;
+  const int C = config.model().num_classes();
+  const bool dmue = config.loss() == TrainerConfig::DMUE;
+  const int64_t batches = s.train_loader->batches_per_epoch();
+  const int64_t batch_size = config.train_data().batch_size();
+  StepSettings step;
+  step.temperature = config.temperature();
+  step.compute = s.compute;
+  int64_t images_seen = 0;
+  ProgressMeter overall("train", (config.max_epoch() - s.progress.epoch) * batches * batch_size, 1e9);
+
+  for (int64_t epoch = s.progress.epoch; epoch < config.max_epoch(); ++epoch) {
+    s.progress.epoch = epoch;
+    const bool warmup = !dmue || epoch < config.ce_warmup_epochs();
+    if (dmue && config.ce_warmup_epochs() > 0 && epoch == config.ce_warmup_epochs() && !s.resumed_mid_epoch) {
+      s.model->CopyMainLayer4ToAuxiliaryBranches();
+      LOG(INFO) << "CE warm-up done: main layer4 copied into the " << C << " auxiliary branches";
+    }
+    const double dmue_epoch = static_cast<double>(epoch - config.ce_warmup_epochs());
+    step.weights.w = config.w();
+    step.weights.gamma = config.gamma();
+    step.weights.ramp_up = RampUp(dmue_epoch, config.ramp_a());
+    step.weights.ramp_down = RampDown(dmue_epoch, config.ramp_a());
+    const double lr1 = LrAt(Lr1(config), static_cast<int>(epoch));
+    const double lr2 = LrAt(Lr2(config), static_cast<int>(epoch));
+    SetLearningRates(*s.adam, lr1, lr2);
+    LOG(INFO) << "Epoch " << epoch << (warmup ? " (cross entropy)" : " (DMUE)") << ": lr1 " << lr1
+              << " lr2 " << lr2 << (warmup ? "" : absl::StrFormat(", ramp_up_w %.4f ramp_down_w %.4f",
+                                                                      step.weights.ramp_up, step.weights.ramp_down));
+    if (!s.resumed_mid_epoch) {
+      s.train_loader->StartEpoch(epoch);
+      s.progress.batch_in_epoch = 0;
+    }
+    s.resumed_mid_epoch = false;
+    ProgressMeter progress(absl::StrCat("epoch ", epoch), batches * batch_size, 10.0);
+    progress.Add(s.progress.batch_in_epoch * batch_size);
+    LossSums sums;
+    while (true) {
+      absl::StatusOr<std::optional<datasets::Batch>> next = s.train_loader->Next();
+      if (!next.ok()) return next.status();
+      if (!next->has_value()) break;
+      datasets::Batch& batch = **next;
+      s.progress.batch_in_epoch = batch.batch_index + 1;
+      if (warmup) {
+        torch::Tensor loss;
+        {
+          ScopedAutocast autocast(s.compute.precision);
+          loss = torch::nn::functional::cross_entropy(
+              s.model->ForwardEval(PrepareImages(batch.images, s.compute)), batch.labels);
+        }
+        s.adam->zero_grad();
+        loss.backward();
+        s.adam->step();
+        const double v = loss.item<double>();
+        sums.Add(v, 0, 0, 0, v);
+      } else {
+        absl::StatusOr<DmueLosses> losses = TrainStep(s.model, *s.adam, batch.images, batch.labels, step);
+        if (!losses.ok()) {
+          if (losses.status().code() != absl::StatusCode::kInvalidArgument) return losses.status();
+          ++s.summary.skipped_batches;
+          VLOG(1) << "Skipped batch " << batch.batch_index << ": " << losses.status().message();
+          progress.Add(batch_size);
+          continue;
+        }
+        sums.Add(losses->ce.item<double>(), losses->soft.item<double>(), losses->sp.item<double>(),
+                 losses->aux.item<double>(), losses->total.item<double>());
+      }
+      ++s.progress.global_step;
+      ++s.summary.steps;
+      images_seen += batch_size;
+      overall.Add(batch_size);
+      progress.Add(batch_size, absl::StrFormat("loss %.4f", sums.n ? sums.total / sums.n : 0.0));
+
+      if (s.progress.batch_in_epoch % config.log_every_batches() == 0 && sums.n > 0) {
+        const double n = static_cast<double>(sums.n);
+        LOG(INFO) << absl::StrFormat(
+            "Epoch %d Batch %d/%d: CEloss %.6f, softLoss %.6f, spLoss %.6f, aux_loss %.6f, loss %.6f%s", epoch,
+            s.progress.batch_in_epoch, batches, sums.ce / n, sums.soft / n, sums.sp / n, sums.aux / n,
+            sums.total / n,
+            s.summary.skipped_batches ? absl::StrCat(" (", s.summary.skipped_batches, " batches skipped)") : "");
+        std::map<std::string, double> values = {{"loss", sums.total / n}, {"ce", sums.ce / n}};
+        if (!warmup) {
+          values["soft"] = sums.soft / n;
+          values["sp"] = sums.sp / n;
+          values["aux"] = sums.aux / n;
+        }
+        if (auto st = s.metrics->Append({"train", epoch, s.progress.global_step, values}); !st.ok()) return st;
+        sums = LossSums();
+      }
+      if (s.val_loader && config.eval_every_batches() > 0 &&
+          s.progress.batch_in_epoch % config.eval_every_batches() == 0) {
+        absl::StatusOr<EvalResult> eval = s.Evaluate();
+        if (!eval.ok()) return eval.status();
+        if (auto st = s.AfterEval(*eval, absl::StrCat("ep", epoch, "_b", s.progress.batch_in_epoch)); !st.ok()) {
+          return st;
+        }
+      }
+      const bool step_limit = config.max_steps() > 0 && s.progress.global_step >= config.max_steps();
+      if (stop_requested_.load() || step_limit) {
+        if (auto st = s.SaveLast(); !st.ok()) return st;
+        LOG(INFO) << (step_limit ? "Reached max_steps" : "Stop requested") << ": saved "
+                  << config.output_dir() << "/last.pth at epoch " << epoch << " batch "
+                  << s.progress.batch_in_epoch;
+        s.summary.stopped_early = true;
+        s.summary.images_per_second = images_seen / std::max(overall.ElapsedSeconds(), 1e-9);
+        (void)s.metrics->WriteCurves();
+        return s.summary;
+      }
+    }
+    progress.Finish();
+    s.progress.epoch = epoch + 1;
+    s.progress.batch_in_epoch = 0;
+    if (s.val_loader) {
+      absl::StatusOr<EvalResult> eval = s.Evaluate();
+      if (!eval.ok()) return eval.status();
+      if (auto st = s.AfterEval(*eval, absl::StrCat("ep", epoch)); !st.ok()) return st;
+    }
+    if (auto st = s.SaveLast(); !st.ok()) return st;
+  }
+  s.summary.images_per_second = images_seen / std::max(overall.ElapsedSeconds(), 1e-9);
+  LOG(INFO) << "Training done: " << s.summary.steps << " steps, " << s.summary.skipped_batches
+            << " skipped batches, " << absl::StrFormat("%.1f", s.summary.images_per_second)
+            << " images/s, best accuracy " << absl::StrFormat("%.4f", s.summary.best_accuracy);
+  return s.summary;
+}
+
+}  // namespace dmue::training

@@ -1,0 +1,97 @@
+#include "training/trainer_config.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "datasets/dataset_config.h"
+#include "dmue/config/text_proto.h"
+#include "dmue/model_config.h"
+
+namespace dmue::training {
+namespace {
+
+absl::Status FieldError(absl::string_view field, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("TrainerConfig.", field, ": ", why));
+}
+
+absl::Status Nested(absl::string_view field, const absl::Status& status) {
+  if (status.ok()) return status;
+  return absl::InvalidArgumentError(absl::StrCat("TrainerConfig.", field, ": ", status.message()));
+}
+
+PiecewiseLr ToPiecewise(const google::protobuf::RepeatedPtrField<LrStep>& steps, PiecewiseLr fallback) {
+  if (steps.empty()) return fallback;
+  PiecewiseLr out;
+  for (const LrStep& s : steps) out.emplace_back(s.until_epoch(), s.lr());
+  return out;
+}
+
+}  // namespace
+
+PiecewiseLr Lr1(const TrainerConfig& config) { return ToPiecewise(config.lr1(), ReferenceLr1()); }
+PiecewiseLr Lr2(const TrainerConfig& config) { return ToPiecewise(config.lr2(), ReferenceLr2()); }
+
+absl::Status ValidateTrainerConfig(const TrainerConfig& config) {
+  if (auto s = Nested("model", ValidateModelConfig(config.model())); !s.ok()) return s;
+  if (!config.has_train_data()) return FieldError("train_data", "is required");
+  if (auto s = Nested("train_data", datasets::ValidateDatasetConfig(config.train_data())); !s.ok()) {
+    return s;
+  }
+  if (config.train_data().num_classes() != config.model().num_classes()) {
+    return FieldError("train_data.num_classes",
+                      absl::StrCat(config.train_data().num_classes(), " differs from model.num_classes ",
+                                   config.model().num_classes()));
+  }
+  if (config.has_val_data()) {
+    if (auto s = Nested("val_data", datasets::ValidateDatasetConfig(config.val_data())); !s.ok()) return s;
+    if (config.val_data().num_classes() != config.model().num_classes()) {
+      return FieldError("val_data.num_classes", "differs from model.num_classes");
+    }
+  }
+  if (config.loss() == TrainerConfig::LOSS_UNSPECIFIED) return FieldError("loss", "must be DMUE or CROSS_ENTROPY");
+  if (config.loss() == TrainerConfig::DMUE &&
+      config.train_data().batch_size() < 2 * config.model().num_classes()) {
+    return FieldError("train_data.batch_size",
+                      absl::StrCat("DMUE needs >= 2 samples of every class per batch, so at least ",
+                                   2 * config.model().num_classes()));
+  }
+  if (auto s = ValidatePiecewiseLr(Lr1(config), "TrainerConfig.lr1"); !s.ok()) return s;
+  if (auto s = ValidatePiecewiseLr(Lr2(config), "TrainerConfig.lr2"); !s.ok()) return s;
+  auto non_negative = [](double v) { return std::isfinite(v) && v >= 0; };
+  if (!non_negative(config.weight_decay())) return FieldError("weight_decay", "must be >= 0");
+  if (!non_negative(config.w())) return FieldError("w", "must be >= 0");
+  if (!non_negative(config.gamma())) return FieldError("gamma", "must be >= 0");
+  if (!(config.temperature() > 0)) return FieldError("temperature", "must be > 0");
+  if (!(config.ramp_a() > 0)) return FieldError("ramp_a", "must be > 0");
+  if (config.start_epoch() < 0) return FieldError("start_epoch", "must be >= 0");
+  if (config.max_epoch() <= config.start_epoch()) {
+    return FieldError("max_epoch", absl::StrCat("must exceed start_epoch (", config.start_epoch(), ")"));
+  }
+  if (config.ce_warmup_epochs() < 0) return FieldError("ce_warmup_epochs", "must be >= 0");
+  if (config.output_dir().empty()) return FieldError("output_dir", "is required");
+  if (config.eval_every_batches() < 0) return FieldError("eval_every_batches", "must be >= 0");
+  if (config.log_every_batches() <= 0) return FieldError("log_every_batches", "must be > 0");
+  if (config.num_threads() <= 0 || config.num_threads() > 256) return FieldError("num_threads", "must be in [1, 256]");
+  if (config.precision() == TrainerConfig::PRECISION_UNSPECIFIED) return FieldError("precision", "must be FP32 or BF16");
+  if (config.max_steps() < 0) return FieldError("max_steps", "must be >= 0");
+  if (!config.pretrained().empty() &&
+      config.pretrained_mapping() == TrainerConfig::PRETRAINED_MAPPING_UNSPECIFIED) {
+    return FieldError("pretrained_mapping", "must be STATE_DICT or MSRA");
+  }
+  if (config.class_names_size() != 0 && config.class_names_size() != config.model().num_classes()) {
+    return FieldError("class_names", absl::StrCat("has ", config.class_names_size(), " names for ",
+                                                  config.model().num_classes(), " classes"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TrainerConfig> LoadTrainerConfig(const std::string& path) {
+  absl::StatusOr<TrainerConfig> config = LoadTextProto<TrainerConfig>(path);
+  if (!config.ok()) return config.status();
+  if (absl::Status s = ValidateTrainerConfig(*config); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
+  }
+  return config;
+}
+
+}  // namespace dmue::training

@@ -1,0 +1,24 @@
+// Loading and validation of TrainerConfig (trainer_config.proto): every
+// rejected value names its field, including those of the nested model and
+// data configs.
+#ifndef TRAINING_TRAINER_CONFIG_H_
+#define TRAINING_TRAINER_CONFIG_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "dmue/schedule.h"
+#include "training/trainer_config.pb.h"
+
+namespace dmue::training {
+
+absl::Status ValidateTrainerConfig(const TrainerConfig& config);
+absl::StatusOr<TrainerConfig> LoadTrainerConfig(const std::string& path);
+
+PiecewiseLr Lr1(const TrainerConfig& config);
+PiecewiseLr Lr2(const TrainerConfig& config);
+
+}  // namespace dmue::training
+
+#endif  // TRAINING_TRAINER_CONFIG_H_
