@@ -76,7 +76,7 @@ sh_binary(
 
 cc_library(
     name = "protobuf",
-    linkopts = ["-lprotobuf", "-lpthread"],
+    linkopts = ["-Wl,--no-as-needed", "-lprotobuf", "-Wl,--as-needed", "-lpthread"],
 )
 
 cc_library(
