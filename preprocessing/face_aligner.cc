@@ -1,0 +1,214 @@
+#include "preprocessing/face_aligner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include <opencv2/imgproc.hpp>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "preprocessing/similarity_transform.h"
+
+namespace dmue::preprocessing {
+
+const std::vector<cv::Point2d>& Template5() {
+  static const std::vector<cv::Point2d> points = {
+      {314, 364}, {484, 364}, {395, 458}, {310, 524}, {480, 524}};
+  return points;
+}
+
+absl::StatusOr<std::vector<cv::Point2d>> LoadTemplate(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open template"));
+  std::vector<cv::Point2d> points;
+  std::string line;
+  int line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos || line[0] == '#') continue;
+    std::istringstream ss(line);
+    double x, y;
+    if (!(ss >> x >> y) || !std::isfinite(x) || !std::isfinite(y)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", line_no, ": expected 'x y', got '", line, "'"));
+    }
+    points.emplace_back(x, y);
+  }
+  if (points.size() < 2) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": a template needs >= 2 points"));
+  }
+  return points;
+}
+
+absl::StatusOr<std::vector<cv::Point2d>> MtcnnLandmarkSource::Landmarks(
+    const cv::Mat& /*rgb*/, const FaceDetection& face) const {
+  std::vector<cv::Point2d> points;
+  for (const auto& p : face.landmarks) points.emplace_back(p[0], p[1]);
+  return points;
+}
+
+std::array<float, 4> ClampBox(const std::array<float, 4>& box, int width, int height,
+                              bool compat, bool swap_wh) {
+  std::array<float, 4> b = box;
+  const float w = static_cast<float>(width), h = static_cast<float>(height);
+  if (compat) {
+    // `if x1 < 0: x1 = 0` ... `if x2 > W: x2 = W - 1` (crop_msra: W and H
+    // swapped).
+    const float xlim = swap_wh ? h : w;
+    const float ylim = swap_wh ? w : h;
+    if (b[0] < 0) b[0] = 0;
+    if (b[1] < 0) b[1] = 0;
+    if (b[2] > xlim) b[2] = xlim - 1;
+    if (b[3] > ylim) b[3] = ylim - 1;
+  } else {
+    b[0] = std::min(std::max(b[0], 0.0f), w);
+    b[1] = std::min(std::max(b[1], 0.0f), h);
+    b[2] = std::min(std::max(b[2], 0.0f), w);
+    b[3] = std::min(std::max(b[3], 0.0f), h);
+  }
+  return b;
+}
+
+CropRect EnlargedCropRect(const std::array<float, 4>& box, int width, int height, int num,
+                          int den, bool compat, std::array<int, 2>* pads_h_w) {
+  // Python int(): truncation toward zero.
+  const int x1 = static_cast<int>(box[0]);
+  const int y1 = static_cast<int>(box[1]);
+  const int x2 = static_cast<int>(box[2]);
+  const int y2 = static_cast<int>(box[3]);
+  const int h = y2 - y1;
+  const int w = x2 - x1;
+  const int pdh = static_cast<int>((static_cast<double>(h * num) / den - h) / 2);
+  const int pdw = static_cast<int>((static_cast<double>(w * num) / den - w) / 2);
+  if (pads_h_w) *pads_h_w = {pdh, pdw};
+  CropRect r{y1 - pdh, y2 + pdh, x1 - pdw, x2 + pdw};
+  if (compat) {
+    if (r.row0 < 0) r.row0 = 0;
+    if (r.col0 < 0) r.col0 = 0;
+    if (r.col1 > width) r.col1 = width - 1;
+    if (r.row1 > height) r.row1 = height - 1;
+  } else {
+    r.row0 = std::clamp(r.row0, 0, height);
+    r.row1 = std::clamp(r.row1, 0, height);
+    r.col0 = std::clamp(r.col0, 0, width);
+    r.col1 = std::clamp(r.col1, 0, width);
+  }
+  return r;
+}
+
+FaceAligner::FaceAligner(const Mtcnn* detector, const LandmarkSource* landmarks,
+                         AlignOptions options)
+    : detector_(detector), landmarks_(landmarks), options_(options) {}
+
+absl::StatusOr<FaceDetection> FaceAligner::SelectFace(
+    const std::vector<FaceDetection>& faces) const {
+  if (faces.empty()) return absl::NotFoundError("no face");
+  if (options_.selection == FaceSelection::kLargest) {
+    // Largest area; the first (detector order) among equals.
+    size_t best = 0;
+    for (size_t i = 1; i < faces.size(); ++i) {
+      if (faces[i].Area() > faces[best].Area()) best = i;
+    }
+    return faces[best];
+  }
+  size_t best = 0;
+  for (size_t i = 1; i < faces.size(); ++i) {
+    if (faces[i].prob > faces[best].prob) best = i;
+  }
+  return faces[best];
+}
+
+namespace {
+
+absl::Status CheckInput(const cv::Mat& rgb) {
+  if (rgb.empty() || rgb.type() != CV_8UC3) {
+    return absl::InvalidArgumentError("expected a non-empty 8-bit 3-channel RGB image");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRect(const CropRect& r) {
+  if (r.row1 <= r.row0 || r.col1 <= r.col0) {
+    return absl::FailedPreconditionError(absl::StrCat("empty crop rows [", r.row0, ", ", r.row1,
+                                                      ") cols [", r.col0, ", ", r.col1, ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<AlignResult> FaceAligner::CropAlign(const cv::Mat& rgb) const {
+  if (absl::Status s = CheckInput(rgb); !s.ok()) return s;
+  if (landmarks_ == nullptr) {
+    return absl::FailedPreconditionError("CropAlign needs a landmark source");
+  }
+  AlignResult result;
+  absl::StatusOr<std::vector<FaceDetection>> faces = detector_->Detect(rgb);
+  if (!faces.ok()) return faces.status();
+  result.num_faces = static_cast<int>(faces->size());
+  if (faces->empty()) return absl::NotFoundError("no face detected in the photo");
+  absl::StatusOr<FaceDetection> first = SelectFace(*faces);
+  if (!first.ok()) return first.status();
+  result.first_face = *first;
+
+  absl::StatusOr<std::vector<cv::Point2d>> src = landmarks_->Landmarks(rgb, *first);
+  if (!src.ok()) return src.status();
+  result.landmarks_src = *src;
+  absl::StatusOr<cv::Matx33d> matrix = EstimateSimilarity(*src, landmarks_->Template());
+  if (!matrix.ok()) return matrix.status();
+  result.matrix = *matrix;
+  const int canvas = options_.canvas_size;
+  absl::StatusOr<cv::Mat> warped =
+      WarpSimilarity(rgb, *matrix, cv::Size(canvas, canvas),
+                     options_.compat ? WarpRounding::kTruncateLikeReference : WarpRounding::kRound);
+  if (!warped.ok()) return warped.status();
+
+  absl::StatusOr<std::vector<FaceDetection>> second = detector_->Detect(*warped);
+  if (!second.ok()) return second.status();
+  if (second->empty()) return absl::NotFoundError("no face detected after alignment");
+  absl::StatusOr<FaceDetection> face = SelectFace(*second);
+  if (!face.ok()) return face.status();
+  result.face = *face;
+  result.box_clamped = ClampBox(face->box, canvas, canvas, options_.compat, false);
+  result.rect = EnlargedCropRect(result.box_clamped, canvas, canvas, options_.enlarge_num,
+                                 options_.enlarge_den, options_.compat, &result.pads_h_w);
+  if (absl::Status s = CheckRect(result.rect); !s.ok()) return s;
+  const cv::Mat raw = (*warped)(cv::Range(result.rect.row0, result.rect.row1),
+                                cv::Range(result.rect.col0, result.rect.col1));
+  if (options_.output_size > 0) {
+    cv::resize(raw, result.crop, cv::Size(options_.output_size, options_.output_size), 0, 0,
+               cv::INTER_CUBIC);
+  } else {
+    result.crop = raw.clone();
+  }
+  if (options_.keep_intermediates) {
+    result.raw_crop = raw.clone();
+    result.warped = *warped;
+  }
+  return result;
+}
+
+absl::StatusOr<AlignResult> FaceAligner::CropMsra(const cv::Mat& rgb) const {
+  if (absl::Status s = CheckInput(rgb); !s.ok()) return s;
+  AlignResult result;
+  absl::StatusOr<std::vector<FaceDetection>> faces = detector_->Detect(rgb);
+  if (!faces.ok()) return faces.status();
+  result.num_faces = static_cast<int>(faces->size());
+  if (faces->empty()) return absl::NotFoundError("no face detected in the photo");
+  absl::StatusOr<FaceDetection> face = SelectFace(*faces);
+  if (!face.ok()) return face.status();
+  result.face = *face;
+  result.box_clamped =
+      ClampBox(face->box, rgb.cols, rgb.rows, options_.compat, /*swap_wh=*/options_.compat);
+  result.rect = EnlargedCropRect(result.box_clamped, rgb.cols, rgb.rows, options_.enlarge_num,
+                                 options_.enlarge_den, options_.compat, &result.pads_h_w);
+  if (absl::Status s = CheckRect(result.rect); !s.ok()) return s;
+  result.crop = rgb(cv::Range(result.rect.row0, result.rect.row1),
+                    cv::Range(result.rect.col0, result.rect.col1))
+                    .clone();
+  return result;
+}
+
+}  // namespace dmue::preprocessing

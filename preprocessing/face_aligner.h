@@ -1,0 +1,141 @@
+// The face crops DMUE trains and tests on, as its preprocess/ scripts make
+// them (../shared/golden/mtcnn/README.md, "align/"):
+//
+//  - CropAlign (crop_align.py): detect, take one face's landmarks, fit a
+//    similarity transform onto the template, warp the photo into an 800x800
+//    canvas, detect again, enlarge that box by 256/224, crop, and resize to
+//    256x256 (bicubic, aspect ratio not kept).
+//  - CropMsra (crop_msra.py): detect, enlarge the box by 256/224, crop at
+//    native size.
+//
+// Landmarks are pluggable (LandmarkSource): by default MTCNN's 5 points fitted
+// to the 5-point subset of the WFLW-98 template (the golden outputs were made
+// that way, since DMUE's FAN weights are not public), or a user's 98-point
+// TorchScript model (torchscript_landmarks.h) fitted to the full template.
+//
+// `compat` reproduces the scripts' bugs; the default fixes them:
+//  - box clamp after detection: x2 > W becomes W-1 and y2 > H becomes H-1
+//    (crop_align), and crop_msra even compares x2 with H and y2 with W
+//    (PIL's (W, H) order misread); default: clamp to [0, W] x [0, H].
+//  - enlarged crop clamp: an overflowing right/bottom side becomes W-1 / H-1
+//    and loses its last column/row; default: W / H.
+//  - the warp's uint8(v * 255) truncation (lowers 24 grey levels by one);
+//    default: round to nearest.
+// Neither mode crops outside the image or pads.
+#ifndef PREPROCESSING_FACE_ALIGNER_H_
+#define PREPROCESSING_FACE_ALIGNER_H_
+
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "absl/status/statusor.h"
+#include "preprocessing/mtcnn.h"
+
+namespace dmue::preprocessing {
+
+// Points of the 98-point WFLW template on the 800x800 canvas (DMUE's
+// template.npy) and its 5-point subset in MTCNN's order (rows 96, 97, 54, 76,
+// 82): (314,364) (484,364) (395,458) (310,524) (480,524).
+const std::vector<cv::Point2d>& Template5();
+// Reads a template as "x y" lines (../shared/models/align/template.txt).
+absl::StatusOr<std::vector<cv::Point2d>> LoadTemplate(const std::string& path);
+
+// Where the alignment landmarks come from.
+class LandmarkSource {
+ public:
+  virtual ~LandmarkSource() = default;
+  // Landmarks of `face` (found by MTCNN in `rgb`), in pixels of `rgb`, in the
+  // order of Template().
+  virtual absl::StatusOr<std::vector<cv::Point2d>> Landmarks(const cv::Mat& rgb,
+                                                             const FaceDetection& face) const = 0;
+  // The canvas points the landmarks are fitted to.
+  virtual const std::vector<cv::Point2d>& Template() const = 0;
+  virtual std::string Name() const = 0;
+};
+
+// MTCNN's own five landmarks, fitted to Template5().
+class MtcnnLandmarkSource : public LandmarkSource {
+ public:
+  absl::StatusOr<std::vector<cv::Point2d>> Landmarks(const cv::Mat& rgb,
+                                                     const FaceDetection& face) const override;
+  const std::vector<cv::Point2d>& Template() const override { return Template5(); }
+  std::string Name() const override { return "mtcnn5"; }
+};
+
+enum class FaceSelection {
+  kLargest,        // The reference: the largest box.
+  kMostConfident,  // Highest O-Net probability.
+};
+
+struct AlignOptions {
+  bool compat = false;
+  FaceSelection selection = FaceSelection::kLargest;
+  int canvas_size = 800;  // Warp target (the template's frame).
+  int output_size = 256;  // CropAlign's final size (0: keep the raw crop).
+  // Enlargement h * num / den per side pair (the reference's 256/224).
+  int enlarge_num = 256;
+  int enlarge_den = 224;
+  // Keep the 800x800 warp and the raw crop in the result.
+  bool keep_intermediates = false;
+};
+
+struct CropRect {
+  int row0 = 0, row1 = 0, col0 = 0, col1 = 0;  // Half-open.
+  int height() const { return row1 - row0; }
+  int width() const { return col1 - col0; }
+};
+
+struct AlignResult {
+  // CropAlign: output_size x output_size RGB; CropMsra: the native-size crop.
+  cv::Mat crop;
+  // The detection the crop was made from (CropAlign: in the warped canvas),
+  // as detected and after clamping.
+  FaceDetection face;
+  std::array<float, 4> box_clamped = {0, 0, 0, 0};
+  std::array<int, 2> pads_h_w = {0, 0};
+  CropRect rect;
+  int num_faces = 0;  // Faces the (first) detection found.
+  // CropAlign only.
+  FaceDetection first_face;
+  std::vector<cv::Point2d> landmarks_src;
+  cv::Matx33d matrix = cv::Matx33d::eye();  // Photo (x, y, 1) -> canvas.
+  cv::Mat warped;                           // If keep_intermediates.
+  cv::Mat raw_crop;                         // If keep_intermediates.
+};
+
+class FaceAligner {
+ public:
+  // Both pointers must outlive the aligner. `landmarks` may be null for
+  // CropMsra-only use.
+  FaceAligner(const Mtcnn* detector, const LandmarkSource* landmarks, AlignOptions options);
+
+  // NotFound when no face is detected (message says which detection).
+  absl::StatusOr<AlignResult> CropAlign(const cv::Mat& rgb) const;
+  absl::StatusOr<AlignResult> CropMsra(const cv::Mat& rgb) const;
+
+  const AlignOptions& options() const { return options_; }
+
+ private:
+  absl::StatusOr<FaceDetection> SelectFace(const std::vector<FaceDetection>& faces) const;
+
+  const Mtcnn* detector_;
+  const LandmarkSource* landmarks_;
+  AlignOptions options_;
+};
+
+// The reference's post-detection clamp of a box; `swap_wh` is crop_msra's
+// (W, H) mix-up (compare x2 with H and y2 with W).
+std::array<float, 4> ClampBox(const std::array<float, 4>& box, int width, int height,
+                              bool compat, bool swap_wh);
+
+// The 256/224 enlargement of a (clamped) box and its clamp to the image.
+CropRect EnlargedCropRect(const std::array<float, 4>& box, int width, int height, int num,
+                          int den, bool compat, std::array<int, 2>* pads_h_w);
+
+}  // namespace dmue::preprocessing
+
+#endif  // PREPROCESSING_FACE_ALIGNER_H_

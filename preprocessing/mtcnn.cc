@@ -1,0 +1,821 @@
+#include "preprocessing/mtcnn.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <utility>
+
+#include <opencv2/imgproc.hpp>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "dmue/io/torch_checkpoint.h"
+#include "preprocessing/mtcnn_internal.h"
+
+namespace dmue::preprocessing {
+namespace {
+
+// Arithmetic in this file mirrors the reference's float32 tensor ops one
+// rounding at a time; it is compiled with -ffp-contract=off so that no
+// multiply-add is fused.
+
+// torch's adaptive pooling bin bounds.
+inline int64_t StartIndex(int64_t a, int64_t b, int64_t c) {
+  return (a / b) * c + ((a % b) * c) / b;
+}
+inline int64_t EndIndex(int64_t a, int64_t b, int64_t c) {
+  return 1 + ((a + 1) * c - 1) / b;
+}
+
+// Output rows [oh_begin, oh_end) of AreaResampleNormalized.
+void AreaResampleRows(const cv::Mat& rgb, int r0, int r1, int c0, int c1, int out_h, int out_w,
+                      int oh_begin, int oh_end, float* out) {
+  const int in_h = r1 - r0;
+  const int in_w = c1 - c0;
+  std::vector<uint32_t> colsum(static_cast<size_t>(in_w) * 3);
+  std::vector<int> iw0s(out_w), iw1s(out_w);
+  for (int ow = 0; ow < out_w; ++ow) {
+    iw0s[ow] = static_cast<int>(StartIndex(ow, out_w, in_w));
+    iw1s[ow] = static_cast<int>(EndIndex(ow, out_w, in_w));
+  }
+  for (int oh = oh_begin; oh < oh_end; ++oh) {
+    const int ih0 = static_cast<int>(StartIndex(oh, out_h, in_h));
+    const int ih1 = static_cast<int>(EndIndex(oh, out_h, in_h));
+    const int kh = ih1 - ih0;
+    std::fill(colsum.begin(), colsum.end(), 0u);
+    uint32_t* cs = colsum.data();
+    const int n = in_w * 3;
+    for (int ih = ih0; ih < ih1; ++ih) {
+      const uint8_t* row = rgb.ptr<uint8_t>(r0 + ih) + c0 * 3;
+      for (int i = 0; i < n; ++i) cs[i] += row[i];
+    }
+    float* o = out + static_cast<size_t>(oh) * out_w * 3;
+    for (int ow = 0; ow < out_w; ++ow) {
+      const int iw0 = iw0s[ow];
+      const int iw1 = iw1s[ow];
+      const int kw = iw1 - iw0;
+      // Sums of integers below 2^24 are exact in float whatever the order,
+      // so the integer sum equals torch's sequential float sum.
+      const bool exact = int64_t{kh} * kw * 255 < (int64_t{1} << 24);
+      for (int c = 0; c < 3; ++c) {
+        float sum;
+        if (exact) {
+          uint32_t s = 0;
+          for (int iw = iw0; iw < iw1; ++iw) s += cs[iw * 3 + c];
+          sum = static_cast<float>(s);
+        } else {
+          sum = 0.0f;
+          for (int ih = ih0; ih < ih1; ++ih) {
+            const uint8_t* row = rgb.ptr<uint8_t>(r0 + ih) + c0 * 3;
+            for (int iw = iw0; iw < iw1; ++iw) sum += static_cast<float>(row[iw * 3 + c]);
+          }
+        }
+        const float v = sum / static_cast<float>(kh) / static_cast<float>(kw);
+        o[ow * 3 + c] = (v - 127.5f) * 0.0078125f;
+      }
+    }
+  }
+}
+
+double MsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+struct Box {
+  float x1, y1, x2, y2, score;
+};
+
+// torchvision.ops.nms (CPU kernel of 0.14): stable descending score order,
+// area without +1, suppress when IoU > threshold (compared in double).
+std::vector<int> NmsTorchvision(const std::vector<Box>& b, double threshold) {
+  const int n = static_cast<int>(b.size());
+  std::vector<float> areas(n);
+  for (int i = 0; i < n; ++i) areas[i] = (b[i].x2 - b[i].x1) * (b[i].y2 - b[i].y1);
+  std::vector<int> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int c) { return b[a].score > b[c].score; });
+  std::vector<char> suppressed(n, 0);
+  std::vector<int> keep;
+  for (int oi = 0; oi < n; ++oi) {
+    const int i = order[oi];
+    if (suppressed[i]) continue;
+    keep.push_back(i);
+    const Box& bi = b[i];
+    const float iarea = areas[i];
+    for (int oj = oi + 1; oj < n; ++oj) {
+      const int j = order[oj];
+      if (suppressed[j]) continue;
+      const float xx1 = std::max(bi.x1, b[j].x1);
+      const float yy1 = std::max(bi.y1, b[j].y1);
+      const float xx2 = std::min(bi.x2, b[j].x2);
+      const float yy2 = std::min(bi.y2, b[j].y2);
+      const float w = std::max(0.0f, xx2 - xx1);
+      const float h = std::max(0.0f, yy2 - yy1);
+      const float inter = w * h;
+      const float ovr = inter / (iarea + areas[j] - inter);
+      if (static_cast<double>(ovr) > threshold) suppressed[j] = 1;
+    }
+  }
+  return keep;
+}
+
+// numpy's argsort (kind="quicksort", numpy 1.24: introsort with insertion
+// sort below 17 elements) of float32 keys, ascending; reproduced so that ties
+// come out in the reference's order.
+bool NpLess(float a, float b) { return a < b || (b != b && a == a); }
+
+void NpHeapsort(const float* v, int64_t* tosort, int64_t n) {
+  int64_t* a = tosort - 1;  // 1-based.
+  int64_t i, j, l, tmp;
+  for (l = n >> 1; l > 0; --l) {
+    tmp = a[l];
+    for (i = l, j = l << 1; j <= n;) {
+      if (j < n && NpLess(v[a[j]], v[a[j + 1]])) j += 1;
+      if (NpLess(v[tmp], v[a[j]])) {
+        a[i] = a[j];
+        i = j;
+        j += j;
+      } else {
+        break;
+      }
+    }
+    a[i] = tmp;
+  }
+  for (; n > 1;) {
+    tmp = a[n];
+    a[n] = a[1];
+    n -= 1;
+    for (i = 1, j = 2; j <= n;) {
+      if (j < n && NpLess(v[a[j]], v[a[j + 1]])) j++;
+      if (NpLess(v[tmp], v[a[j]])) {
+        a[i] = a[j];
+        i = j;
+        j += j;
+      } else {
+        break;
+      }
+    }
+    a[i] = tmp;
+  }
+}
+
+std::vector<int64_t> NpArgsort(const std::vector<float>& keys) {
+  const int64_t num = static_cast<int64_t>(keys.size());
+  std::vector<int64_t> idx(num);
+  std::iota(idx.begin(), idx.end(), 0);
+  if (num < 2) return idx;
+  const float* v = keys.data();
+  int64_t* pl = idx.data();
+  int64_t* pr = pl + num - 1;
+  std::vector<int64_t*> stack;
+  std::vector<int> depth;
+  int msb = 0;
+  for (uint64_t u = static_cast<uint64_t>(num); u > 1; u >>= 1) ++msb;
+  int cdepth = msb * 2;
+  constexpr int64_t kSmall = 16;
+  for (;;) {
+    if (cdepth < 0) {
+      NpHeapsort(v, pl, pr - pl + 1);
+    } else {
+      while ((pr - pl) > kSmall) {
+        int64_t* pm = pl + ((pr - pl) >> 1);
+        if (NpLess(v[*pm], v[*pl])) std::swap(*pm, *pl);
+        if (NpLess(v[*pr], v[*pm])) std::swap(*pr, *pm);
+        if (NpLess(v[*pm], v[*pl])) std::swap(*pm, *pl);
+        const float vp = v[*pm];
+        int64_t* pi = pl;
+        int64_t* pj = pr - 1;
+        std::swap(*pm, *pj);
+        for (;;) {
+          do ++pi; while (NpLess(v[*pi], vp));
+          do --pj; while (NpLess(vp, v[*pj]));
+          if (pi >= pj) break;
+          std::swap(*pi, *pj);
+        }
+        int64_t* pk = pr - 1;
+        std::swap(*pi, *pk);
+        if (pi - pl < pr - pi) {
+          stack.push_back(pi + 1);
+          stack.push_back(pr);
+          pr = pi - 1;
+        } else {
+          stack.push_back(pl);
+          stack.push_back(pi - 1);
+          pl = pi + 1;
+        }
+        depth.push_back(--cdepth);
+      }
+      for (int64_t* pi = pl + 1; pi <= pr; ++pi) {
+        const int64_t vi = *pi;
+        const float vp = v[vi];
+        int64_t* pj = pi;
+        int64_t* pk = pi - 1;
+        while (pj > pl && NpLess(vp, v[*pk])) *pj-- = *pk--;
+        *pj = vi;
+      }
+    }
+    if (stack.empty()) break;
+    pr = stack.back();
+    stack.pop_back();
+    pl = stack.back();
+    stack.pop_back();
+    cdepth = depth.back();
+    depth.pop_back();
+  }
+  return idx;
+}
+
+// facenet-pytorch nms_numpy(method="Min"): areas and intersections with +1,
+// overlap = inter / min(area_i, area_j), kept when overlap <= threshold
+// (compared in float32 under numpy 1.24's value-based casting).
+std::vector<int> NmsNumpyMin(const std::vector<Box>& b, float threshold) {
+  const int n = static_cast<int>(b.size());
+  std::vector<float> area(n), scores(n);
+  for (int i = 0; i < n; ++i) {
+    area[i] = ((b[i].x2 - b[i].x1) + 1.0f) * ((b[i].y2 - b[i].y1) + 1.0f);
+    scores[i] = b[i].score;
+  }
+  const std::vector<int64_t> sorted = NpArgsort(scores);
+  std::vector<int> order(sorted.begin(), sorted.end());
+  std::vector<int> pick;
+  while (!order.empty()) {
+    const int i = order.back();
+    pick.push_back(i);
+    std::vector<int> rest;
+    rest.reserve(order.size());
+    for (size_t t = 0; t + 1 < order.size(); ++t) {
+      const int j = order[t];
+      const float xx1 = std::max(b[i].x1, b[j].x1);
+      const float yy1 = std::max(b[i].y1, b[j].y1);
+      const float xx2 = std::min(b[i].x2, b[j].x2);
+      const float yy2 = std::min(b[i].y2, b[j].y2);
+      const float w = std::max(0.0f, (xx2 - xx1) + 1.0f);
+      const float h = std::max(0.0f, (yy2 - yy1) + 1.0f);
+      const float inter = w * h;
+      const float o = inter / std::min(area[i], area[j]);
+      if (o <= threshold) rest.push_back(j);
+    }
+    order = std::move(rest);
+  }
+  return pick;
+}
+
+// rerec: square the box around its centre, l = max(w, h) with w = x2 - x1.
+void Rerec(Box& b) {
+  const float h = b.y2 - b.y1;
+  const float w = b.x2 - b.x1;
+  const float l = std::max(w, h);
+  b.x1 = (b.x1 + w * 0.5f) - l * 0.5f;
+  b.y1 = (b.y1 + h * 0.5f) - l * 0.5f;
+  b.x2 = b.x1 + l;
+  b.y2 = b.y1 + l;
+}
+
+// bbreg with w = x2 - x1 + 1.
+void Bbreg(Box& b, const float* reg) {
+  const float w = (b.x2 - b.x1) + 1.0f;
+  const float h = (b.y2 - b.y1) + 1.0f;
+  const float b1 = b.x1 + reg[0] * w;
+  const float b2 = b.y1 + reg[1] * h;
+  const float b3 = b.x2 + reg[2] * w;
+  const float b4 = b.y2 + reg[3] * h;
+  b.x1 = b1;
+  b.y1 = b2;
+  b.x2 = b3;
+  b.y2 = b4;
+}
+
+// The reference's pad(): truncated, 1-based inclusive crop bounds.
+struct CropRect {
+  int y, ey, x, ex;
+  bool empty() const { return !(ey > y - 1 && ex > x - 1); }
+};
+
+CropRect Pad(const Box& b, int w, int h) {
+  CropRect r;
+  r.x = static_cast<int>(std::trunc(b.x1));
+  r.y = static_cast<int>(std::trunc(b.y1));
+  r.ex = static_cast<int>(std::trunc(b.x2));
+  r.ey = static_cast<int>(std::trunc(b.y2));
+  if (r.x < 1) r.x = 1;
+  if (r.y < 1) r.y = 1;
+  if (r.ex > w) r.ex = w;
+  if (r.ey > h) r.ey = h;
+  return r;
+}
+
+at::Tensor ChannelsLastBuffer(int64_t n, int64_t h, int64_t w) {
+  // Sizes [n, 3, h, w], channels-last strides, as the reference's tensors.
+  return at::empty({n, h, w, 3}, at::kFloat).permute({0, 3, 1, 2});
+}
+
+// Resamples the crops of `rects` to size x size into one channels-last batch.
+at::Tensor CropBatch(const cv::Mat& rgb, const std::vector<CropRect>& rects, size_t begin,
+                     size_t end, int size) {
+  const int64_t n = static_cast<int64_t>(end - begin);
+  at::Tensor batch = ChannelsLastBuffer(n, size, size);
+  float* data = batch.data_ptr<float>();
+  const size_t per = static_cast<size_t>(size) * size * 3;
+  at::parallel_for(0, n, 8, [&](int64_t b0, int64_t b1) {
+    for (int64_t k = b0; k < b1; ++k) {
+      const CropRect& r = rects[begin + k];
+      AreaResampleRows(rgb, r.y - 1, r.ey, r.x - 1, r.ex, size, size, 0, size,
+                       data + per * k);
+    }
+  });
+  return batch;
+}
+
+absl::Status CheckWeights(const NetWeights& w, absl::string_view net,
+                          const std::vector<std::pair<std::string, std::vector<int64_t>>>& shapes) {
+  for (const auto& [name, shape] : shapes) {
+    auto it = w.find(name);
+    if (it == w.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(net, ": missing weight '", name, "'"));
+    }
+    if (it->second.sizes().vec() != shape || it->second.scalar_type() != at::kFloat) {
+      return absl::InvalidArgumentError(absl::StrCat(net, ": weight '", name, "' has shape ",
+                                                     c10::str(it->second.sizes()), " ",
+                                                     c10::toString(it->second.scalar_type()),
+                                                     ", expected float ", c10::str(at::IntArrayRef(shape))));
+    }
+  }
+  return absl::OkStatus();
+}
+
+const at::Tensor& W(const NetWeights& w, const char* name) { return w.at(name); }
+
+at::Tensor ConvPrelu(const at::Tensor& x, const NetWeights& w, const char* conv, const char* prelu) {
+  at::Tensor y = at::conv2d(x, W(w, (std::string(conv) + ".weight").c_str()),
+                            W(w, (std::string(conv) + ".bias").c_str()));
+  return at::prelu(y, W(w, (std::string(prelu) + ".weight").c_str()));
+}
+
+at::Tensor Linear(const at::Tensor& x, const NetWeights& w, const std::string& name) {
+  return at::linear(x, w.at(name + ".weight"), w.at(name + ".bias"));
+}
+
+at::Tensor Pool(const at::Tensor& x, int k, int s) {
+  return at::max_pool2d(x, {k, k}, {s, s}, {0, 0}, {1, 1}, /*ceil_mode=*/true);
+}
+
+}  // namespace
+
+void AreaResampleNormalized(const cv::Mat& rgb, int r0, int r1, int c0, int c1, int out_h,
+                            int out_w, float* out) {
+  at::parallel_for(0, out_h, 16, [&](int64_t b, int64_t e) {
+    AreaResampleRows(rgb, r0, r1, c0, c1, out_h, out_w, static_cast<int>(b),
+                     static_cast<int>(e), out);
+  });
+}
+
+std::vector<double> PyramidScales(int64_t height, int64_t width, double min_face_size,
+                                  double factor) {
+  const double m = 12.0 / min_face_size;
+  double minl = static_cast<double>(std::min(height, width)) * m;
+  double scale = m;
+  std::vector<double> scales;
+  while (minl >= 12) {
+    scales.push_back(scale);
+    scale = scale * factor;
+    minl = minl * factor;
+  }
+  return scales;
+}
+
+absl::StatusOr<std::unique_ptr<MtcnnImpl>> MtcnnImpl::Create(NetWeights pnet, NetWeights rnet,
+                                                             NetWeights onet,
+                                                             const MtcnnOptions& options) {
+  absl::Status s = CheckWeights(pnet, "P-Net",
+                                {{"conv1.weight", {10, 3, 3, 3}},
+                                 {"conv1.bias", {10}},
+                                 {"prelu1.weight", {10}},
+                                 {"conv2.weight", {16, 10, 3, 3}},
+                                 {"conv2.bias", {16}},
+                                 {"prelu2.weight", {16}},
+                                 {"conv3.weight", {32, 16, 3, 3}},
+                                 {"conv3.bias", {32}},
+                                 {"prelu3.weight", {32}},
+                                 {"conv4_1.weight", {2, 32, 1, 1}},
+                                 {"conv4_1.bias", {2}},
+                                 {"conv4_2.weight", {4, 32, 1, 1}},
+                                 {"conv4_2.bias", {4}}});
+  if (!s.ok()) return s;
+  s = CheckWeights(rnet, "R-Net",
+                   {{"conv1.weight", {28, 3, 3, 3}},
+                    {"conv1.bias", {28}},
+                    {"prelu1.weight", {28}},
+                    {"conv2.weight", {48, 28, 3, 3}},
+                    {"conv2.bias", {48}},
+                    {"prelu2.weight", {48}},
+                    {"conv3.weight", {64, 48, 2, 2}},
+                    {"conv3.bias", {64}},
+                    {"prelu3.weight", {64}},
+                    {"dense4.weight", {128, 576}},
+                    {"dense4.bias", {128}},
+                    {"prelu4.weight", {128}},
+                    {"dense5_1.weight", {2, 128}},
+                    {"dense5_1.bias", {2}},
+                    {"dense5_2.weight", {4, 128}},
+                    {"dense5_2.bias", {4}}});
+  if (!s.ok()) return s;
+  s = CheckWeights(onet, "O-Net",
+                   {{"conv1.weight", {32, 3, 3, 3}},
+                    {"conv1.bias", {32}},
+                    {"prelu1.weight", {32}},
+                    {"conv2.weight", {64, 32, 3, 3}},
+                    {"conv2.bias", {64}},
+                    {"prelu2.weight", {64}},
+                    {"conv3.weight", {64, 64, 3, 3}},
+                    {"conv3.bias", {64}},
+                    {"prelu3.weight", {64}},
+                    {"conv4.weight", {128, 64, 2, 2}},
+                    {"conv4.bias", {128}},
+                    {"prelu4.weight", {128}},
+                    {"dense5.weight", {256, 1152}},
+                    {"dense5.bias", {256}},
+                    {"prelu5.weight", {256}},
+                    {"dense6_1.weight", {2, 256}},
+                    {"dense6_1.bias", {2}},
+                    {"dense6_2.weight", {4, 256}},
+                    {"dense6_2.bias", {4}},
+                    {"dense6_3.weight", {10, 256}},
+                    {"dense6_3.bias", {10}}});
+  if (!s.ok()) return s;
+  if (!(options.min_face_size > 0)) {
+    return absl::InvalidArgumentError("MtcnnOptions.min_face_size must be > 0");
+  }
+  if (!(options.factor > 0 && options.factor < 1)) {
+    return absl::InvalidArgumentError("MtcnnOptions.factor must be in (0, 1)");
+  }
+  if (options.batch_size < 1) {
+    return absl::InvalidArgumentError("MtcnnOptions.batch_size must be >= 1");
+  }
+  if (options.max_input_side != 0 && options.max_input_side < 12) {
+    return absl::InvalidArgumentError("MtcnnOptions.max_input_side must be 0 or >= 12");
+  }
+  std::unique_ptr<MtcnnImpl> impl(new MtcnnImpl());
+  auto contiguous = [](NetWeights w) {
+    for (auto& [k, v] : w) v = v.contiguous();
+    return w;
+  };
+  impl->p_ = contiguous(std::move(pnet));
+  impl->r_ = contiguous(std::move(rnet));
+  impl->o_ = contiguous(std::move(onet));
+  impl->options_ = options;
+  return impl;
+}
+
+std::pair<at::Tensor, at::Tensor> MtcnnImpl::Pnet(const at::Tensor& x) const {
+  at::Tensor y = ConvPrelu(x, p_, "conv1", "prelu1");
+  y = Pool(y, 2, 2);
+  y = ConvPrelu(y, p_, "conv2", "prelu2");
+  y = ConvPrelu(y, p_, "conv3", "prelu3");
+  at::Tensor a = at::conv2d(y, p_.at("conv4_1.weight"), p_.at("conv4_1.bias"));
+  a = at::softmax(a, 1);
+  at::Tensor b = at::conv2d(y, p_.at("conv4_2.weight"), p_.at("conv4_2.bias"));
+  return {b, a};
+}
+
+std::pair<at::Tensor, at::Tensor> MtcnnImpl::Rnet(const at::Tensor& x) const {
+  at::Tensor y = ConvPrelu(x, r_, "conv1", "prelu1");
+  y = Pool(y, 3, 2);
+  y = ConvPrelu(y, r_, "conv2", "prelu2");
+  y = Pool(y, 3, 2);
+  y = ConvPrelu(y, r_, "conv3", "prelu3");
+  y = y.permute({0, 3, 2, 1}).contiguous();
+  y = Linear(y.view({y.size(0), -1}), r_, "dense4");
+  y = at::prelu(y, r_.at("prelu4.weight"));
+  at::Tensor a = at::softmax(Linear(y, r_, "dense5_1"), 1);
+  at::Tensor b = Linear(y, r_, "dense5_2");
+  return {b, a};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> MtcnnImpl::Onet(const at::Tensor& x) const {
+  at::Tensor y = ConvPrelu(x, o_, "conv1", "prelu1");
+  y = Pool(y, 3, 2);
+  y = ConvPrelu(y, o_, "conv2", "prelu2");
+  y = Pool(y, 3, 2);
+  y = ConvPrelu(y, o_, "conv3", "prelu3");
+  y = Pool(y, 2, 2);
+  y = ConvPrelu(y, o_, "conv4", "prelu4");
+  y = y.permute({0, 3, 2, 1}).contiguous();
+  y = Linear(y.view({y.size(0), -1}), o_, "dense5");
+  y = at::prelu(y, o_.at("prelu5.weight"));
+  at::Tensor a = at::softmax(Linear(y, o_, "dense6_1"), 1);
+  at::Tensor b = Linear(y, o_, "dense6_2");
+  at::Tensor c = Linear(y, o_, "dense6_3");
+  return {b, c, a};
+}
+
+absl::StatusOr<std::vector<FaceDetection>> MtcnnImpl::Detect(const cv::Mat& input,
+                                                             MtcnnTrace* trace) const {
+  if (input.empty()) return absl::InvalidArgumentError("Mtcnn::Detect: empty image");
+  if (input.type() != CV_8UC3) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Mtcnn::Detect: expected an 8-bit 3-channel RGB image, got type ",
+                     input.type(), " with ", input.channels(), " channels"));
+  }
+  c10::InferenceMode guard;
+  const MtcnnOptions& opt = options_;
+
+  // Huge inputs are detected downscaled.
+  cv::Mat rgb = input;
+  double in_scale = 1.0;
+  const int longer = std::max(input.cols, input.rows);
+  if (opt.max_input_side > 0 && longer > opt.max_input_side) {
+    in_scale = static_cast<double>(opt.max_input_side) / longer;
+    cv::resize(input, rgb,
+               cv::Size(std::max(1, static_cast<int>(std::lround(input.cols * in_scale))),
+                        std::max(1, static_cast<int>(std::lround(input.rows * in_scale)))),
+               0, 0, cv::INTER_AREA);
+  }
+  const int H = rgb.rows;
+  const int W = rgb.cols;
+  MtcnnTrace local_trace;
+  MtcnnTrace& tr = trace ? *trace : local_trace;
+  tr = MtcnnTrace();
+  tr.input_scale = in_scale;
+
+  const std::vector<double> scales = PyramidScales(H, W, opt.min_face_size, opt.factor);
+  tr.scales = scales;
+  tr.counts[0] = static_cast<int64_t>(scales.size());
+  if (scales.empty()) {
+    if (opt.compat) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "image ", W, "x", H, " is smaller than min_face_size ", opt.min_face_size,
+          " (the reference crashes here: torch.cat of no pyramid levels)"));
+    }
+    return std::vector<FaceDetection>();
+  }
+
+  // Stage 1: P-Net over the pyramid.
+  struct Candidate {
+    Box box;
+    float reg[4];
+  };
+  std::vector<Candidate> stage1;
+  for (size_t k = 0; k < scales.size(); ++k) {
+    const double s = scales[k];
+    const int hs = static_cast<int>(H * s + 1);
+    const int ws = static_cast<int>(W * s + 1);
+    tr.pyramid_hw.push_back({hs, ws});
+    auto t0 = std::chrono::steady_clock::now();
+    at::Tensor level = ChannelsLastBuffer(1, hs, ws);
+    AreaResampleNormalized(rgb, 0, H, 0, W, hs, ws, level.data_ptr<float>());
+    tr.resample_ms += MsSince(t0);
+    t0 = std::chrono::steady_clock::now();
+    auto [reg_t, prob_t] = Pnet(level);
+    const at::Tensor prob = prob_t.select(0, 0).select(0, 1).contiguous();
+    const at::Tensor reg = reg_t.select(0, 0).contiguous();
+    const int64_t oh = prob.size(0), ow = prob.size(1);
+    const float* pp = prob.data_ptr<float>();
+    const float* rp = reg.data_ptr<float>();
+    const int64_t plane = oh * ow;
+    const float sf = static_cast<float>(s);
+    std::vector<Candidate> cands;
+    for (int64_t r = 0; r < oh; ++r) {
+      for (int64_t c = 0; c < ow; ++c) {
+        const float p = pp[r * ow + c];
+        if (!(p >= opt.thresholds[0])) continue;
+        const float bx = static_cast<float>(c), by = static_cast<float>(r);
+        Candidate cand;
+        cand.box.x1 = std::floor((2.0f * bx + 1.0f) / sf);
+        cand.box.y1 = std::floor((2.0f * by + 1.0f) / sf);
+        cand.box.x2 = std::floor((2.0f * bx + 12.0f) / sf);
+        cand.box.y2 = std::floor((2.0f * by + 12.0f) / sf);
+        cand.box.score = p;
+        for (int q = 0; q < 4; ++q) cand.reg[q] = rp[q * plane + r * ow + c];
+        cands.push_back(cand);
+      }
+    }
+    if (trace) {
+      for (const Candidate& c : cands) {
+        tr.stage1_candidates.push_back({c.box.x1, c.box.y1, c.box.x2, c.box.y2, c.box.score,
+                                        c.reg[0], c.reg[1], c.reg[2], c.reg[3]});
+        tr.stage1_candidate_scale_index.push_back(static_cast<int>(k));
+      }
+    }
+    tr.counts[1] += static_cast<int64_t>(cands.size());
+    std::vector<Box> boxes(cands.size());
+    for (size_t i = 0; i < cands.size(); ++i) boxes[i] = cands[i].box;
+    for (int i : NmsTorchvision(boxes, 0.5)) stage1.push_back(cands[i]);
+    tr.pnet_ms += MsSince(t0);
+  }
+  auto t_stage = std::chrono::steady_clock::now();
+  tr.counts[2] = static_cast<int64_t>(stage1.size());
+  {
+    std::vector<Box> boxes(stage1.size());
+    for (size_t i = 0; i < stage1.size(); ++i) boxes[i] = stage1[i].box;
+    std::vector<Candidate> picked;
+    for (int i : NmsTorchvision(boxes, 0.7)) picked.push_back(stage1[i]);
+    stage1 = std::move(picked);
+  }
+  tr.counts[3] = static_cast<int64_t>(stage1.size());
+  std::vector<Box> boxes;
+  boxes.reserve(stage1.size());
+  for (const Candidate& c : stage1) {
+    const Box& b = c.box;
+    const float regw = b.x2 - b.x1;
+    const float regh = b.y2 - b.y1;
+    Box q{b.x1 + c.reg[0] * regw, b.y1 + c.reg[1] * regh, b.x2 + c.reg[2] * regw,
+          b.y2 + c.reg[3] * regh, b.score};
+    Rerec(q);
+    boxes.push_back(q);
+  }
+  if (trace) {
+    for (const Box& b : boxes) tr.stage1_boxes.push_back({b.x1, b.y1, b.x2, b.y2, b.score});
+  }
+
+  // Crops of the current boxes; drops (or, in compat mode, fails on) empty ones.
+  auto make_rects = [&](std::vector<Box>& bx, std::vector<CropRect>& rects) -> absl::Status {
+    rects.clear();
+    std::vector<Box> kept;
+    for (const Box& b : bx) {
+      CropRect r = Pad(b, W, H);
+      if (r.empty()) {
+        if (opt.compat) {
+          return absl::FailedPreconditionError(
+              "a candidate box lies outside the image (the reference misaligns boxes and "
+              "crops here and crashes)");
+        }
+        continue;
+      }
+      rects.push_back(r);
+      kept.push_back(b);
+    }
+    bx = std::move(kept);
+    return absl::OkStatus();
+  };
+
+  tr.pnet_ms += MsSince(t_stage);
+  t_stage = std::chrono::steady_clock::now();
+
+  // Stage 2: R-Net.
+  std::vector<CropRect> rects;
+  if (!boxes.empty()) {
+    absl::Status st = make_rects(boxes, rects);
+    if (!st.ok()) return st;
+    tr.counts[4] = static_cast<int64_t>(rects.size());
+    std::vector<Box> passed;
+    std::vector<std::array<float, 4>> mv;
+    for (size_t b0 = 0; b0 < rects.size(); b0 += opt.batch_size) {
+      const size_t b1 = std::min(rects.size(), b0 + static_cast<size_t>(opt.batch_size));
+      auto [reg_t, prob_t] = Rnet(CropBatch(rgb, rects, b0, b1, 24));
+      const at::Tensor reg = reg_t.contiguous(), prob = prob_t.contiguous();
+      const float* rp = reg.data_ptr<float>();
+      const float* pp = prob.data_ptr<float>();
+      for (size_t k = b0; k < b1; ++k) {
+        const float score = pp[(k - b0) * 2 + 1];
+        if (score > opt.thresholds[1]) {
+          Box b = boxes[k];
+          b.score = score;
+          passed.push_back(b);
+          mv.push_back({rp[(k - b0) * 4], rp[(k - b0) * 4 + 1], rp[(k - b0) * 4 + 2],
+                        rp[(k - b0) * 4 + 3]});
+        }
+      }
+    }
+    tr.counts[5] = static_cast<int64_t>(passed.size());
+    boxes.clear();
+    for (int i : NmsTorchvision(passed, 0.7)) {
+      Box b = passed[i];
+      Bbreg(b, mv[i].data());
+      Rerec(b);
+      boxes.push_back(b);
+    }
+    tr.counts[6] = static_cast<int64_t>(boxes.size());
+    if (trace) {
+      for (const Box& b : boxes) tr.stage2_boxes.push_back({b.x1, b.y1, b.x2, b.y2, b.score});
+    }
+  }
+
+  tr.rnet_ms = MsSince(t_stage);
+  t_stage = std::chrono::steady_clock::now();
+
+  // Stage 3: O-Net, landmarks, Min-NMS.
+  std::vector<FaceDetection> faces;
+  if (!boxes.empty()) {
+    absl::Status st = make_rects(boxes, rects);
+    if (!st.ok()) return st;
+    tr.counts[7] = static_cast<int64_t>(rects.size());
+    std::vector<Box> passed;
+    std::vector<std::array<float, 10>> points;
+    for (size_t b0 = 0; b0 < rects.size(); b0 += opt.batch_size) {
+      const size_t b1 = std::min(rects.size(), b0 + static_cast<size_t>(opt.batch_size));
+      auto [reg_t, lm_t, prob_t] = Onet(CropBatch(rgb, rects, b0, b1, 48));
+      const at::Tensor reg = reg_t.contiguous(), lm = lm_t.contiguous(),
+                       prob = prob_t.contiguous();
+      const float* rp = reg.data_ptr<float>();
+      const float* lp = lm.data_ptr<float>();
+      const float* pp = prob.data_ptr<float>();
+      for (size_t k = b0; k < b1; ++k) {
+        const size_t i = k - b0;
+        const float score = pp[i * 2 + 1];
+        if (!(score > opt.thresholds[2])) continue;
+        Box b = boxes[k];
+        b.score = score;
+        // Landmarks relative to the box before the O-Net regression.
+        const float wi = (b.x2 - b.x1) + 1.0f;
+        const float hi = (b.y2 - b.y1) + 1.0f;
+        std::array<float, 10> pt;
+        for (int q = 0; q < 5; ++q) {
+          pt[2 * q] = (wi * lp[i * 10 + q] + b.x1) - 1.0f;
+          pt[2 * q + 1] = (hi * lp[i * 10 + 5 + q] + b.y1) - 1.0f;
+        }
+        Bbreg(b, rp + i * 4);
+        passed.push_back(b);
+        points.push_back(pt);
+      }
+    }
+    tr.counts[8] = static_cast<int64_t>(passed.size());
+    for (int i : NmsNumpyMin(passed, 0.7f)) {
+      FaceDetection f;
+      const Box& b = passed[i];
+      f.box = {b.x1, b.y1, b.x2, b.y2};
+      f.prob = b.score;
+      for (int q = 0; q < 5; ++q) f.landmarks[q] = {points[i][2 * q], points[i][2 * q + 1]};
+      faces.push_back(f);
+    }
+    tr.counts[9] = static_cast<int64_t>(faces.size());
+  }
+  tr.onet_ms = MsSince(t_stage);
+  if (trace) {
+    for (const FaceDetection& f : faces) {
+      tr.final_boxes.push_back({f.box[0], f.box[1], f.box[2], f.box[3], f.prob});
+    }
+  }
+
+  // Final order.
+  std::vector<FaceDetection> ordered;
+  ordered.reserve(faces.size());
+  if (opt.order == FaceOrder::kLargestFirst) {
+    std::vector<float> area(faces.size());
+    for (size_t i = 0; i < faces.size(); ++i) area[i] = faces[i].Area();
+    const std::vector<int64_t> asc = NpArgsort(area);
+    for (auto it = asc.rbegin(); it != asc.rend(); ++it) ordered.push_back(faces[*it]);
+  } else {
+    std::vector<size_t> idx(faces.size());
+    std::iota(idx.begin(), idx.end(), 0);
+    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) {
+      if (faces[a].prob != faces[b].prob) return faces[a].prob > faces[b].prob;
+      return faces[a].Area() > faces[b].Area();
+    });
+    for (size_t i : idx) ordered.push_back(faces[i]);
+  }
+
+  // Back to input coordinates (boxes are 1-based indices, landmarks 0-based).
+  if (in_scale != 1.0) {
+    const double inv_x = static_cast<double>(input.cols) / W;
+    const double inv_y = static_cast<double>(input.rows) / H;
+    for (FaceDetection& f : ordered) {
+      f.box[0] = static_cast<float>((f.box[0] - 0.5) * inv_x + 0.5);
+      f.box[1] = static_cast<float>((f.box[1] - 0.5) * inv_y + 0.5);
+      f.box[2] = static_cast<float>((f.box[2] - 0.5) * inv_x + 0.5);
+      f.box[3] = static_cast<float>((f.box[3] - 0.5) * inv_y + 0.5);
+      for (auto& p : f.landmarks) {
+        p[0] = static_cast<float>((p[0] + 0.5) * inv_x - 0.5);
+        p[1] = static_cast<float>((p[1] + 0.5) * inv_y - 0.5);
+      }
+    }
+  }
+  return ordered;
+}
+
+Mtcnn::Mtcnn(std::unique_ptr<MtcnnImpl> impl) : impl_(std::move(impl)) {}
+Mtcnn::~Mtcnn() = default;
+
+const MtcnnOptions& Mtcnn::options() const { return impl_->options(); }
+
+absl::StatusOr<std::unique_ptr<Mtcnn>> Mtcnn::Load(const std::string& model_dir,
+                                                   const MtcnnOptions& options) {
+  NetWeights nets[3];
+  const char* names[3] = {"pnet.pt", "rnet.pt", "onet.pt"};
+  for (int i = 0; i < 3; ++i) {
+    const std::string path = absl::StrCat(model_dir, "/", names[i]);
+    absl::StatusOr<io::StateDict> sd = io::ReadStateDict(path);
+    if (!sd.ok()) return sd.status();
+    for (auto& [k, v] : *sd) nets[i][k] = v;
+  }
+  absl::StatusOr<std::unique_ptr<MtcnnImpl>> impl =
+      MtcnnImpl::Create(std::move(nets[0]), std::move(nets[1]), std::move(nets[2]), options);
+  if (!impl.ok()) {
+    return absl::Status(impl.status().code(),
+                        absl::StrCat(model_dir, ": ", impl.status().message()));
+  }
+  return std::unique_ptr<Mtcnn>(new Mtcnn(std::move(*impl)));
+}
+
+absl::StatusOr<std::vector<FaceDetection>> Mtcnn::Detect(const cv::Mat& rgb,
+                                                         MtcnnTrace* trace) const {
+  return impl_->Detect(rgb, trace);
+}
+
+}  // namespace dmue::preprocessing

@@ -1,0 +1,136 @@
+// MTCNN face detector (P-Net, R-Net, O-Net; Zhang et al., IEEE SPL 2016) as
+// DMUE's preprocessing runs it: facenet-pytorch's variant, vendored in
+// FaceX-Zoo addition_module/DMUE/preprocess/mtcnn, with the same weights.
+//
+// Detect() reproduces that reference's `MTCNN(keep_all=True).detect(img,
+// landmarks=True)`: boxes and landmarks agree within 1e-3 px and probabilities
+// within 1e-5 on every golden photo (../shared/golden/mtcnn), with identical
+// stage counts. The reference's conventions are kept on purpose (see
+// ../shared/golden/mtcnn/README.md, "Quirks"):
+//   - boxes are float [x1, y1, x2, y2] treated as 1-based inclusive pixel
+//     indices internally, not clamped to the image, not square;
+//   - landmarks are 0-based (x, y) pixel centres, subject's right eye first;
+//   - R-/O-Net crops drop the part of a box outside the image and stretch the
+//     rest (no zero padding as in the original MTCNN);
+//   - faces come largest box first (FaceOrder::kLargestFirst).
+//
+// Where the reference has a bug, the default fixes it and `compat` keeps it:
+//   - an image whose shorter side is < min_face_size (no pyramid level):
+//     the reference crashes (torch.cat of an empty list); default: no faces;
+//     compat: FailedPrecondition error.
+//   - a box whose crop is empty: the reference skips the crop but not the box,
+//     which misaligns boxes and net outputs and then crashes; default: the box
+//     is dropped; compat: FailedPrecondition error.
+//
+// Speed (vs the reference on the same CPU): pyramid levels and crops are
+// resampled straight from the uint8 image with integer bin sums (exactly the
+// float values adaptive_avg_pool2d gives), R-/O-Net run on all crops of a
+// stage in batches, and no per-crop tensor ops are issued. Set the number of
+// intra-op threads with at::set_num_threads in the caller.
+//
+// This header is torch-free; see mtcnn_internal.h for the nets themselves.
+#ifndef PREPROCESSING_MTCNN_H_
+#define PREPROCESSING_MTCNN_H_
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <opencv2/core/mat.hpp>
+
+#include "absl/status/statusor.h"
+
+namespace dmue::preprocessing {
+
+struct FaceDetection {
+  // [x1, y1, x2, y2] exactly as the reference returns it (see above).
+  std::array<float, 4> box = {0, 0, 0, 0};
+  // O-Net face probability.
+  float prob = 0;
+  // (x, y) of: eye with smaller x, eye with larger x, nose tip, mouth corner
+  // with smaller x, mouth corner with larger x.
+  std::array<std::array<float, 2>, 5> landmarks = {};
+
+  // (x2 - x1) * (y2 - y1) in float, as the reference sorts by.
+  float Area() const { return (box[2] - box[0]) * (box[3] - box[1]); }
+};
+
+enum class FaceOrder {
+  kLargestFirst,       // The reference (select_largest=True).
+  kMostProbableFirst,  // Descending probability (ties: larger box first).
+};
+
+struct MtcnnOptions {
+  double min_face_size = 20;
+  // P-Net (>=), R-Net (>) and O-Net (>) thresholds.
+  std::array<float, 3> thresholds = {0.6f, 0.7f, 0.7f};
+  double factor = 0.709;
+  FaceOrder order = FaceOrder::kLargestFirst;
+  // Keep the reference's failure modes (see the header comment).
+  bool compat = false;
+  // Images whose longer side exceeds this are downscaled (area) before
+  // detection and the results mapped back, so that huge photos never need
+  // gigabytes (the reference has no such limit). 0: never.
+  int max_input_side = 4096;
+  // R-Net / O-Net batch size; bounds memory for images with many candidates.
+  int batch_size = 512;
+};
+
+// Per-stage record of one Detect() call (for tests and diagnostics). Boxes are
+// [x1, y1, x2, y2, score]; candidates add reg0..reg3.
+struct MtcnnTrace {
+  std::vector<double> scales;
+  std::vector<std::array<int64_t, 2>> pyramid_hw;
+  std::vector<std::array<float, 9>> stage1_candidates;
+  std::vector<int> stage1_candidate_scale_index;
+  std::vector<std::array<float, 5>> stage1_boxes;
+  std::vector<std::array<float, 5>> stage2_boxes;
+  std::vector<std::array<float, 5>> final_boxes;  // Before the final ordering.
+  // The reference's stage_counts, in its order: num_scales,
+  // pnet_candidates_over_threshold, after_per_scale_nms_0.5,
+  // after_pnet_nms_0.7, rnet_inputs, rnet_over_threshold, after_rnet_nms_0.7,
+  // onet_inputs, onet_over_threshold, after_onet_min_nms_0.7.
+  std::array<int64_t, 10> counts = {};
+  // Factor the input was downscaled by (1 when not).
+  double input_scale = 1.0;
+  // Wall time of the stages in milliseconds: pyramid resampling, P-Net
+  // (including its post-processing and NMS), R-Net stage, O-Net stage.
+  double resample_ms = 0, pnet_ms = 0, rnet_ms = 0, onet_ms = 0;
+};
+
+class MtcnnImpl;
+
+class Mtcnn {
+ public:
+  // Loads pnet.pt, rnet.pt and onet.pt (legacy torch.save state dicts, as in
+  // ../shared/models/mtcnn) from `model_dir`.
+  static absl::StatusOr<std::unique_ptr<Mtcnn>> Load(const std::string& model_dir,
+                                                     const MtcnnOptions& options = {});
+  ~Mtcnn();
+  Mtcnn(const Mtcnn&) = delete;
+  Mtcnn& operator=(const Mtcnn&) = delete;
+
+  // Detects faces in an 8-bit 3-channel RGB image (any row stride). Safe to
+  // call from several threads at once.
+  absl::StatusOr<std::vector<FaceDetection>> Detect(const cv::Mat& rgb,
+                                                    MtcnnTrace* trace = nullptr) const;
+
+  const MtcnnOptions& options() const;
+  // For tests of the nets (mtcnn_internal.h).
+  const MtcnnImpl& impl() const { return *impl_; }
+
+ private:
+  explicit Mtcnn(std::unique_ptr<MtcnnImpl> impl);
+  std::unique_ptr<MtcnnImpl> impl_;
+};
+
+// Pyramid scales 12/min_face * factor^k while min(H, W) * scale >= 12, in
+// float64 exactly as the reference computes them.
+std::vector<double> PyramidScales(int64_t height, int64_t width, double min_face_size,
+                                  double factor);
+
+}  // namespace dmue::preprocessing
+
+#endif  // PREPROCESSING_MTCNN_H_

@@ -1,0 +1,74 @@
+#include "preprocessing/similarity_transform.h"
+
+#include <cmath>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace dmue::preprocessing {
+namespace {
+
+TEST(EstimateSimilarityTest, RecoversAnExactSimilarity) {
+  const double angle = 0.3, scale = 1.7, tx = 12.5, ty = -4.25;
+  const cv::Matx33d truth(scale * std::cos(angle), -scale * std::sin(angle), tx,
+                          scale * std::sin(angle), scale * std::cos(angle), ty, 0, 0, 1);
+  std::vector<cv::Point2d> src = {{10, 20}, {50, 22}, {30, 40}, {12, 60}, {48, 61}};
+  std::vector<cv::Point2d> dst;
+  for (const auto& p : src) dst.push_back(ApplyTransform(truth, p));
+  auto m = EstimateSimilarity(src, dst);
+  ASSERT_TRUE(m.ok()) << m.status();
+  for (int i = 0; i < 9; ++i) EXPECT_NEAR(m->val[i], truth.val[i], 1e-9) << i;
+}
+
+TEST(EstimateSimilarityTest, LeastSquaresAndReflectionFree) {
+  // A mirrored point set cannot be matched by a similarity: the fit stays a
+  // proper rotation (det > 0).
+  std::vector<cv::Point2d> src = {{0, 0}, {1, 0}, {0, 1}};
+  std::vector<cv::Point2d> dst = {{0, 0}, {-1, 0}, {0, 1}};
+  auto m = EstimateSimilarity(src, dst);
+  ASSERT_TRUE(m.ok());
+  EXPECT_GT((*m)(0, 0) * (*m)(1, 1) - (*m)(0, 1) * (*m)(1, 0), 0);
+}
+
+TEST(EstimateSimilarityTest, BadInputs) {
+  EXPECT_FALSE(EstimateSimilarity({{1, 1}}, {{2, 2}}).ok());
+  EXPECT_FALSE(EstimateSimilarity({{1, 1}, {2, 2}}, {{2, 2}}).ok());
+  EXPECT_FALSE(EstimateSimilarity({{1, 1}, {1, 1}}, {{2, 2}, {3, 3}}).ok());
+  EXPECT_FALSE(EstimateSimilarity({{NAN, 1}, {1, 1}}, {{2, 2}, {3, 3}}).ok());
+}
+
+TEST(WarpSimilarityTest, IdentityCopiesAndTranslationShifts) {
+  cv::Mat img(20, 30, CV_8UC3);
+  cv::randu(img, 0, 256);
+  img.at<cv::Vec3b>(0, 0) = {0, 0, 0};  // Contains 0 and 255: no cval quirk.
+  img.at<cv::Vec3b>(0, 1) = {255, 255, 255};
+  auto same = WarpSimilarity(img, cv::Matx33d::eye(), img.size(), WarpRounding::kRound);
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(cv::norm(*same, img, cv::NORM_INF), 0);
+  // The reference's truncation lowers some exact copies by one level.
+  auto trunc = WarpSimilarity(img, cv::Matx33d::eye(), img.size(),
+                              WarpRounding::kTruncateLikeReference);
+  ASSERT_TRUE(trunc.ok());
+  EXPECT_LE(cv::norm(*trunc, img, cv::NORM_INF), 1);
+  cv::Mat v33(1, 1, CV_8UC3, cv::Scalar(33, 33, 33));
+  auto t33 = WarpSimilarity(v33, cv::Matx33d::eye(), v33.size(),
+                            WarpRounding::kTruncateLikeReference);
+  ASSERT_TRUE(t33.ok());
+  EXPECT_EQ(t33->at<cv::Vec3b>(0, 0)[0], 32);  // One of the 24 lowered levels.
+
+  const cv::Matx33d shift(1, 0, 5, 0, 1, 3, 0, 0, 1);
+  auto moved = WarpSimilarity(img, shift, cv::Size(40, 30));
+  ASSERT_TRUE(moved.ok());
+  EXPECT_EQ(moved->at<cv::Vec3b>(3 + 7, 5 + 9), img.at<cv::Vec3b>(7, 9));
+  EXPECT_EQ(moved->at<cv::Vec3b>(0, 0), cv::Vec3b(0, 0, 0));  // Outside: black.
+}
+
+TEST(WarpSimilarityTest, RejectsBadInput) {
+  EXPECT_FALSE(WarpSimilarity(cv::Mat(), cv::Matx33d::eye(), cv::Size(4, 4)).ok());
+  cv::Mat img(4, 4, CV_8UC3, cv::Scalar(1, 2, 3));
+  EXPECT_FALSE(WarpSimilarity(img, cv::Matx33d::zeros(), cv::Size(4, 4)).ok());
+  EXPECT_FALSE(WarpSimilarity(img, cv::Matx33d::eye(), cv::Size(0, 4)).ok());
+}
+
+}  // namespace
+}  // namespace dmue::preprocessing
