@@ -49,6 +49,7 @@ absl::StatusOr<DmueLosses> TrainStep(DmueModel& model, torch::optim::Optimizer& 
   }
   optimizer.zero_grad();
   losses->total.backward();
+  if (settings.after_backward) settings.after_backward();
   optimizer.step();
   return losses;
 }

@@ -4,6 +4,8 @@
 #ifndef DMUE_TRAIN_STEP_H_
 #define DMUE_TRAIN_STEP_H_
 
+#include <functional>
+
 #include <torch/torch.h>
 
 #include "absl/status/statusor.h"
@@ -44,6 +46,9 @@ struct StepSettings {
   double temperature = 1.2;
   LossWeights weights;
   ComputeOptions compute;
+  // Runs between backward and the update (e.g. averaging gradients across
+  // data-parallel ranks).
+  std::function<void()> after_backward;
 };
 
 // Runs one step; InvalidArgument (and no update) for a batch CheckBatch rejects.

@@ -21,6 +21,7 @@
 #include "dmue/util/progress.h"
 #include "glog/logging.h"
 #include "training/checkpoint.h"
+#include "training/distributed.h"
 #include "training/metrics_log.h"
 #include "training/trainer_config.h"
 
@@ -65,6 +66,11 @@ struct Trainer::State {
   bool resumed_mid_epoch = false;
   ComputeOptions compute;
   TrainSummary summary;
+  std::unique_ptr<DistributedContext> distributed;  // null: single process
+  bool is_main() const { return !distributed || distributed->is_main(); }
+  void AverageGradients() {
+    if (distributed) distributed->AverageGradients(model->parameters());
+  }
 
   absl::StatusOr<EvalResult> Evaluate();
   absl::Status AfterEval(const EvalResult& eval, const std::string& tag);
@@ -78,12 +84,23 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& co
   if (absl::Status s = ValidateTrainerConfig(config); !s.ok()) return s;
   auto state = std::make_unique<State>();
   state->config = config;
+  absl::StatusOr<DistributedEnv> env = DistributedEnvFromEnvironment();
+  if (!env.ok()) return env.status();
+  if (env->world_size > 1) {
+    absl::StatusOr<std::unique_ptr<DistributedContext>> context = DistributedContext::Create(*env);
+    if (!context.ok()) return context.status();
+    state->distributed = std::move(*context);
+    LOG(INFO) << "Data-parallel rank " << env->rank << " of " << env->world_size;
+  }
+  const int rank = env->rank, world_size = env->world_size;
   google::protobuf::TextFormat::PrintToString(config, &state->config_text);
   const std::string& out = config.output_dir();
   std::error_code ec;
   fs::create_directories(fs::path(out) / "snapshots", ec);
   if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create output_dir '", out, "': ", ec.message()));
-  if (auto s = WriteTextProtoFile(out + "/config.pbtxt", config); !s.ok()) return s;
+  if (state->is_main()) {
+    if (auto s = WriteTextProtoFile(out + "/config.pbtxt", config); !s.ok()) return s;
+  }
 
   torch::set_num_threads(config.num_threads());
   torch::manual_seed(config.seed());
@@ -108,10 +125,10 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& co
   adam.train_heads = config.train_heads();
   state->adam = MakeReferenceAdam(state->model, adam);
 
-  absl::StatusOr<std::unique_ptr<datasets::Loader>> train = datasets::MakeLoader(config.train_data());
+  absl::StatusOr<std::unique_ptr<datasets::Loader>> train = datasets::MakeLoader(config.train_data(), rank, world_size);
   if (!train.ok()) return absl::Status(train.status().code(), absl::StrCat("train_data: ", train.status().message()));
   state->train_loader = std::move(*train);
-  if (config.has_val_data()) {
+  if (config.has_val_data() && state->is_main()) {
     absl::StatusOr<std::unique_ptr<datasets::Loader>> val = datasets::MakeLoader(config.val_data());
     if (!val.ok()) return absl::Status(val.status().code(), absl::StrCat("val_data: ", val.status().message()));
     state->val_loader = std::move(*val);
@@ -134,6 +151,12 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& co
               << state->progress.batch_in_epoch << " (step " << state->progress.global_step << ")";
   }
   state->summary.best_accuracy = state->progress.best_accuracy;
+  if (state->distributed) {
+    // Every rank starts from rank 0's weights (init, pretrained or resumed).
+    std::vector<at::Tensor> tensors;
+    for (const auto& [name, t] : ModuleStateDict(*state->model)) tensors.push_back(t);
+    state->distributed->BroadcastFromMain(tensors);
+  }
   return std::unique_ptr<Trainer>(new Trainer(std::move(state)));
 }
 
@@ -178,6 +201,7 @@ absl::StatusOr<EvalResult> Trainer::State::Evaluate() {
 }
 
 absl::Status Trainer::State::SaveLast() {
+  if (!is_main()) return absl::OkStatus();
   progress.sampler_state = train_loader->SerializeState();
   progress.config_text = config_text;
   progress.best_accuracy = summary.best_accuracy;
@@ -230,6 +254,7 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
   StepSettings step;
   step.temperature = config.temperature();
   step.compute = s.compute;
+  if (s.distributed) step.after_backward = [&s] { s.AverageGradients(); };
   int64_t images_seen = 0;
   ProgressMeter overall("train", (config.max_epoch() - s.progress.epoch) * batches * batch_size, 1e9);
 
@@ -274,11 +299,18 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
         }
         s.adam->zero_grad();
         loss.backward();
+        s.AverageGradients();
         s.adam->step();
         const double v = loss.item<double>();
         sums.Add(v, 0, 0, 0, v);
       } else {
-        absl::StatusOr<DmueLosses> losses = TrainStep(s.model, *s.adam, batch.images, batch.labels, step);
+        // The reference skips a batch in which some class has < 2 samples;
+        // with several ranks, all skip together (as its DDP script agrees).
+        bool usable = CheckBatch(batch.labels, C).ok();
+        if (s.distributed) usable = s.distributed->AllTrue(usable);
+        absl::StatusOr<DmueLosses> losses =
+            usable ? TrainStep(s.model, *s.adam, batch.images, batch.labels, step)
+                   : absl::StatusOr<DmueLosses>(absl::InvalidArgumentError("a rank's batch lacks a class"));
         if (!losses.ok()) {
           if (losses.status().code() != absl::StatusCode::kInvalidArgument) return losses.status();
           ++s.summary.skipped_batches;
@@ -295,7 +327,7 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
       overall.Add(batch_size);
       progress.Add(batch_size, absl::StrFormat("loss %.4f", sums.n ? sums.total / sums.n : 0.0));
 
-      if (s.progress.batch_in_epoch % config.log_every_batches() == 0 && sums.n > 0) {
+      if (s.is_main() && s.progress.batch_in_epoch % config.log_every_batches() == 0 && sums.n > 0) {
         const double n = static_cast<double>(sums.n);
         LOG(INFO) << absl::StrFormat(
             "Epoch %d Batch %d/%d: CEloss %.6f, softLoss %.6f, spLoss %.6f, aux_loss %.6f, loss %.6f%s", epoch,
@@ -320,9 +352,11 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
         }
       }
       const bool step_limit = config.max_steps() > 0 && s.progress.global_step >= config.max_steps();
-      if (stop_requested_.load() || step_limit) {
+      bool stop = stop_requested_.load();
+      if (s.distributed) stop = !s.distributed->AllTrue(!stop);
+      if (stop || step_limit) {
         if (auto st = s.SaveLast(); !st.ok()) return st;
-        LOG(INFO) << (step_limit ? "Reached max_steps" : "Stop requested") << ": saved "
+        LOG_IF(INFO, s.is_main()) << (step_limit ? "Reached max_steps" : "Stop requested") << ": saved "
                   << config.output_dir() << "/last.pth at epoch " << epoch << " batch "
                   << s.progress.batch_in_epoch;
         s.summary.stopped_early = true;
@@ -340,6 +374,7 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
       if (auto st = s.AfterEval(*eval, absl::StrCat("ep", epoch)); !st.ok()) return st;
     }
     if (auto st = s.SaveLast(); !st.ok()) return st;
+    if (s.distributed) s.distributed->Barrier();
   }
   s.summary.images_per_second = images_seen / std::max(overall.ElapsedSeconds(), 1e-9);
   LOG(INFO) << "Training done: " << s.summary.steps << " steps, " << s.summary.skipped_batches
