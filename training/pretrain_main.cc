@@ -1,0 +1,39 @@
+// Pretrains a backbone on identity-labelled faces with MV-Softmax:
+//
+//   bazel run //training:pretrain -- --config=pretrain.pbtxt
+//
+// Then train DMUE from it with TrainerConfig { pretrained: ".../mv_epoch_17.pt"
+// pretrained_mapping: MSRA }.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "dmue/config/text_proto.h"
+#include "gflags/gflags.h"
+#include "glog/logging.h"
+#include "training/pretrainer.h"
+
+DEFINE_string(config, "", "PretrainConfig text file");
+
+int main(int argc, char** argv) {
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+  if (const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY")) {
+    if (chdir(workspace) != 0) return 2;
+  }
+  auto config = dmue::LoadTextProto<dmue::training::PretrainConfig>(FLAGS_config);
+  if (!config.ok()) {
+    std::cerr << "error: " << config.status().message() << "\n";
+    return 2;
+  }
+  auto summary = dmue::training::RunPretraining(*config);
+  if (!summary.ok()) {
+    std::cerr << "error: " << summary.status().message() << "\n";
+    return 1;
+  }
+  std::cout << summary->steps << " steps, loss " << summary->first_loss << " -> " << summary->last_loss
+            << ", wrote " << summary->last_checkpoint << "\n";
+  return 0;
+}

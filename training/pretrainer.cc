@@ -1,0 +1,133 @@
+#include "training/pretrainer.h"
+
+#include <filesystem>
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "datasets/dataset_config.h"
+#include "dmue/io/torch_checkpoint.h"
+#include "dmue/model_config.h"
+#include "dmue/state_dict.h"
+#include "dmue/util/progress.h"
+#include "glog/logging.h"
+#include "training/mv_softmax.h"
+
+namespace dmue::training {
+namespace {
+
+absl::Status FieldError(absl::string_view field, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("PretrainConfig.", field, ": ", why));
+}
+
+absl::Status SaveNested(const std::string& path, MvFace& model, int64_t epoch, int64_t batch_id) {
+  io::StateDict state;
+  for (const auto& [name, t] : ModuleStateDict(*model)) state.emplace_back(name, t.detach().contiguous());
+  absl::StatusOr<io::Value> state_dict = io::StateDictToValue(state);
+  if (!state_dict.ok()) return state_dict.status();
+  io::Value root = io::Value::MakeDict();
+  root.mutable_dict().Set(io::Value::String("state_dict"), *state_dict);
+  root.mutable_dict().Set(io::Value::String("epoch"), io::Value::Int(epoch));
+  root.mutable_dict().Set(io::Value::String("batch_id"), io::Value::Int(batch_id));
+  return io::WriteCheckpoint(path, root);
+}
+
+}  // namespace
+
+absl::Status ValidatePretrainConfig(const PretrainConfig& config) {
+  ModelConfig backbone = config.backbone();
+  if (absl::Status s = ValidateModelConfig(backbone); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("PretrainConfig.backbone: ", s.message()));
+  }
+  if (!config.has_data()) return FieldError("data", "is required");
+  if (absl::Status s = datasets::ValidateDatasetConfig(config.data()); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("PretrainConfig.data: ", s.message()));
+  }
+  if (config.num_identities() < 2) return FieldError("num_identities", "must be >= 2");
+  if (config.data().num_classes() != config.num_identities()) {
+    return FieldError("data.num_classes", "must equal num_identities");
+  }
+  if (!(config.margin() >= 0 && config.margin() < 1.5)) return FieldError("margin", "must be in [0, 1.5)");
+  if (!(config.mask() >= 1.0)) return FieldError("mask", "must be >= 1");
+  if (!(config.scale() > 0)) return FieldError("scale", "must be > 0");
+  if (!(config.lr() > 0)) return FieldError("lr", "must be > 0");
+  if (!(config.momentum() >= 0 && config.momentum() < 1)) return FieldError("momentum", "must be in [0, 1)");
+  if (config.epochs() <= 0) return FieldError("epochs", "must be > 0");
+  if (config.output_dir().empty()) return FieldError("output_dir", "is required");
+  if (config.log_every_batches() <= 0) return FieldError("log_every_batches", "must be > 0");
+  for (int i = 1; i < config.milestones_size(); ++i) {
+    if (config.milestones(i) <= config.milestones(i - 1)) return FieldError("milestones", "must increase");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PretrainSummary> RunPretraining(const PretrainConfig& config) {
+  if (absl::Status s = ValidatePretrainConfig(config); !s.ok()) return s;
+  std::error_code ec;
+  std::filesystem::create_directories(config.output_dir(), ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create '", config.output_dir(), "'"));
+  torch::set_num_threads(config.num_threads());
+  torch::manual_seed(config.seed());
+  MvSoftmaxOptions head;
+  head.is_am = config.is_am();
+  head.margin = config.margin();
+  head.mask = config.mask();
+  head.scale = config.scale();
+  head.normalize_features = config.normalize_features();
+  MvFace model(config.backbone(), config.num_identities(), head);
+  model->train();
+  torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(config.lr())
+                                                 .momentum(config.momentum())
+                                                 .weight_decay(config.weight_decay()));
+  std::vector<int> milestones(config.milestones().begin(), config.milestones().end());
+  if (milestones.empty()) milestones = {10, 13, 16};
+  auto loader = datasets::MakeLoader(config.data());
+  if (!loader.ok()) return absl::Status(loader.status().code(), absl::StrCat("data: ", loader.status().message()));
+
+  PretrainSummary summary;
+  double window = 0;
+  int64_t window_n = 0;
+  bool first_window = true;
+  for (int epoch = 0; epoch < config.epochs(); ++epoch) {
+    double lr = config.lr();
+    for (int m : milestones) lr *= epoch >= m ? 0.1 : 1.0;
+    for (auto& group : sgd.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+    (*loader)->StartEpoch(epoch);
+    ProgressMeter progress(absl::StrCat("pretrain epoch ", epoch),
+                           (*loader)->batches_per_epoch() * config.data().batch_size(), 10.0);
+    int64_t batch_id = 0;
+    while (true) {
+      auto next = (*loader)->Next();
+      if (!next.ok()) return next.status();
+      if (!next->has_value()) break;
+      torch::Tensor loss =
+          torch::nn::functional::cross_entropy(model->forward((**next).images, (**next).labels), (**next).labels);
+      sgd.zero_grad();
+      loss.backward();
+      sgd.step();
+      ++summary.steps;
+      ++batch_id;
+      window += loss.item<double>();
+      ++window_n;
+      progress.Add(config.data().batch_size(), absl::StrFormat("loss %.4f", window / window_n));
+      if (window_n == config.log_every_batches()) {
+        LOG(INFO) << absl::StrFormat("Epoch %d, iter %d/%d, lr %f, loss %f", epoch, batch_id,
+                                     (*loader)->batches_per_epoch(), lr, window / window_n);
+        if (first_window) summary.first_loss = window / window_n;
+        first_window = false;
+        summary.last_loss = window / window_n;
+        window = 0;
+        window_n = 0;
+      }
+      if (config.max_steps() > 0 && summary.steps >= config.max_steps()) break;
+    }
+    summary.last_checkpoint = absl::StrCat(config.output_dir(), "/mv_epoch_", epoch, ".pt");
+    if (auto s = SaveNested(summary.last_checkpoint, model, epoch, batch_id); !s.ok()) return s;
+    LOG(INFO) << "Save checkpoint " << summary.last_checkpoint;
+    if (config.max_steps() > 0 && summary.steps >= config.max_steps()) break;
+  }
+  return summary;
+}
+
+}  // namespace dmue::training
