@@ -40,9 +40,11 @@ void AreaResampleRows(const cv::Mat& rgb, int r0, int r1, int c0, int c1, int ou
   const int in_w = c1 - c0;
   std::vector<uint32_t> colsum(static_cast<size_t>(in_w) * 3);
   std::vector<int> iw0s(out_w), iw1s(out_w);
+  std::vector<float> kws(static_cast<size_t>(out_w) * 3);
   for (int ow = 0; ow < out_w; ++ow) {
     iw0s[ow] = static_cast<int>(StartIndex(ow, out_w, in_w));
     iw1s[ow] = static_cast<int>(EndIndex(ow, out_w, in_w));
+    for (int c = 0; c < 3; ++c) kws[ow * 3 + c] = static_cast<float>(iw1s[ow] - iw0s[ow]);
   }
   for (int oh = oh_begin; oh < oh_end; ++oh) {
     const int ih0 = static_cast<int>(StartIndex(oh, out_h, in_h));
@@ -56,6 +58,8 @@ void AreaResampleRows(const cv::Mat& rgb, int r0, int r1, int c0, int c1, int ou
       for (int i = 0; i < n; ++i) cs[i] += row[i];
     }
     float* o = out + static_cast<size_t>(oh) * out_w * 3;
+    // Integer bin sums first (cheap), then one vectorisable pass for the
+    // divisions and the normalisation.
     for (int ow = 0; ow < out_w; ++ow) {
       const int iw0 = iw0s[ow];
       const int iw1 = iw1s[ow];
@@ -76,9 +80,15 @@ void AreaResampleRows(const cv::Mat& rgb, int r0, int r1, int c0, int c1, int ou
             for (int iw = iw0; iw < iw1; ++iw) sum += static_cast<float>(row[iw * 3 + c]);
           }
         }
-        const float v = sum / static_cast<float>(kh) / static_cast<float>(kw);
-        o[ow * 3 + c] = (v - 127.5f) * 0.0078125f;
+        o[ow * 3 + c] = sum;
       }
+    }
+    const float fkh = static_cast<float>(kh);
+    const float* fkw = kws.data();
+    const int m = out_w * 3;
+    for (int j = 0; j < m; ++j) {
+      const float v = o[j] / fkh / fkw[j];
+      o[j] = (v - 127.5f) * 0.0078125f;
     }
   }
 }
@@ -350,12 +360,41 @@ absl::Status CheckWeights(const NetWeights& w, absl::string_view net,
   return absl::OkStatus();
 }
 
-const at::Tensor& W(const NetWeights& w, const char* name) { return w.at(name); }
+// PReLU in place: y = y > 0 ? y : a[c] * y, torch's formula (one multiply,
+// so bit-identical), in one vectorised pass over the layout the tensor
+// already has (torch 1.13's prelu is slow on channels-last tensors).
+void PreluInPlace(at::Tensor& y, const at::Tensor& weight) {
+  const int64_t c = weight.numel();
+  const float* a = weight.data_ptr<float>();
+  if (y.dim() == 2 ? y.is_contiguous() : y.is_contiguous(at::MemoryFormat::ChannelsLast)) {
+    float* d = y.data_ptr<float>();
+    const int64_t pixels = y.numel() / c;
+    at::parallel_for(0, pixels, 4096 / c + 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        float* v = d + p * c;
+        for (int64_t k = 0; k < c; ++k) v[k] = v[k] > 0 ? v[k] : a[k] * v[k];
+      }
+    });
+    return;
+  }
+  if (!y.is_contiguous()) y = y.contiguous();
+  float* d = y.data_ptr<float>();
+  const int64_t plane = y.dim() == 4 ? y.size(2) * y.size(3) : 1;
+  const int64_t planes = y.numel() / plane;
+  at::parallel_for(0, planes, 1, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const float w = a[q % c];
+      float* v = d + q * plane;
+      for (int64_t k = 0; k < plane; ++k) v[k] = v[k] > 0 ? v[k] : w * v[k];
+    }
+  });
+}
 
-at::Tensor ConvPrelu(const at::Tensor& x, const NetWeights& w, const char* conv, const char* prelu) {
-  at::Tensor y = at::conv2d(x, W(w, (std::string(conv) + ".weight").c_str()),
-                            W(w, (std::string(conv) + ".bias").c_str()));
-  return at::prelu(y, W(w, (std::string(prelu) + ".weight").c_str()));
+at::Tensor ConvPrelu(const at::Tensor& x, const NetWeights& w, const std::string& conv,
+                     const std::string& prelu) {
+  at::Tensor y = at::conv2d(x, w.at(conv + ".weight"), w.at(conv + ".bias"));
+  PreluInPlace(y, w.at(prelu + ".weight"));
+  return y;
 }
 
 at::Tensor Linear(const at::Tensor& x, const NetWeights& w, const std::string& name) {
@@ -492,7 +531,7 @@ std::pair<at::Tensor, at::Tensor> MtcnnImpl::Rnet(const at::Tensor& x) const {
   y = ConvPrelu(y, r_, "conv3", "prelu3");
   y = y.permute({0, 3, 2, 1}).contiguous();
   y = Linear(y.view({y.size(0), -1}), r_, "dense4");
-  y = at::prelu(y, r_.at("prelu4.weight"));
+  PreluInPlace(y, r_.at("prelu4.weight"));
   at::Tensor a = at::softmax(Linear(y, r_, "dense5_1"), 1);
   at::Tensor b = Linear(y, r_, "dense5_2");
   return {b, a};
@@ -508,7 +547,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> MtcnnImpl::Onet(const at::Tensor&
   y = ConvPrelu(y, o_, "conv4", "prelu4");
   y = y.permute({0, 3, 2, 1}).contiguous();
   y = Linear(y.view({y.size(0), -1}), o_, "dense5");
-  y = at::prelu(y, o_.at("prelu5.weight"));
+  PreluInPlace(y, o_.at("prelu5.weight"));
   at::Tensor a = at::softmax(Linear(y, o_, "dense6_1"), 1);
   at::Tensor b = Linear(y, o_, "dense6_2");
   at::Tensor c = Linear(y, o_, "dense6_3");
@@ -572,7 +611,7 @@ absl::StatusOr<std::vector<FaceDetection>> MtcnnImpl::Detect(const cv::Mat& inpu
     AreaResampleNormalized(rgb, 0, H, 0, W, hs, ws, level.data_ptr<float>());
     tr.resample_ms += MsSince(t0);
     t0 = std::chrono::steady_clock::now();
-    auto [reg_t, prob_t] = Pnet(level);
+    auto [reg_t, prob_t] = Pnet(opt.channels_last ? level : level.contiguous());
     const at::Tensor prob = prob_t.select(0, 0).select(0, 1).contiguous();
     const at::Tensor reg = reg_t.select(0, 0).contiguous();
     const int64_t oh = prob.size(0), ow = prob.size(1);
@@ -668,7 +707,8 @@ absl::StatusOr<std::vector<FaceDetection>> MtcnnImpl::Detect(const cv::Mat& inpu
     std::vector<std::array<float, 4>> mv;
     for (size_t b0 = 0; b0 < rects.size(); b0 += opt.batch_size) {
       const size_t b1 = std::min(rects.size(), b0 + static_cast<size_t>(opt.batch_size));
-      auto [reg_t, prob_t] = Rnet(CropBatch(rgb, rects, b0, b1, 24));
+      at::Tensor batch = CropBatch(rgb, rects, b0, b1, 24);
+      auto [reg_t, prob_t] = Rnet(opt.channels_last ? batch : batch.contiguous());
       const at::Tensor reg = reg_t.contiguous(), prob = prob_t.contiguous();
       const float* rp = reg.data_ptr<float>();
       const float* pp = prob.data_ptr<float>();
@@ -710,7 +750,8 @@ absl::StatusOr<std::vector<FaceDetection>> MtcnnImpl::Detect(const cv::Mat& inpu
     std::vector<std::array<float, 10>> points;
     for (size_t b0 = 0; b0 < rects.size(); b0 += opt.batch_size) {
       const size_t b1 = std::min(rects.size(), b0 + static_cast<size_t>(opt.batch_size));
-      auto [reg_t, lm_t, prob_t] = Onet(CropBatch(rgb, rects, b0, b1, 48));
+      at::Tensor batch = CropBatch(rgb, rects, b0, b1, 48);
+      auto [reg_t, lm_t, prob_t] = Onet(opt.channels_last ? batch : batch.contiguous());
       const at::Tensor reg = reg_t.contiguous(), lm = lm_t.contiguous(),
                        prob = prob_t.contiguous();
       const float* rp = reg.data_ptr<float>();

@@ -76,6 +76,9 @@ struct MtcnnOptions {
   int max_input_side = 4096;
   // R-Net / O-Net batch size; bounds memory for images with many candidates.
   int batch_size = 512;
+  // Run the nets on channels-last tensors, as the reference does (its
+  // rounding); false: NCHW-contiguous (outputs move by ~1e-6).
+  bool channels_last = true;
 };
 
 // Per-stage record of one Detect() call (for tests and diagnostics). Boxes are

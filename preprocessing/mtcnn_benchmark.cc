@@ -43,6 +43,8 @@ const Photo kPhotos[] = {
 // The reference's crop_align flow on test1.jpg took 88.0 ms.
 constexpr double kRefCropAlignTest1Ms = 88.0;
 
+bool g_nchw = false;
+
 const Mtcnn* Detector() {
   static std::unique_ptr<Mtcnn> mtcnn = [] {
     auto dir = SharedPath("models/mtcnn");
@@ -50,7 +52,9 @@ const Mtcnn* Detector() {
       std::fprintf(stderr, "%s\n", std::string(dir.status().message()).c_str());
       std::exit(1);
     }
-    auto m = Mtcnn::Load(*dir);
+    MtcnnOptions options;
+    options.channels_last = !g_nchw;
+    auto m = Mtcnn::Load(*dir, options);
     if (!m.ok()) {
       std::fprintf(stderr, "%s\n", std::string(m.status().message()).c_str());
       std::exit(1);
@@ -127,7 +131,13 @@ void BM_CropAlign(benchmark::State& state, const Photo& photo, bool msra) {
 }  // namespace dmue::preprocessing
 
 int main(int argc, char** argv) {
-  at::set_num_threads(2);
+  int threads = 2;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--nchw") dmue::preprocessing::g_nchw = true;  // A/B of the nets' layout.
+    if (a.rfind("--threads=", 0) == 0) threads = std::stoi(a.substr(10));
+  }
+  at::set_num_threads(threads);
   using dmue::preprocessing::kPhotos;
   for (const auto& photo : kPhotos) {
     benchmark::RegisterBenchmark((std::string("Detect/") + photo.name).c_str(),
