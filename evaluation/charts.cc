@@ -64,10 +64,10 @@ cv::Mat DrawReliabilityDiagram(const Calibration& calibration, const std::string
   Text(image, "accuracy", {5, top - 10}, 0.45);
   Text(image, "confidence (top-1 probability)", {left + plot_w / 2 - 120, top + plot_h + 34}, 0.45);
   Text(image, absl::StrCat("samples per bin (max ", max_count, ")"), {left, hist_top + hist_h + 22}, 0.42);
-  cv::rectangle(image, {width - 220, top + 10}, {width - 205, top + 22}, kBar, cv::FILLED);
-  Text(image, "accuracy", {width - 198, top + 21}, 0.4);
-  cv::rectangle(image, {width - 220, top + 30}, {width - 205, top + 42}, kGap, cv::FILLED);
-  Text(image, "gap to mean confidence", {width - 198, top + 41}, 0.4);
+  cv::rectangle(image, {left + 10, top + 10}, {left + 25, top + 22}, kBar, cv::FILLED);
+  Text(image, "accuracy", {left + 32, top + 21}, 0.4);
+  cv::rectangle(image, {left + 10, top + 30}, {left + 25, top + 42}, kGap, cv::FILLED);
+  Text(image, "gap to mean confidence", {left + 32, top + 41}, 0.4);
   return image;
 }
 

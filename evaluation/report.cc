@@ -40,6 +40,16 @@ std::string JsonNumber(double v) {
   return absl::StrFormat("%.10g", v);
 }
 
+std::string CsvField(absl::string_view s) {
+  if (s.find_first_of(",\"\n\r") == absl::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
 namespace {
 
 std::string JsonNumbers(const std::vector<double>& values) {

@@ -35,6 +35,8 @@ struct EvaluationReport {
 // JSON helpers: a quoted, escaped string; a number (non-finite -> null).
 std::string JsonString(absl::string_view s);
 std::string JsonNumber(double v);
+// A CSV field, quoted (RFC 4180) when it holds a comma, quote or newline.
+std::string CsvField(absl::string_view s);
 
 std::string ReportJson(const EvaluationReport& report);
 std::string ReportTable(const EvaluationReport& report);

@@ -1,0 +1,48 @@
+// The evaluator: runs a classifier over evaluation data in order and measures
+// accuracy, mean per-class accuracy, per-class precision / recall / F1, the
+// confusion matrix, calibration (ECE over the top-1 softmax probability), the
+// mean NLL, and, for data with vote distributions (FERPlus), accuracy against
+// the vote majority, KL(votes || prediction) and the top-1-among-voted rate.
+// Optional horizontal-flip test-time augmentation averages the softmax of the
+// image and of its mirror. Throughput counts loading and forward passes.
+#ifndef EVALUATION_EVALUATOR_H_
+#define EVALUATION_EVALUATOR_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "evaluation/eval_data.h"
+#include "evaluation/model_loading.h"
+#include "evaluation/report.h"
+
+namespace dmue::evaluation {
+
+struct EvaluatorOptions {
+  bool tta_flip = false;
+  bool channels_last = true;
+  bool bf16 = false;  // bf16 autocast (AVX-512 BF16 CPUs)
+  int calibration_bins = 15;
+  bool progress = true;  // progress lines on stderr
+};
+
+struct Prediction {
+  int64_t index = 0;  // example index in the data
+  int label = 0;
+  int predicted = 0;
+  std::vector<float> probabilities;
+};
+
+// Fills everything in the report but checkpoint / model_kind / class_names.
+absl::StatusOr<EvaluationReport> Evaluate(LoadedClassifier& classifier, const EvalData& data,
+                                          const EvaluatorOptions& options,
+                                          std::vector<Prediction>* predictions = nullptr);
+
+// key,label,predicted,confidence,p_<class>... one line per example.
+std::string PredictionsCsv(const std::vector<Prediction>& predictions, const EvalData& data,
+                           const std::vector<std::string>& class_names);
+
+}  // namespace dmue::evaluation
+
+#endif  // EVALUATION_EVALUATOR_H_

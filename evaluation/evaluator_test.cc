@@ -1,0 +1,338 @@
+// End-to-end evaluator tests on a tiny synthetic LMDB and random checkpoints,
+// and the bad inputs: missing keys, class-count mismatches, corrupt
+// checkpoints, empty selections.
+#include "evaluation/evaluator.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "datasets/image_codec.h"
+#include "datasets/label_list.h"
+#include "datasets/lmdb_dataset.h"
+#include "dmue/train_step.h"
+#include "evaluation/test_fixtures.h"
+#include "gtest/gtest.h"
+
+namespace dmue::evaluation {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::kClasses;
+using testing::kVal;
+using testing::MakeTinyData;
+using testing::MakeTinyModels;
+
+DataSpec ValSpec(bool soft = false) {
+  DataSpec spec;
+  spec.lmdb = MakeTinyData().lmdb;
+  spec.list = soft ? MakeTinyData().val_soft_list : MakeTinyData().val_list;
+  spec.resize = 36;
+  spec.crop = 32;
+  spec.batch_size = 5;  // 12 examples: batches of 5, 5, 2
+  spec.num_workers = 1;
+  return spec;
+}
+
+ModelSpec Model(const std::string& path, int num_classes = 0) {
+  ModelSpec spec;
+  spec.checkpoint = path;
+  spec.num_classes = num_classes;
+  return spec;
+}
+
+EvaluatorOptions Quiet() {
+  EvaluatorOptions options;
+  options.progress = false;
+  return options;
+}
+
+void WriteFile(const std::string& path, const std::string& contents) {
+  std::ofstream out(path, std::ios::binary);
+  out << contents;
+}
+
+TEST(EvaluatorTest, MetricsAgreeWithThePredictions) {
+  auto classifier = LoadClassifier(Model(MakeTinyModels().inference));
+  ASSERT_TRUE(classifier.ok()) << classifier.status();
+  EXPECT_FALSE(classifier->info.multi_branch);
+  EXPECT_EQ(classifier->info.num_classes, kClasses);
+  auto data = OpenEvalData(ValSpec(), kClasses);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_FALSE(data->has_distributions);
+  std::vector<Prediction> predictions;
+  auto report = Evaluate(*classifier, *data, Quiet(), &predictions);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(predictions.size(), size_t(kVal));
+  EXPECT_EQ(report->num_examples, kVal);
+  EXPECT_FALSE(report->votes.has_value());
+  int correct = 0;
+  double nll = 0;
+  ConfusionMatrix confusion(kClasses);
+  for (size_t i = 0; i < predictions.size(); ++i) {
+    const Prediction& p = predictions[i];
+    EXPECT_EQ(p.index, int64_t(i));  // in order, every example once
+    EXPECT_EQ(p.label, int(i) % kClasses);
+    double sum = 0;
+    for (float v : p.probabilities) sum += v;
+    EXPECT_NEAR(sum, 1.0, 1e-5);
+    correct += p.predicted == p.label;
+    nll -= std::log(p.probabilities[p.label]);
+    ASSERT_TRUE(confusion.Add(p.label, p.predicted).ok());
+  }
+  EXPECT_EQ(report->confusion.counts(), confusion.counts());
+  EXPECT_NEAR(report->summary.accuracy, double(correct) / kVal, 1e-12);
+  EXPECT_NEAR(report->mean_nll, nll / kVal, 1e-5);
+  EXPECT_EQ(report->calibration.count, kVal);
+  EXPECT_GT(report->images_per_second, 0);
+
+  // The logits are the model's on the eval transform of each image.
+  auto image = ReadExampleImage(*data, 4);
+  ASSERT_TRUE(image.ok());
+  torch::Tensor x = torch::empty({1, 3, 32, 32});
+  ASSERT_TRUE(datasets::ApplyTransform(*image, data->transform, nullptr, x.data_ptr<float>()).ok());
+  torch::NoGradGuard no_grad;
+  torch::Tensor probs = torch::softmax(classifier->model->forward(x), 1);
+  for (int c = 0; c < kClasses; ++c) EXPECT_NEAR(probs[0][c].item<float>(), predictions[4].probabilities[c], 1e-5);
+}
+
+TEST(EvaluatorTest, MultiBranchCheckpointEqualsItsInferenceExport) {
+  auto multi = LoadClassifier(Model(MakeTinyModels().multi_branch));
+  ASSERT_TRUE(multi.ok()) << multi.status();
+  EXPECT_TRUE(multi->info.multi_branch);
+  auto single = LoadClassifier(Model(MakeTinyModels().inference));
+  ASSERT_TRUE(single.ok());
+  auto data = OpenEvalData(ValSpec(), kClasses);
+  ASSERT_TRUE(data.ok());
+  std::vector<Prediction> a, b;
+  ASSERT_TRUE(Evaluate(*multi, *data, Quiet(), &a).ok());
+  ASSERT_TRUE(Evaluate(*single, *data, Quiet(), &b).ok());
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].probabilities, b[i].probabilities) << i;
+}
+
+TEST(EvaluatorTest, FlipTtaAveragesImageAndMirror) {
+  auto classifier = LoadClassifier(Model(MakeTinyModels().inference));
+  ASSERT_TRUE(classifier.ok());
+  auto data = OpenEvalData(ValSpec(), kClasses);
+  ASSERT_TRUE(data.ok());
+  EvaluatorOptions options = Quiet();
+  options.tta_flip = true;
+  std::vector<Prediction> predictions;
+  auto report = Evaluate(*classifier, *data, options, &predictions);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->tta_flip);
+  auto image = ReadExampleImage(*data, 7);
+  ASSERT_TRUE(image.ok());
+  torch::Tensor x = torch::empty({1, 3, 32, 32});
+  ASSERT_TRUE(datasets::ApplyTransform(*image, data->transform, nullptr, x.data_ptr<float>()).ok());
+  torch::NoGradGuard no_grad;
+  SetChannelsLast(*classifier->model, false);
+  torch::Tensor expected = (torch::softmax(classifier->model->forward(x), 1) +
+                            torch::softmax(classifier->model->forward(torch::flip(x, {3})), 1)) / 2;
+  for (int c = 0; c < kClasses; ++c) {
+    EXPECT_NEAR(expected[0][c].item<float>(), predictions[7].probabilities[c], 1e-5);
+  }
+}
+
+TEST(EvaluatorTest, VoteDistributionMetrics) {
+  auto classifier = LoadClassifier(Model(MakeTinyModels().inference));
+  ASSERT_TRUE(classifier.ok());
+  auto data = OpenEvalData(ValSpec(/*soft=*/true), kClasses);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_TRUE(data->has_distributions);
+  std::vector<Prediction> predictions;
+  auto report = Evaluate(*classifier, *data, Quiet(), &predictions);
+  ASSERT_TRUE(report.ok());
+  ASSERT_TRUE(report->votes.has_value());
+  EXPECT_EQ(report->votes->count, kVal);
+  VoteAccumulator expected;
+  for (const Prediction& p : predictions) {
+    const std::vector<float>& d = data->source->distribution(p.index);
+    expected.Add(std::vector<double>(d.begin(), d.end()),
+                 std::vector<double>(p.probabilities.begin(), p.probabilities.end()));
+  }
+  EXPECT_NEAR(report->votes->mean_kl, expected.Result().mean_kl, 1e-9);
+  EXPECT_NEAR(report->votes->top1_in_voted_rate, expected.Result().top1_in_voted_rate, 1e-12);
+  EXPECT_NEAR(report->votes->majority_accuracy, expected.Result().majority_accuracy, 1e-12);
+}
+
+TEST(EvaluatorTest, WritesOutputs) {
+  auto classifier = LoadClassifier(Model(MakeTinyModels().inference));
+  ASSERT_TRUE(classifier.ok());
+  auto data = OpenEvalData(ValSpec(true), kClasses);
+  ASSERT_TRUE(data.ok());
+  std::vector<Prediction> predictions;
+  auto report = Evaluate(*classifier, *data, Quiet(), &predictions);
+  ASSERT_TRUE(report.ok());
+  report->class_names = DefaultClassNames(kClasses);
+  const std::string dir = ::testing::TempDir() + "/evaluator_out";
+  fs::remove_all(dir);
+  ASSERT_TRUE(WriteEvaluationOutputs(*report, dir).ok());
+  for (const char* name : {"report.json", "confusion.png", "confusion_counts.png", "reliability.png"}) {
+    EXPECT_TRUE(fs::exists(dir + "/" + name)) << name;
+  }
+  const std::string csv = PredictionsCsv(predictions, *data, report->class_names);
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), kVal + 1);
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "key,label,predicted,confidence,p_0,p_1,p_2");
+  EXPECT_NE(csv.find("\nval_36.png,0,"), std::string::npos) << csv;
+}
+
+TEST(EvaluatorTest, ImageFolder) {
+  const std::string root = ::testing::TempDir() + "/folder_data";
+  fs::remove_all(root);
+  auto data = OpenEvalData(ValSpec(), kClasses);
+  ASSERT_TRUE(data.ok());
+  const std::vector<std::string> classes = {"a_first", "b_second", "c_third"};
+  for (int i = 0; i < kVal; ++i) {
+    auto image = ReadExampleImage(*data, i);
+    ASSERT_TRUE(image.ok());
+    fs::create_directories(root + "/" + classes[i % kClasses]);
+    ASSERT_TRUE(datasets::WriteImageFile(root + "/" + classes[i % kClasses] + "/" + std::to_string(i) + ".png",
+                                         *image).ok());
+  }
+  DataSpec spec;
+  spec.image_folder = root;
+  spec.resize = 36;
+  spec.crop = 32;
+  spec.num_workers = 1;
+  auto folder = OpenEvalData(spec, kClasses);
+  ASSERT_TRUE(folder.ok()) << folder.status();
+  auto classifier = LoadClassifier(Model(MakeTinyModels().inference));
+  ASSERT_TRUE(classifier.ok());
+  std::vector<Prediction> from_folder, from_lmdb;
+  auto report = Evaluate(*classifier, *folder, Quiet(), &from_folder);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_TRUE(Evaluate(*classifier, *data, Quiet(), &from_lmdb).ok());
+  EXPECT_EQ(report->num_examples, kVal);
+  // Same images (PNG round trip is lossless), so the same confusion matrix.
+  ConfusionMatrix lmdb_confusion(kClasses);
+  for (const Prediction& p : from_lmdb) ASSERT_TRUE(lmdb_confusion.Add(p.label, p.predicted).ok());
+  EXPECT_EQ(report->confusion.counts(), lmdb_confusion.counts());
+
+  // A folder with the wrong number of classes names both counts.
+  fs::remove_all(root + "/c_third");
+  auto wrong = OpenEvalData(spec, kClasses);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find("has 2 classes (a_first, b_second) but the checkpoint has 3"),
+            std::string::npos)
+      << wrong.status();
+}
+
+TEST(EvaluatorBadInputTest, MissingKeyInTheDatabase) {
+  const std::string list = ::testing::TempDir() + "/missing_key.txt";
+  WriteFile(list, "val_36.png 0\nval_does_not_exist.png 1\n");
+  DataSpec spec = ValSpec();
+  spec.list = list;
+  auto data = OpenEvalData(spec, kClasses);
+  ASSERT_FALSE(data.ok());
+  EXPECT_NE(data.status().message().find("val_does_not_exist.png"), std::string::npos) << data.status();
+  EXPECT_NE(data.status().message().find(MakeTinyData().lmdb), std::string::npos) << data.status();
+}
+
+TEST(EvaluatorBadInputTest, ClassCountMismatch) {
+  // --num_classes that the checkpoint does not have.
+  auto classifier = LoadClassifier(Model(MakeTinyModels().inference, 4));
+  ASSERT_FALSE(classifier.ok());
+  EXPECT_NE(classifier.status().message().find("has 3 classes"), std::string::npos) << classifier.status();
+  EXPECT_NE(classifier.status().message().find("--num_classes is 4"), std::string::npos) << classifier.status();
+  EXPECT_NE(classifier.status().message().find(MakeTinyModels().inference), std::string::npos);
+  // Also for the multi-branch kind.
+  auto multi = LoadMultiBranch(Model(MakeTinyModels().multi_branch, 8));
+  ASSERT_FALSE(multi.ok());
+  EXPECT_NE(multi.status().message().find("has 3 classes"), std::string::npos) << multi.status();
+
+  // A DatasetConfig for another class count.
+  const std::string config = ::testing::TempDir() + "/eight_classes.pbtxt";
+  WriteFile(config, "lmdb_path: \"" + MakeTinyData().lmdb + "\"\nlist_path: \"" + MakeTinyData().val_list +
+                        "\"\nsplit: \"val\"\nnum_classes: 8\n");
+  DataSpec spec;
+  spec.data_config = config;
+  auto data = OpenEvalData(spec, kClasses);
+  ASSERT_FALSE(data.ok());
+  EXPECT_NE(data.status().message().find("num_classes is 8 but the checkpoint has 3"), std::string::npos)
+      << data.status();
+  EXPECT_NE(data.status().message().find(config), std::string::npos);
+
+  // Labels outside the model's classes name the list and the line.
+  const std::string list = ::testing::TempDir() + "/label_too_big.txt";
+  WriteFile(list, "val_36.png 0\nval_37.png 5\n");
+  DataSpec bad = ValSpec();
+  bad.list = list;
+  auto labels = OpenEvalData(bad, kClasses);
+  ASSERT_FALSE(labels.ok());
+  EXPECT_NE(labels.status().message().find(list), std::string::npos) << labels.status();
+}
+
+TEST(EvaluatorBadInputTest, CorruptCheckpoint) {
+  const std::string path = ::testing::TempDir() + "/corrupt.pth";
+  std::ifstream in(MakeTinyModels().inference, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  WriteFile(path, bytes.substr(0, bytes.size() / 2));  // truncated
+  auto classifier = LoadClassifier(Model(path));
+  ASSERT_FALSE(classifier.ok());
+  EXPECT_NE(classifier.status().message().find(path), std::string::npos) << classifier.status();
+
+  WriteFile(path, "this is not a checkpoint");
+  classifier = LoadClassifier(Model(path));
+  ASSERT_FALSE(classifier.ok());
+  EXPECT_NE(classifier.status().message().find(path), std::string::npos) << classifier.status();
+
+  auto missing = LoadClassifier(Model(::testing::TempDir() + "/no_such_file.pth"));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("no_such_file.pth"), std::string::npos) << missing.status();
+}
+
+TEST(EvaluatorBadInputTest, WrongBackbone) {
+  ModelSpec spec = Model(MakeTinyModels().inference);
+  spec.backbone = "resnet50_ibn";
+  auto classifier = LoadClassifier(spec);
+  ASSERT_FALSE(classifier.ok());
+  EXPECT_NE(classifier.status().message().find("does not fit the model (backbone RESNET50_IBN"), std::string::npos)
+      << classifier.status();
+  spec.backbone = "vgg";
+  EXPECT_NE(LoadClassifier(spec).status().message().find("--backbone"), std::string::npos);
+}
+
+TEST(EvaluatorBadInputTest, EmptyDataset) {
+  DataSpec spec = ValSpec();
+  spec.split = "test";  // the list only has val_ entries
+  auto data = OpenEvalData(spec, kClasses);
+  ASSERT_FALSE(data.ok());
+  EXPECT_NE(data.status().message().find("no examples for split 'test'"), std::string::npos) << data.status();
+  EXPECT_NE(data.status().message().find(MakeTinyData().val_list), std::string::npos) << data.status();
+
+  const std::string empty = ::testing::TempDir() + "/empty.txt";
+  WriteFile(empty, "");
+  spec = ValSpec();
+  spec.list = empty;
+  data = OpenEvalData(spec, kClasses);
+  ASSERT_FALSE(data.ok());
+  EXPECT_NE(data.status().message().find("no examples"), std::string::npos) << data.status();
+
+  const std::string root = ::testing::TempDir() + "/empty_folder";
+  fs::remove_all(root);
+  for (const char* c : {"x", "y", "z"}) fs::create_directories(root + "/" + c);
+  DataSpec folder;
+  folder.image_folder = root;
+  data = OpenEvalData(folder, kClasses);
+  ASSERT_FALSE(data.ok());
+  EXPECT_NE(data.status().message().find("no examples"), std::string::npos) << data.status();
+}
+
+TEST(EvaluatorBadInputTest, DataSourceFlags) {
+  DataSpec spec;
+  EXPECT_NE(OpenEvalData(spec, kClasses).status().message().find("exactly one of"), std::string::npos);
+  spec.lmdb = MakeTinyData().lmdb;
+  EXPECT_NE(OpenEvalData(spec, kClasses).status().message().find("--lmdb and --list"), std::string::npos);
+  spec.list = MakeTinyData().val_list;
+  spec.list_format = "csv";
+  EXPECT_NE(OpenEvalData(spec, kClasses).status().message().find("--list_format"), std::string::npos);
+  spec.list_format = "ferplus";
+  EXPECT_NE(OpenEvalData(spec, kClasses).status().message().find("FERPlus lists have 8 classes"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dmue::evaluation
