@@ -12,8 +12,12 @@
 #include "datasets/image_codec.h"
 #include "datasets/label_list.h"
 #include "datasets/lmdb_dataset.h"
+#include "datasets/synthetic_faces.h"
+#include "dmue/model_io.h"
+#include "dmue/state_dict.h"
 #include "dmue/train_step.h"
 #include "evaluation/test_fixtures.h"
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 
 namespace dmue::evaluation {
@@ -178,6 +182,77 @@ TEST(EvaluatorTest, WritesOutputs) {
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), kVal + 1);
   EXPECT_EQ(csv.substr(0, csv.find('\n')), "key,label,predicted,confidence,p_0,p_1,p_2");
   EXPECT_NE(csv.find("\nval_36.png,0,"), std::string::npos) << csv;
+}
+
+TEST(EvaluatorTest, FerPlusVoteCounts) {
+  // A FERPlus label.csv (votes: neutral, happiness, surprise, sadness, anger,
+  // disgust, fear, contempt, unknown, NF) over a tiny LMDB, an 8-class model.
+  const std::string dir = ::testing::TempDir() + "/ferplus_tiny";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::vector<std::string> votes = {
+      "10,0,0,0,0,0,0,0,0,0",  // neutral
+      "0,6,4,0,0,0,0,0,0,0",   // happiness (6 of 10)
+      "0,0,0,5,5,0,0,0,0,0",   // tie: dropped by the majority rule
+      "1,0,0,0,0,0,0,0,9,0",   // unknown wins: dropped
+      "0,0,0,0,0,2,7,1,0,0",   // fear
+      "0,0,0,0,4,3,3,0,0,0",   // no majority: dropped
+  };
+  datasets::SyntheticFaceOptions face_options;
+  face_options.size = 32;
+  datasets::SyntheticFaceGenerator generator(face_options, 3);
+  auto writer = datasets::LmdbWriter::Open(dir + "/lmdb", {});
+  ASSERT_TRUE(writer.ok());
+  std::string csv;
+  for (size_t i = 0; i < votes.size(); ++i) {
+    const std::string name = "fer000000" + std::to_string(i) + ".png";
+    ASSERT_TRUE((*writer)->Put("valid_" + name, generator.Generate(int64_t(i)).image).ok());
+    csv += name + ",\"(0, 0, 48, 48)\"," + votes[i] + "\n";
+  }
+  ASSERT_TRUE((*writer)->Finish(nullptr).ok());
+  writer->reset();
+  WriteFile(dir + "/label.csv", csv);
+  torch::manual_seed(3);
+  ModelConfig config;
+  config.set_num_classes(8);
+  DmueModel model(config);
+  ASSERT_TRUE(ExportInferenceWeights(ModuleStateDict(*model), 8, dir + "/model.pth").ok());
+  auto classifier = LoadClassifier(Model(dir + "/model.pth"));
+  ASSERT_TRUE(classifier.ok()) << classifier.status();
+
+  DataSpec spec;
+  spec.lmdb = dir + "/lmdb";
+  spec.list = dir + "/label.csv";
+  spec.list_format = "ferplus";
+  spec.split = "valid";
+  spec.resize = 36;
+  spec.crop = 32;
+  spec.num_workers = 1;
+  for (const char* mode : {"majority", "distribution"}) {
+    spec.label_mode = mode;
+    auto data = OpenEvalData(spec, 8);
+    ASSERT_TRUE(data.ok()) << data.status();
+    EXPECT_TRUE(data->has_distributions);
+    std::vector<Prediction> predictions;
+    auto report = Evaluate(*classifier, *data, Quiet(), &predictions);
+    ASSERT_TRUE(report.ok()) << report.status();
+    const int64_t expected_count = std::string(mode) == "majority" ? 3 : 6;
+    EXPECT_EQ(report->num_examples, expected_count) << mode;
+    ASSERT_TRUE(report->votes.has_value());
+    EXPECT_EQ(report->votes->count, expected_count);
+    VoteAccumulator expected;
+    for (const Prediction& p : predictions) {
+      const int row = std::stoi(data->keys[p.index].substr(std::string("valid_fer").size(), 7));
+      std::vector<double> v;
+      for (absl::string_view f : absl::StrSplit(votes[row], ',')) v.push_back(std::stod(std::string(f)));
+      v.resize(8);  // the 8 emotions; unknown / NF are not classes
+      expected.Add(v, std::vector<double>(p.probabilities.begin(), p.probabilities.end()));
+    }
+    EXPECT_NEAR(report->votes->mean_kl, expected.Result().mean_kl, 1e-6) << mode;
+    EXPECT_NEAR(report->votes->top1_in_voted_rate, expected.Result().top1_in_voted_rate, 1e-12) << mode;
+  }
+  spec.label_mode = "majority";
+  EXPECT_NE(OpenEvalData(spec, 7).status().message().find("FERPlus lists have 8 classes"), std::string::npos);
 }
 
 TEST(EvaluatorTest, ImageFolder) {
