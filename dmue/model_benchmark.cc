@@ -69,23 +69,35 @@ BENCHMARK(BM_TrainStep)
     ->UseRealTime()
     ->MinTime(10);
 
-void BM_EvalForward(benchmark::State& state) {
+// Forward-only throughput of `forward` on a [batch, 3, 224, 224] input.
+template <typename Model, typename Forward>
+void RunForward(benchmark::State& state, Model model, Forward forward) {
   torch::set_num_threads(2);
   const int64_t batch = state.range(0);
-  ModelConfig config;
-  config.set_num_classes(kClasses);
-  DmueModel model(config);
   model->eval();
   const ComputeOptions compute = ComputeFor(state.range(1));
   SetChannelsLast(*model, compute.channels_last);
   const torch::Tensor images = PrepareImages(torch::randn({batch, 3, kSize, kSize}), compute);
-  torch::NoGradGuard no_grad;
+  torch::InferenceMode inference_mode;
   for (auto _ : state) {
     ScopedAutocast autocast(compute.precision);
-    benchmark::DoNotOptimize(model->ForwardEval(images));
+    benchmark::DoNotOptimize(forward(model, images));
   }
   state.SetItemsProcessed(state.iterations() * batch);
   state.counters["peak_rss_mb"] = PeakRssMb();
+}
+
+ModelConfig BenchConfig() {
+  ModelConfig config;
+  config.set_num_classes(kClasses);
+  return config;
+}
+
+// The multi-branch model in eval mode: main branch only (the reference's eval
+// forward runs all C + 1 branches).
+void BM_EvalForward(benchmark::State& state) {
+  RunForward(state, DmueModel(BenchConfig()),
+             [](DmueModel& m, const torch::Tensor& x) { return m->ForwardEval(x); });
 }
 BENCHMARK(BM_EvalForward)
     ->ArgsProduct({{16}, {0, 1, 2}})
@@ -95,22 +107,8 @@ BENCHMARK(BM_EvalForward)
     ->MinTime(3);
 
 void BM_Inference(benchmark::State& state) {
-  torch::set_num_threads(2);
-  const int64_t batch = state.range(0);
-  ModelConfig config;
-  config.set_num_classes(kClasses);
-  InferenceModel model(config);
-  model->eval();
-  const ComputeOptions compute = ComputeFor(state.range(1));
-  SetChannelsLast(*model, compute.channels_last);
-  const torch::Tensor images = PrepareImages(torch::randn({batch, 3, kSize, kSize}), compute);
-  torch::InferenceMode inference_mode;
-  for (auto _ : state) {
-    ScopedAutocast autocast(compute.precision);
-    benchmark::DoNotOptimize(model->forward(images));
-  }
-  state.SetItemsProcessed(state.iterations() * batch);
-  state.counters["peak_rss_mb"] = PeakRssMb();
+  RunForward(state, InferenceModel(BenchConfig()),
+             [](InferenceModel& m, const torch::Tensor& x) { return m->forward(x); });
 }
 BENCHMARK(BM_Inference)
     ->ArgsProduct({{1, 32}, {0, 1, 2}})

@@ -2,9 +2,7 @@
 
 #include <filesystem>
 
-#include "datasets/label_list.h"
-#include "datasets/lmdb_dataset.h"
-#include "datasets/synthetic_faces.h"
+#include "datasets/testing/synthetic_lmdb.h"
 #include "dmue/dmue_model.h"
 #include "dmue/model_io.h"
 #include "dmue/state_dict.h"
@@ -44,23 +42,7 @@ TEST(MvSoftmaxTest, ArcMarginOnTheGroundTruth) {
 
 std::string MakeIdentityData() {
   const std::string dir = ::testing::TempDir() + "/identities";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  datasets::SyntheticFaceOptions options;
-  options.size = 32;
-  options.num_classes = 3;
-  datasets::SyntheticFaceGenerator generator(options, 5);
-  auto writer = datasets::LmdbWriter::Open(dir + "/lmdb", {});
-  EXPECT_TRUE(writer.ok());
-  std::vector<datasets::LabelEntry> entries;
-  for (int i = 0; i < 48; ++i) {
-    datasets::SyntheticFace face = generator.Generate(i);
-    datasets::LabelEntry entry{std::to_string(i) + ".png", "train", face.label, {}};
-    EXPECT_TRUE((*writer)->Put(datasets::LmdbKey(entry), face.image).ok());
-    entries.push_back(entry);
-  }
-  EXPECT_TRUE((*writer)->Finish(&entries).ok());
-  EXPECT_TRUE(datasets::WriteLabelList(dir + "/list.txt", entries).ok());
+  EXPECT_TRUE(datasets::testing::WriteSyntheticLmdb(dir, 3, 32, {{"train", 48}}, 5).ok());
   return dir;
 }
 
@@ -70,7 +52,7 @@ TEST(PretrainerTest, TrainsAndLoadsIntoDmueWithTheMsraMapping) {
   config.set_num_identities(3);
   auto* d = config.mutable_data();
   d->set_lmdb_path(data + "/lmdb");
-  d->set_list_path(data + "/list.txt");
+  d->set_list_path(data + "/train.txt");
   d->set_num_classes(3);
   d->set_resize(36);
   d->set_crop(32);

@@ -5,9 +5,7 @@
 
 #include <filesystem>
 
-#include "datasets/label_list.h"
-#include "datasets/lmdb_dataset.h"
-#include "datasets/synthetic_faces.h"
+#include "datasets/testing/synthetic_lmdb.h"
 #include "gtest/gtest.h"
 #include "training/metrics_log.h"
 
@@ -21,29 +19,7 @@ std::string MakeData() {
   static std::string dir;
   if (!dir.empty()) return dir;
   dir = ::testing::TempDir() + "/trainer_data";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  datasets::SyntheticFaceOptions options;
-  options.size = 32;
-  options.num_classes = kClasses;
-  datasets::SyntheticFaceGenerator generator(options, /*seed=*/1);
-  auto writer = datasets::LmdbWriter::Open(dir + "/lmdb", {});
-  EXPECT_TRUE(writer.ok()) << writer.status();
-  std::vector<datasets::LabelEntry> train, val;
-  for (int i = 0; i < 120; ++i) {
-    datasets::SyntheticFace face = generator.Generate(i);
-    datasets::LabelEntry entry;
-    entry.split = i < 90 ? "train" : "val";
-    entry.path = std::to_string(i) + ".png";
-    entry.label = face.label;
-    EXPECT_TRUE((*writer)->Put(datasets::LmdbKey(entry), face.image).ok());
-    (i < 90 ? train : val).push_back(entry);
-  }
-  std::vector<datasets::LabelEntry> all = train;
-  all.insert(all.end(), val.begin(), val.end());
-  EXPECT_TRUE((*writer)->Finish(&all).ok());
-  EXPECT_TRUE(datasets::WriteLabelList(dir + "/train.txt", train).ok());
-  EXPECT_TRUE(datasets::WriteLabelList(dir + "/val.txt", val).ok());
+  EXPECT_TRUE(datasets::testing::WriteSyntheticLmdb(dir, kClasses, 32, {{"train", 90}, {"val", 30}}).ok());
   return dir;
 }
 
