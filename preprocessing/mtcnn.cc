@@ -401,8 +401,45 @@ at::Tensor Linear(const at::Tensor& x, const NetWeights& w, const std::string& n
   return at::linear(x, w.at(name + ".weight"), w.at(name + ".bias"));
 }
 
+// max_pool2d(k, s, ceil_mode=True) without padding. On channels-last input
+// it is computed here (max is exact, so bit-identical): torch 1.13 always
+// computes the argmax indices too, which costs as much as a convolution.
 at::Tensor Pool(const at::Tensor& x, int k, int s) {
-  return at::max_pool2d(x, {k, k}, {s, s}, {0, 0}, {1, 1}, /*ceil_mode=*/true);
+  if (x.dim() != 4 || !x.is_contiguous(at::MemoryFormat::ChannelsLast)) {
+    return at::max_pool2d(x, {k, k}, {s, s}, {0, 0}, {1, 1}, /*ceil_mode=*/true);
+  }
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  auto out_size = [&](int64_t in) {
+    int64_t o = (in - k + s - 1) / s + 1;  // ceil((in - k) / s) + 1
+    if ((o - 1) * s >= in) --o;
+    return o;
+  };
+  const int64_t oh = out_size(h), ow = out_size(w);
+  at::Tensor out = at::empty({n, oh, ow, c}, x.options());
+  const float* in = x.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  at::parallel_for(0, n * oh, 4, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / oh, y = r % oh;
+      const int64_t h0 = y * s, h1 = std::min<int64_t>(h0 + k, h);
+      for (int64_t xo = 0; xo < ow; ++xo) {
+        const int64_t w0 = xo * s, w1 = std::min<int64_t>(w0 + k, w);
+        float* dst = o + ((b * oh + y) * ow + xo) * c;
+        const float* first = in + ((b * h + h0) * w + w0) * c;
+        for (int64_t ch = 0; ch < c; ++ch) dst[ch] = first[ch];
+        for (int64_t yy = h0; yy < h1; ++yy) {
+          for (int64_t xx = w0; xx < w1; ++xx) {
+            const float* src = in + ((b * h + yy) * w + xx) * c;
+            for (int64_t ch = 0; ch < c; ++ch) {
+              const float v = src[ch];
+              dst[ch] = (v > dst[ch] || v != v) ? v : dst[ch];
+            }
+          }
+        }
+      }
+    }
+  });
+  return out.permute({0, 3, 1, 2});
 }
 
 }  // namespace
