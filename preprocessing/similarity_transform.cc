@@ -190,45 +190,48 @@ absl::StatusOr<cv::Mat> WarpSimilarity(const cv::Mat& rgb, const cv::Matx33d& ma
   const bool affine = hi(2, 0) == 0 && hi(2, 1) == 0 && hi(2, 2) == 1;
 
   cv::Mat out(out_size, CV_8UC3);
-  for (int r = 0; r < out_size.height; ++r) {
-    uint8_t* o = out.ptr<uint8_t>(r);
-    for (int c = 0; c < out_size.width; ++c) {
-      double sx = hi(0, 0) * c + hi(0, 1) * r + hi(0, 2);
-      double sy = hi(1, 0) * c + hi(1, 1) * r + hi(1, 2);
-      if (!affine) {
-        const double z = hi(2, 0) * c + hi(2, 1) * r + hi(2, 2);
-        sx /= z;
-        sy /= z;
-      }
-      const double fr = std::floor(sy), fc = std::floor(sx);
-      const long r0 = static_cast<long>(fr), c0 = static_cast<long>(fc);
-      const long r1 = static_cast<long>(std::ceil(sy)), c1 = static_cast<long>(std::ceil(sx));
-      const double dr = sy - static_cast<double>(r0);
-      const double dc = sx - static_cast<double>(c0);
-      const bool r0in = r0 >= 0 && r0 < rows, r1in = r1 >= 0 && r1 < rows;
-      const bool c0in = c0 >= 0 && c0 < cols, c1in = c1 >= 0 && c1 < cols;
-      const uint8_t* p00 = (r0in && c0in) ? rgb.ptr<uint8_t>(r0) + c0 * 3 : nullptr;
-      const uint8_t* p01 = (r0in && c1in) ? rgb.ptr<uint8_t>(r0) + c1 * 3 : nullptr;
-      const uint8_t* p10 = (r1in && c0in) ? rgb.ptr<uint8_t>(r1) + c0 * 3 : nullptr;
-      const uint8_t* p11 = (r1in && c1in) ? rgb.ptr<uint8_t>(r1) + c1 * 3 : nullptr;
-      for (int ch = 0; ch < 3; ++ch) {
-        const double tl = p00 ? f[p00[ch]] : 0.0;
-        const double tr = p01 ? f[p01[ch]] : 0.0;
-        const double bl = p10 ? f[p10[ch]] : 0.0;
-        const double br = p11 ? f[p11[ch]] : 0.0;
-        const double top = (1 - dc) * tl + dc * tr;
-        const double bottom = (1 - dc) * bl + dc * br;
-        double v = (1 - dr) * top + dr * bottom;
-        if (!(preserve_zero && v == 0.0)) v = std::min(std::max(v, lo), hi_v);
-        const double scaled = v * 255;
-        if (rounding == WarpRounding::kTruncateLikeReference) {
-          o[c * 3 + ch] = static_cast<uint8_t>(scaled);
-        } else {
-          o[c * 3 + ch] = static_cast<uint8_t>(std::min(255.0, std::floor(scaled + 0.5)));
+  // Rows in parallel (OpenCV's thread pool); each sample is independent.
+  cv::parallel_for_(cv::Range(0, out_size.height), [&](const cv::Range& range) {
+    for (int r = range.start; r < range.end; ++r) {
+      uint8_t* o = out.ptr<uint8_t>(r);
+      for (int c = 0; c < out_size.width; ++c) {
+        double sx = hi(0, 0) * c + hi(0, 1) * r + hi(0, 2);
+        double sy = hi(1, 0) * c + hi(1, 1) * r + hi(1, 2);
+        if (!affine) {
+          const double z = hi(2, 0) * c + hi(2, 1) * r + hi(2, 2);
+          sx /= z;
+          sy /= z;
+        }
+        const double fr = std::floor(sy), fc = std::floor(sx);
+        const long r0 = static_cast<long>(fr), c0 = static_cast<long>(fc);
+        const long r1 = static_cast<long>(std::ceil(sy)), c1 = static_cast<long>(std::ceil(sx));
+        const double dr = sy - static_cast<double>(r0);
+        const double dc = sx - static_cast<double>(c0);
+        const bool r0in = r0 >= 0 && r0 < rows, r1in = r1 >= 0 && r1 < rows;
+        const bool c0in = c0 >= 0 && c0 < cols, c1in = c1 >= 0 && c1 < cols;
+        const uint8_t* p00 = (r0in && c0in) ? rgb.ptr<uint8_t>(r0) + c0 * 3 : nullptr;
+        const uint8_t* p01 = (r0in && c1in) ? rgb.ptr<uint8_t>(r0) + c1 * 3 : nullptr;
+        const uint8_t* p10 = (r1in && c0in) ? rgb.ptr<uint8_t>(r1) + c0 * 3 : nullptr;
+        const uint8_t* p11 = (r1in && c1in) ? rgb.ptr<uint8_t>(r1) + c1 * 3 : nullptr;
+        for (int ch = 0; ch < 3; ++ch) {
+          const double tl = p00 ? f[p00[ch]] : 0.0;
+          const double tr = p01 ? f[p01[ch]] : 0.0;
+          const double bl = p10 ? f[p10[ch]] : 0.0;
+          const double br = p11 ? f[p11[ch]] : 0.0;
+          const double top = (1 - dc) * tl + dc * tr;
+          const double bottom = (1 - dc) * bl + dc * br;
+          double v = (1 - dr) * top + dr * bottom;
+          if (!(preserve_zero && v == 0.0)) v = std::min(std::max(v, lo), hi_v);
+          const double scaled = v * 255;
+          if (rounding == WarpRounding::kTruncateLikeReference) {
+            o[c * 3 + ch] = static_cast<uint8_t>(scaled);
+          } else {
+            o[c * 3 + ch] = static_cast<uint8_t>(std::min(255.0, std::floor(scaled + 0.5)));
+          }
         }
       }
     }
-  }
+  });
   return out;
 }
 
