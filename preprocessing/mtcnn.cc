@@ -568,6 +568,9 @@ absl::StatusOr<std::unique_ptr<MtcnnImpl>> MtcnnImpl::Create(NetWeights pnet, Ne
   impl->r_ = contiguous(std::move(rnet));
   impl->o_ = contiguous(std::move(onet));
   impl->options_ = options;
+  impl->pnet_heads_w_ =
+      at::cat({impl->p_.at("conv4_1.weight"), impl->p_.at("conv4_2.weight")}, 0).contiguous();
+  impl->pnet_heads_b_ = at::cat({impl->p_.at("conv4_1.bias"), impl->p_.at("conv4_2.bias")}, 0);
   return impl;
 }
 
@@ -576,9 +579,10 @@ std::pair<at::Tensor, at::Tensor> MtcnnImpl::Pnet(const at::Tensor& x) const {
   y = Pool(y, 2, 2);
   y = ConvPrelu(y, p_, "conv2", "prelu2");
   y = ConvPrelu(y, p_, "conv3", "prelu3");
-  at::Tensor a = at::conv2d(y, p_.at("conv4_1.weight"), p_.at("conv4_1.bias"));
-  a = at::softmax(a, 1);
-  at::Tensor b = at::conv2d(y, p_.at("conv4_2.weight"), p_.at("conv4_2.bias"));
+  // Both 1x1 heads as one 6-channel convolution (one call instead of two).
+  at::Tensor heads = at::conv2d(y, pnet_heads_w_, pnet_heads_b_);
+  at::Tensor a = at::softmax(heads.narrow(1, 0, 2), 1);
+  at::Tensor b = heads.narrow(1, 2, 4);
   return {b, a};
 }
 

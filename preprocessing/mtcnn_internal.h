@@ -40,6 +40,7 @@ class MtcnnImpl {
  private:
   MtcnnImpl() = default;
   NetWeights p_, r_, o_;
+  at::Tensor pnet_heads_w_, pnet_heads_b_;  // conv4_1 and conv4_2 stacked.
   MtcnnOptions options_;
 };
 
