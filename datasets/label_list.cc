@@ -240,6 +240,10 @@ absl::StatusOr<LabelList> ParseLabelList(absl::string_view text, ListFormat form
 
 absl::StatusOr<LabelList> ReadLabelList(const std::string& path, ListFormat format,
                                         const ParseOptions& options) {
+  if (format == ListFormat::kFer2013Csv) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": FER2013 pixel csv files hold images, not a label list (use fer2013_csv.h or pack_lmdb)"));
+  }
   namespace fs = std::filesystem;
   if (format == ListFormat::kFolder) {
     std::error_code ec;

@@ -41,7 +41,9 @@ struct LabelEntry {
 // `<split>_<path>` (the reference make_lmdb.py key); just `path` if split is empty.
 std::string LmdbKey(const LabelEntry& entry);
 
-enum class ListFormat { kReference, kRafDb, kFerPlus, kFolder };
+// kFer2013Csv (fer2013.csv with pixels) is read by fer2013_csv.h; the packer
+// takes it directly, ReadLabelList refuses it.
+enum class ListFormat { kReference, kRafDb, kFerPlus, kFolder, kFer2013Csv };
 
 // How FERPlus vote counts become labels (8 classes in FERPlus order:
 // 0 neutral, 1 happiness, 2 surprise, 3 sadness, 4 anger, 5 disgust, 6 fear,

@@ -19,7 +19,7 @@
 
 DEFINE_string(images, "", "Image root folder.");
 DEFINE_string(list, "", "Label list file (not needed for --format=folder).");
-DEFINE_string(format, "reference", "reference | rafdb | ferplus | folder.");
+DEFINE_string(format, "reference", "reference | rafdb | ferplus | folder | fer2013_csv (pixels in the csv; --images unused).");
 DEFINE_string(label_mode, "majority", "FERPlus: majority | plurality | distribution.");
 DEFINE_bool(keep_distribution, false, "FERPlus: keep the vote distribution as a soft label.");
 DEFINE_string(split, "train", "Split (key prefix) for formats without one.");
@@ -44,6 +44,7 @@ absl::StatusOr<ListFormat> ParseFormat(const std::string& name) {
   if (name == "rafdb") return ListFormat::kRafDb;
   if (name == "ferplus") return ListFormat::kFerPlus;
   if (name == "folder") return ListFormat::kFolder;
+  if (name == "fer2013_csv") return ListFormat::kFer2013Csv;
   return absl::InvalidArgumentError(absl::StrCat("--format: unknown '", name, "'"));
 }
 

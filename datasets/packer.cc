@@ -7,6 +7,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "datasets/fer2013_csv.h"
 #include "datasets/lmdb_dataset.h"
 #include "dmue/util/progress.h"
 
@@ -14,11 +15,21 @@ namespace dmue::datasets {
 
 absl::StatusOr<PackReport> PackLmdb(const PackOptions& options) {
   if (options.output.empty()) return absl::InvalidArgumentError("PackOptions.output: empty");
-  if (options.image_root.empty()) return absl::InvalidArgumentError("PackOptions.image_root: empty");
+  const bool csv = options.format == ListFormat::kFer2013Csv;
+  if (options.image_root.empty() && !csv) return absl::InvalidArgumentError("PackOptions.image_root: empty");
   if (options.resize < 0) return absl::InvalidArgumentError("PackOptions.resize: must be >= 0");
-  absl::StatusOr<LabelList> list =
-      ReadLabelList(options.format == ListFormat::kFolder ? options.image_root : options.list_path, options.format,
-                    options.parse);
+  // Images come from files under image_root, or from the pixel csv itself.
+  absl::StatusOr<LabelList> list;
+  Fer2013Csv pixels;
+  if (csv) {
+    absl::StatusOr<Fer2013Csv> parsed = ReadFer2013Csv(options.list_path, options.parse.only_split);
+    if (!parsed.ok()) return parsed.status();
+    pixels = std::move(*parsed);
+    list = LabelList{pixels.entries, 0};
+  } else {
+    list = ReadLabelList(options.format == ListFormat::kFolder ? options.image_root : options.list_path,
+                         options.format, options.parse);
+  }
   if (!list.ok()) return list.status();
   absl::StatusOr<std::unique_ptr<LmdbWriter>> writer =
       LmdbWriter::Open(options.output, {.encoding = options.encoding,
@@ -36,15 +47,24 @@ absl::StatusOr<PackReport> PackLmdb(const PackOptions& options) {
   report.dropped = list->num_dropped;
   std::vector<LabelEntry> packed;
   ProgressMeter progress(absl::StrCat("pack_lmdb ", options.output), report.listed, 1.0);
-  for (const LabelEntry& entry : list->entries) {
+  for (size_t index = 0; index < list->entries.size(); ++index) {
+    const LabelEntry& entry = list->entries[index];
     const std::string key = LmdbKey(entry);
     if ((*writer)->Contains(key)) {
       ++report.already_present;
       packed.push_back(entry);
     } else {
-      const std::string file =
-          (std::filesystem::path(options.image_root) / (options.path_is_key ? key : entry.path)).string();
-      absl::StatusOr<cv::Mat> image = ReadImageRgb(file);
+      std::string file;
+      absl::StatusOr<cv::Mat> image;
+      if (csv) {
+        file = absl::StrCat(options.list_path, " row ", entry.path);
+        cv::Mat rgb;
+        cv::cvtColor(pixels.images[index], rgb, cv::COLOR_GRAY2RGB);
+        image = rgb;
+      } else {
+        file = (std::filesystem::path(options.image_root) / (options.path_is_key ? key : entry.path)).string();
+        image = ReadImageRgb(file);
+      }
       absl::Status status = image.status();
       if (status.ok() && options.resize > 0 &&
           (image->rows != options.resize || image->cols != options.resize)) {

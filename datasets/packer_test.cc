@@ -160,3 +160,42 @@ TEST(PackerTest, BinaryPacksAndVerifies) {
 
 }  // namespace
 }  // namespace dmue::datasets
+
+namespace dmue::datasets {
+namespace {
+
+TEST(PackerTest, Fer2013PixelCsvPacksItsOwnImages) {
+  const std::string dir = ::testing::TempDir() + "/fer2013_csv";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::ofstream csv(dir + "/fer2013.csv");
+  csv << "emotion,pixels,Usage\n";
+  for (int row = 0; row < 3; ++row) {
+    csv << row << ",";
+    for (int i = 0; i < 2304; ++i) csv << (i ? " " : "") << (row * 40 + i) % 256;
+    csv << "," << (row == 2 ? "PublicTest" : "Training") << "\n";
+  }
+  csv.close();
+  PackOptions options;
+  options.list_path = dir + "/fer2013.csv";
+  options.format = ListFormat::kFer2013Csv;
+  options.encoding = ImageEncoding::kPng;
+  options.resize = 0;
+  options.output = dir + "/lmdb";
+  options.show_progress = false;
+  auto report = PackLmdb(options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->written, 3);
+  auto reader = LmdbReader::Open(options.output);
+  ASSERT_TRUE(reader.ok());
+  auto image = (*reader)->ReadImage("val_2.png");
+  ASSERT_TRUE(image.ok()) << image.status();
+  EXPECT_EQ(image->rows, 48);
+  EXPECT_EQ(image->at<cv::Vec3b>(0, 1)[0], 81);
+  auto verify = VerifyLmdb(options.output);
+  ASSERT_TRUE(verify.ok());
+  EXPECT_TRUE(verify->bad.empty());
+}
+
+}  // namespace
+}  // namespace dmue::datasets
