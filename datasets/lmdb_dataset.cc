@@ -78,8 +78,12 @@ absl::Status ParseMeta(absl::string_view text, absl::string_view path, LmdbInfo*
   return absl::OkStatus();
 }
 
-// Opens an environment on a directory. Read-only opens that cannot create the
-// lock file (read-only media) fall back to MDB_NOLOCK.
+// Opens an environment on a directory. Read-only opens use MDB_NOLOCK: readers
+// of a finished database need no lock table, and LMDB forbids opening one
+// environment twice in a process (the train and val loaders often share a
+// database) — with a lock table the second open can reset it under the first
+// (seen as intermittent "key not found" reads). Reading while another process
+// writes the same database is therefore not supported.
 absl::Status OpenEnv(const std::string& path, bool read_only, int64_t map_size, MDB_env** env,
                      unsigned int* dbi) {
   int rc = mdb_env_create(env);
@@ -91,7 +95,7 @@ absl::Status OpenEnv(const std::string& path, bool read_only, int64_t map_size, 
   };
   if (map_size > 0 && (rc = mdb_env_set_mapsize(*env, size_t(map_size))) != 0) return fail(rc, "set_mapsize");
   if ((rc = mdb_env_set_maxreaders(*env, 1024)) != 0) return fail(rc, "set_maxreaders");
-  unsigned int flags = read_only ? (MDB_RDONLY | MDB_NOTLS | MDB_NORDAHEAD) : MDB_NOTLS;
+  unsigned int flags = read_only ? (MDB_RDONLY | MDB_NOTLS | MDB_NORDAHEAD | MDB_NOLOCK) : MDB_NOTLS;
   rc = mdb_env_open(*env, path.c_str(), flags, 0664);
   if (rc != 0 && read_only && (rc == EACCES || rc == EROFS)) {
     mdb_env_close(*env);

@@ -1,5 +1,7 @@
 #include "evaluation/test_fixtures.h"
 
+#include <random>
+
 #include <filesystem>
 
 #include <glog/logging.h>
@@ -16,6 +18,13 @@
 
 namespace dmue::evaluation::testing {
 namespace {
+
+// TEST_TMPDIR is shared by concurrent runs of a test (--runs_per_test) and
+// pids repeat inside the sandbox's PID namespace: use a random folder.
+std::string UniqueTempDir() {
+  static const std::string dir = ::testing::TempDir() + "/run" + std::to_string(std::random_device{}());
+  return dir;
+}
 
 namespace fs = std::filesystem;
 
@@ -50,7 +59,7 @@ std::string WriteModel(const std::string& dir, uint64_t seed, std::string* infer
 const TinyData& MakeTinyData() {
   static TinyData* data = [] {
     auto* d = new TinyData;
-    d->dir = ::testing::TempDir() + "/evaluation_tiny_data";
+    d->dir = UniqueTempDir() + "/evaluation_tiny_data";
     fs::remove_all(d->dir);
     fs::create_directories(d->dir);
     d->lmdb = d->dir + "/lmdb";
@@ -92,7 +101,7 @@ const TinyData& MakeTinyData() {
 const TinyModels& MakeTinyModels() {
   static TinyModels* models = [] {
     auto* m = new TinyModels;
-    const std::string dir = ::testing::TempDir() + "/evaluation_tiny_models";
+    const std::string dir = UniqueTempDir() + "/evaluation_tiny_models";
     fs::remove_all(dir);
     fs::create_directories(dir);
     m->multi_branch = WriteModel(dir, 1, &m->inference);

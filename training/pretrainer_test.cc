@@ -1,5 +1,7 @@
 #include "training/pretrainer.h"
 
+#include <random>
+
 #include <filesystem>
 
 #include "datasets/testing/synthetic_lmdb.h"
@@ -11,6 +13,13 @@
 
 namespace dmue::training {
 namespace {
+
+// TEST_TMPDIR is shared by concurrent runs of a test (--runs_per_test) and
+// pids repeat inside the sandbox's PID namespace: use a random folder.
+std::string UniqueTempDir() {
+  static const std::string dir = ::testing::TempDir() + "/run" + std::to_string(std::random_device{}());
+  return dir;
+}
 
 TEST(MvSoftmaxTest, AmMarginAndHardExampleReweighting) {
   MvSoftmaxOptions options;  // AM, margin 0.35, mask 1.12, scale 32
@@ -41,7 +50,7 @@ TEST(MvSoftmaxTest, ArcMarginOnTheGroundTruth) {
 }
 
 std::string MakeIdentityData() {
-  const std::string dir = ::testing::TempDir() + "/identities";
+  const std::string dir = UniqueTempDir() + "/identities";
   EXPECT_TRUE(datasets::testing::WriteSyntheticLmdb(dir, 3, 32, {{"train", 48}}, 5).ok());
   return dir;
 }
@@ -63,7 +72,7 @@ TEST(PretrainerTest, TrainsAndLoadsIntoDmueWithTheMsraMapping) {
   config.set_epochs(2);
   config.set_log_every_batches(3);
   config.set_num_threads(1);
-  config.set_output_dir(::testing::TempDir() + "/pretrain_run");
+  config.set_output_dir(UniqueTempDir() + "/pretrain_run");
   absl::StatusOr<PretrainSummary> summary = RunPretraining(config);
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_EQ(summary->steps, 12);

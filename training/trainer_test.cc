@@ -3,6 +3,8 @@
 // stopped, stops cleanly on request, and rejects inconsistent configs.
 #include "training/trainer.h"
 
+#include <random>
+
 #include <filesystem>
 
 #include "datasets/testing/synthetic_lmdb.h"
@@ -12,13 +14,20 @@
 namespace dmue::training {
 namespace {
 
+// TEST_TMPDIR is shared by concurrent runs of a test (--runs_per_test) and
+// pids repeat inside the sandbox's PID namespace: use a random folder.
+std::string UniqueTempDir() {
+  static const std::string dir = ::testing::TempDir() + "/run" + std::to_string(std::random_device{}());
+  return dir;
+}
+
 namespace fs = std::filesystem;
 constexpr int kClasses = 3;
 
 std::string MakeData() {
   static std::string dir;
   if (!dir.empty()) return dir;
-  dir = ::testing::TempDir() + "/trainer_data";
+  dir = UniqueTempDir() + "/trainer_data";
   EXPECT_TRUE(datasets::testing::WriteSyntheticLmdb(dir, kClasses, 32, {{"train", 90}, {"val", 30}}).ok());
   return dir;
 }
@@ -56,7 +65,7 @@ TrainerConfig SmallConfig(const std::string& output_dir) {
 }
 
 TEST(TrainerTest, TrainsEvaluatesAndWritesArtefacts) {
-  const std::string out = ::testing::TempDir() + "/run_full";
+  const std::string out = UniqueTempDir() + "/run_full";
   fs::remove_all(out);
   auto trainer = Trainer::Create(SmallConfig(out));
   ASSERT_TRUE(trainer.ok()) << trainer.status();
@@ -85,7 +94,7 @@ TEST(TrainerTest, TrainsEvaluatesAndWritesArtefacts) {
 }
 
 TEST(TrainerTest, ResumesWhereItStopped) {
-  const std::string out = ::testing::TempDir() + "/run_resume";
+  const std::string out = UniqueTempDir() + "/run_resume";
   fs::remove_all(out);
   TrainerConfig config = SmallConfig(out);
   config.set_max_steps(4);
@@ -110,7 +119,7 @@ TEST(TrainerTest, ResumesWhereItStopped) {
 }
 
 TEST(TrainerTest, StopRequestSavesAndReturns) {
-  const std::string out = ::testing::TempDir() + "/run_stop";
+  const std::string out = UniqueTempDir() + "/run_stop";
   fs::remove_all(out);
   auto trainer = Trainer::Create(SmallConfig(out));
   ASSERT_TRUE(trainer.ok()) << trainer.status();
@@ -123,19 +132,19 @@ TEST(TrainerTest, StopRequestSavesAndReturns) {
 }
 
 TEST(TrainerTest, InconsistentConfigsNameTheField) {
-  TrainerConfig config = SmallConfig(::testing::TempDir() + "/run_bad");
+  TrainerConfig config = SmallConfig(UniqueTempDir() + "/run_bad");
   config.mutable_train_data()->set_num_classes(4);
   auto bad = Trainer::Create(config);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("train_data.num_classes"), std::string::npos) << bad.status();
 
-  config = SmallConfig(::testing::TempDir() + "/run_bad");
+  config = SmallConfig(UniqueTempDir() + "/run_bad");
   config.mutable_train_data()->set_batch_size(4);
   bad = Trainer::Create(config);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("batch_size"), std::string::npos) << bad.status();
 
-  config = SmallConfig(::testing::TempDir() + "/run_bad");
+  config = SmallConfig(UniqueTempDir() + "/run_bad");
   config.mutable_train_data()->set_lmdb_path("/no/such/lmdb");
   bad = Trainer::Create(config);
   ASSERT_FALSE(bad.ok());
