@@ -7,6 +7,7 @@
 #include <string>
 
 #include "dmue/io/image_decode.h"
+#include "dmue/testing/files.h"
 #include "gtest/gtest.h"
 #include "preprocessing/face_aligner.h"
 #include "preprocessing/mtcnn.h"
@@ -15,10 +16,7 @@
 namespace dmue::preprocessing {
 namespace {
 
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/" + name;
-}
+using ::dmue::testing::TempPath;
 
 // A tiny scripted "landmark model", built and saved here: it returns five
 // fixed points of its S x S input (as a (heatmaps, points) tuple, like FAN).

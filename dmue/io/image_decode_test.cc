@@ -16,10 +16,14 @@
 #include <opencv2/imgproc.hpp>
 
 #include "absl/status/status.h"
+#include "dmue/testing/files.h"
 #include "gtest/gtest.h"
 
 namespace dmue::io {
 namespace {
+
+using ::dmue::testing::TempPath;
+using ::dmue::testing::WriteFile;
 
 // EXPECT_THAT(text, HasSubstr(part)) without gmock.
 #define EXPECT_CONTAINS(text, part)                                          \
@@ -49,16 +53,6 @@ std::string Encode(const cv::Mat& m, const std::string& ext, std::vector<int> pa
   std::vector<uchar> buf;
   EXPECT_TRUE(cv::imencode(ext, m, buf, params)) << ext;
   return std::string(buf.begin(), buf.end());
-}
-
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/" + name;
-}
-
-void WriteFile(const std::string& path, const std::string& data) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(data.data(), static_cast<std::streamsize>(data.size()));
 }
 
 // A JPEG written scanline by scanline, so that huge images need no buffer.

@@ -16,25 +16,16 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "dmue/io/value.h"
+#include "dmue/testing/files.h"
 #include "gtest/gtest.h"
 #include "third_party/shared_data.h"
 
 namespace dmue::io {
 namespace {
 
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/" + name;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteFile(const std::string& path, const std::string& data) {
-  std::ofstream(path, std::ios::binary) << data;
-}
+using ::dmue::testing::TempPath;
+using ::dmue::testing::ReadFile;
+using ::dmue::testing::WriteFile;
 
 bool Exists(const std::string& path) { return std::ifstream(path).good(); }
 
@@ -281,9 +272,9 @@ TEST(TorchCheckpointTest, RefusesMaliciousFilesWithoutRunningThem) {
     SCOPED_TRACE(name);
     DMUE_SHARED_OR_SKIP(path, name);
     // os.system's child would write "pwned" to our stdout.
-    testing::internal::CaptureStdout();
+    ::testing::internal::CaptureStdout();
     absl::StatusOr<Value> root = ReadCheckpoint(path);
-    const std::string out = testing::internal::GetCapturedStdout();
+    const std::string out = ::testing::internal::GetCapturedStdout();
     ASSERT_FALSE(root.ok());
     EXPECT_EQ(root.status().code(), absl::StatusCode::kPermissionDenied);
     EXPECT_NE(root.status().message().find("posix.system"), std::string::npos)

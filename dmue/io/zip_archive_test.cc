@@ -10,24 +10,15 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "dmue/testing/files.h"
 #include "gtest/gtest.h"
 
 namespace dmue::io {
 namespace {
 
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/" + name;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteFile(const std::string& path, const std::string& data) {
-  std::ofstream(path, std::ios::binary) << data;
-}
+using ::dmue::testing::TempPath;
+using ::dmue::testing::ReadFile;
+using ::dmue::testing::WriteFile;
 
 uint32_t Get32(const std::string& s, size_t at) {
   uint32_t v = 0;
