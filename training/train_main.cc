@@ -18,6 +18,7 @@
 DEFINE_string(config, "", "TrainerConfig text file (see training/configs/)");
 DEFINE_string(output_dir, "", "overrides TrainerConfig.output_dir");
 DEFINE_int64(max_steps, -1, "overrides TrainerConfig.max_steps when >= 0");
+DEFINE_int32(max_epoch, 0, "overrides TrainerConfig.max_epoch when > 0 (stop early; rerun with more to go on)");
 DEFINE_int32(num_threads, 0, "overrides TrainerConfig.num_threads when > 0 (the launcher sets it)");
 
 namespace {
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
   }
   if (!FLAGS_output_dir.empty()) config->set_output_dir(FLAGS_output_dir);
   if (FLAGS_max_steps >= 0) config->set_max_steps(FLAGS_max_steps);
+  if (FLAGS_max_epoch > 0) config->set_max_epoch(FLAGS_max_epoch);
   if (FLAGS_num_threads > 0) config->set_num_threads(FLAGS_num_threads);
   absl::StatusOr<std::unique_ptr<dmue::training::Trainer>> trainer = dmue::training::Trainer::Create(*config);
   if (!trainer.ok()) {
