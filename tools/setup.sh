@@ -11,6 +11,8 @@ PACKAGES=(
   libabsl-dev libgoogle-glog-dev libgflags-dev
   libprotobuf-dev protobuf-compiler
   libgtest-dev libbenchmark-dev
+  libcpp-httplib-dev nlohmann-json3-dev libgrpc++-dev protobuf-compiler-grpc
+  chromium wrk
 )
 
 missing=()
