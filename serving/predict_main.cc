@@ -1,0 +1,97 @@
+// Classifies the faces in photos from the command line, in process (no
+// server): per face the label and the probability of every class, printed
+// like the reference's inference.py, or JSON with --json (the /v1/faces reply).
+//   bazel run //serving:predict -- photo.jpg [more.jpg ...] [--json]
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include <gflags/gflags.h>
+#include <nlohmann/json.hpp>
+
+#include "dmue/config/text_proto.h"
+#include "dmue/io/image_decode.h"
+#include "glog/logging.h"
+#include "serving/expression_service.h"
+#include "serving/http_server.h"
+#include "serving/server_config.h"
+
+DEFINE_string(config, "serving/configs/server.pbtxt", "ServerConfig text file");
+DEFINE_string(model_path, "", "overrides ServerConfig.model_path");
+DEFINE_string(detector_dir, "", "overrides ServerConfig.detector_dir");
+DEFINE_bool(json, false, "print one JSON object per photo (as POST /v1/faces answers)");
+DEFINE_bool(skip_detection, false, "the photos are aligned face crops: classify each whole");
+
+int main(int argc, char** argv) {
+  gflags::SetUsageMessage("classify the faces in photos: predict [--json] photo.jpg ...");
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  FLAGS_logtostderr = true;
+  FLAGS_minloglevel = std::max(FLAGS_minloglevel, 1);
+  google::InitGoogleLogging(argv[0]);
+  if (const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY")) {
+    if (chdir(workspace) != 0) {
+      std::cerr << "cannot enter the workspace " << workspace << "\n";
+      return 2;
+    }
+  }
+  if (argc < 2) {
+    std::cerr << "usage: predict [--json] [--config=FILE] photo.jpg [more ...]\n";
+    return 2;
+  }
+  absl::StatusOr<dmue::serving::ServerConfig> config = dmue::LoadTextProto<dmue::serving::ServerConfig>(FLAGS_config);
+  if (!config.ok()) {
+    std::cerr << "error: " << config.status().message() << "\n";
+    return 2;
+  }
+  if (!FLAGS_model_path.empty()) config->set_model_path(FLAGS_model_path);
+  if (!FLAGS_detector_dir.empty()) config->set_detector_dir(FLAGS_detector_dir);
+  config->set_batch_delay_us(0);  // one caller: nothing to wait for
+  if (absl::Status s = dmue::serving::ValidateServerConfig(*config); !s.ok()) {
+    std::cerr << "error: " << FLAGS_config << ": " << s.message() << "\n";
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<dmue::serving::ExpressionService>> service =
+      dmue::serving::ExpressionService::Create(*config, nullptr);
+  if (!service.ok()) {
+    std::cerr << "error: " << service.status().message() << "\n";
+    return 1;
+  }
+  const dmue::serving::ModelMetadata& metadata = (*service)->metadata();
+  int failures = 0;
+  for (int i = 1; i < argc; ++i) {
+    const std::string path = argv[i];
+    absl::StatusOr<std::string> bytes = dmue::io::ReadFileBytes(path, config->max_request_bytes());
+    absl::StatusOr<dmue::serving::AnalyzeResult> result =
+        bytes.ok() ? (*service)->Analyze(*bytes, {FLAGS_skip_detection}, path)
+                   : absl::StatusOr<dmue::serving::AnalyzeResult>(bytes.status());
+    if (!result.ok()) {
+      ++failures;
+      if (FLAGS_json) {
+        std::cout << nlohmann::json{{"file", path}, {"error", std::string(result.status().message())}}.dump() << "\n";
+      } else {
+        std::cerr << "error: " << result.status().message() << "\n";
+      }
+      continue;
+    }
+    if (FLAGS_json) {
+      std::cout << dmue::serving::FacesJson(*result, metadata) << "\n";
+      continue;
+    }
+    std::cout << path << ": " << result->faces.size() << " face(s), " << result->width << "x" << result->height
+              << "\n";
+    for (size_t f = 0; f < result->faces.size(); ++f) {
+      const dmue::serving::FaceResult& face = result->faces[f];
+      std::printf("face %zu: box [%.0f, %.0f, %.0f, %.0f] score %.4f\n", f, face.box[0], face.box[1], face.box[2],
+                  face.box[3], face.score);
+      std::printf("Predicted: %s\nProbabilities:\n", metadata.class_names[face.top_class].c_str());
+      for (size_t c = 0; c < face.probabilities.size(); ++c) {
+        std::printf("%s ----> %.4f\n", metadata.class_names[c].c_str(), face.probabilities[c]);
+      }
+    }
+    std::fflush(stdout);
+  }
+  return failures == 0 ? 0 : 1;
+}

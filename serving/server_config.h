@@ -1,0 +1,25 @@
+// Loading and validation of ServerConfig (server_config.proto): every rejected
+// value is reported with the name of its field.
+#ifndef SERVING_SERVER_CONFIG_H_
+#define SERVING_SERVER_CONFIG_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "serving/server_config.pb.h"
+
+namespace dmue::serving {
+
+absl::Status ValidateServerConfig(const ServerConfig& config);
+
+// Parses a text-format ServerConfig file and validates it.
+absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path);
+
+// config.class_names, completed with "0", "1", ... up to num_classes.
+std::vector<std::string> ClassNames(const ServerConfig& config);
+
+}  // namespace dmue::serving
+
+#endif  // SERVING_SERVER_CONFIG_H_

@@ -1,0 +1,65 @@
+#include "serving/server_config.h"
+
+#include <gtest/gtest.h>
+
+namespace dmue::serving {
+namespace {
+
+ServerConfig Valid() {
+  ServerConfig config;
+  config.set_model_path("model.pth");
+  config.mutable_model()->set_backbone(ModelConfig::RESNET18);
+  config.mutable_model()->set_num_classes(8);
+  config.set_detector_dir("mtcnn");
+  return config;
+}
+
+TEST(ServerConfigTest, DefaultsAreValid) { EXPECT_TRUE(ValidateServerConfig(Valid()).ok()); }
+
+TEST(ServerConfigTest, ErrorsNameTheField) {
+  struct Case {
+    std::function<void(ServerConfig&)> edit;
+    std::string field;
+  };
+  const std::vector<Case> cases = {
+      {[](ServerConfig& c) { c.clear_model_path(); }, "ServerConfig.model_path"},
+      {[](ServerConfig& c) { c.clear_model(); }, "ServerConfig.model"},
+      {[](ServerConfig& c) { c.mutable_model()->set_num_classes(1); }, "ServerConfig.model"},
+      {[](ServerConfig& c) { c.clear_detector_dir(); }, "ServerConfig.detector_dir"},
+      {[](ServerConfig& c) { c.set_max_batch_size(0); }, "ServerConfig.max_batch_size"},
+      {[](ServerConfig& c) { c.set_batch_delay_us(-1); }, "ServerConfig.batch_delay_us"},
+      {[](ServerConfig& c) { c.set_input_resize(100); }, "ServerConfig.input_resize"},
+      {[](ServerConfig& c) { c.set_port(70000); }, "ServerConfig.port"},
+      {[](ServerConfig& c) { c.set_max_request_bytes(0); }, "ServerConfig.max_request_bytes"},
+      {[](ServerConfig& c) { c.set_model_name("a/b"); }, "ServerConfig.model_name"},
+      {[](ServerConfig& c) {
+         for (int i = 0; i < 9; ++i) c.add_class_names("x");
+       },
+       "ServerConfig.class_names"},
+  };
+  for (const Case& c : cases) {
+    ServerConfig config = Valid();
+    c.edit(config);
+    const absl::Status s = ValidateServerConfig(config);
+    EXPECT_FALSE(s.ok()) << c.field;
+    EXPECT_NE(s.message().find(c.field), std::string::npos) << s.message();
+  }
+}
+
+TEST(ServerConfigTest, ClassNamesAreCompleted) {
+  ServerConfig config = Valid();
+  config.add_class_names("neutral");
+  const std::vector<std::string> names = ClassNames(config);
+  ASSERT_EQ(names.size(), 8u);
+  EXPECT_EQ(names[0], "neutral");
+  EXPECT_EQ(names[7], "7");
+}
+
+TEST(ServerConfigTest, MissingFileIsNamed) {
+  const absl::StatusOr<ServerConfig> config = LoadServerConfig("/nonexistent/server.pbtxt");
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("/nonexistent/server.pbtxt"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dmue::serving

@@ -1,0 +1,120 @@
+// The inference server: HTTP/JSON (Open Inference Protocol + /v1/faces, the
+// web page, /metrics) and optionally gRPC, over one ExpressionService.
+//   bazel run //serving:server -- --config=serving/configs/server.pbtxt
+// It listens at once (live), loads the model and the detector, then reports
+// ready; SIGTERM / SIGINT stop accepting, finish what is in flight, and exit.
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include <gflags/gflags.h>
+
+#include "absl/strings/str_cat.h"
+#include "dmue/config/text_proto.h"
+#include "glog/logging.h"
+#include "serving/expression_service.h"
+#include "serving/grpc/grpc_server.h"
+#include "serving/http_server.h"
+#include "serving/metrics.h"
+#include "serving/server_config.h"
+#include "serving/web/index_html.h"
+
+DEFINE_string(config, "", "ServerConfig text file (serving/server_config.proto)");
+DEFINE_int32(port, -1, "overrides ServerConfig.port when >= 0 (0: any free port)");
+DEFINE_int32(grpc_port, -1, "overrides ServerConfig.grpc_port when >= 0 (0: no gRPC)");
+DEFINE_string(host, "", "overrides ServerConfig.host");
+DEFINE_string(model_path, "", "overrides ServerConfig.model_path");
+DEFINE_string(detector_dir, "", "overrides ServerConfig.detector_dir");
+
+int main(int argc, char** argv) {
+  gflags::SetUsageMessage("DMUE inference server: --config=FILE");
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+  if (const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY")) {
+    if (chdir(workspace) != 0) {
+      std::cerr << "cannot enter the workspace " << workspace << "\n";
+      return 2;
+    }
+  }
+  if (FLAGS_config.empty()) {
+    std::cerr << "--config is required (e.g. serving/configs/server.pbtxt)\n";
+    return 2;
+  }
+  absl::StatusOr<dmue::serving::ServerConfig> config =
+      dmue::LoadTextProto<dmue::serving::ServerConfig>(FLAGS_config);
+  if (!config.ok()) {
+    std::cerr << "error: " << config.status().message() << "\n";
+    return 2;
+  }
+  if (FLAGS_port >= 0) config->set_port(FLAGS_port);
+  if (FLAGS_grpc_port >= 0) config->set_grpc_port(FLAGS_grpc_port);
+  if (!FLAGS_host.empty()) config->set_host(FLAGS_host);
+  if (!FLAGS_model_path.empty()) config->set_model_path(FLAGS_model_path);
+  if (!FLAGS_detector_dir.empty()) config->set_detector_dir(FLAGS_detector_dir);
+  if (absl::Status s = dmue::serving::ValidateServerConfig(*config); !s.ok()) {
+    std::cerr << "error: " << FLAGS_config << ": " << s.message() << "\n";
+    return 2;
+  }
+
+  // Signals are taken by sigwait() below: every thread started from here on
+  // inherits the blocked mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  dmue::serving::MetricsRegistry metrics;
+  dmue::serving::HttpFrontEnd http(*config, &metrics, std::string(dmue::serving::web::IndexHtml()));
+  absl::StatusOr<int> port = http.Bind();
+  if (!port.ok()) {
+    std::cerr << "error: " << port.status().message() << "\n";
+    return 1;
+  }
+  LOG(INFO) << "listening on http://" << config->host() << ":" << *port << " (live; loading the model)";
+  std::thread serving([&http] {
+    if (!http.Serve()) LOG(ERROR) << "the HTTP server stopped with an error";
+  });
+
+  absl::StatusOr<std::unique_ptr<dmue::serving::ExpressionService>> service =
+      dmue::serving::ExpressionService::Create(*config, &metrics);
+  if (!service.ok()) {
+    LOG(ERROR) << "cannot load the models: " << service.status().message();
+    http.Stop();
+    serving.join();
+    return 1;
+  }
+  std::unique_ptr<dmue::serving::grpc::GrpcFrontEnd> grpc;
+  if (config->grpc_port() > 0) {
+    absl::StatusOr<std::unique_ptr<dmue::serving::grpc::GrpcFrontEnd>> started = dmue::serving::grpc::StartGrpcServer(
+        service->get(), &metrics, absl::StrCat(config->host(), ":", config->grpc_port()), config->max_request_bytes());
+    if (!started.ok()) {
+      LOG(ERROR) << "cannot start gRPC: " << started.status().message();
+      http.Stop();
+      serving.join();
+      return 1;
+    }
+    grpc = std::move(*started);
+    LOG(INFO) << "gRPC on " << config->host() << ":" << grpc->port();
+  }
+  http.SetService(service->get());
+  LOG(INFO) << "ready: model '" << config->model_name() << "' (" << config->model_path() << "), "
+            << config->model().num_classes() << " classes, max batch " << config->max_batch_size() << ", delay "
+            << config->batch_delay_us() << " us";
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  LOG(INFO) << "signal " << signal_number << ": finishing requests in flight, then exiting";
+  http.Stop();
+  serving.join();
+  if (grpc) grpc->Shutdown();
+  http.SetService(nullptr);
+  (*service)->Shutdown();
+  LOG(INFO) << "stopped";
+  return 0;
+}
