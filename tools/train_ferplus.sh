@@ -2,11 +2,11 @@
 # Real data: DMUE vs a plain cross-entropy ResNet-18 on FERPlus (majority
 # labels, 8 classes) at the same compute budget, from scratch on 2 cores.
 #   1. packs ../shared/data/fer2013_ferplus Train/Valid into runs/ferplus (once);
-#   2. 24 epochs of cross entropy: the baseline's first 24 epochs and DMUE's
+#   2. 12 epochs of cross entropy: the baseline's first 12 epochs and DMUE's
 #      warm-up are the same computation (same seed, sampler, rates), so it runs
 #      once and DMUE starts from a copy of it;
-#   3. DMUE epochs 24-27 (training/configs/ferplus_dmue.pbtxt);
-#   4. cross-entropy epochs 24-35 (training/configs/ferplus_ce.pbtxt);
+#   3. DMUE epochs 12-14 (training/configs/ferplus_dmue.pbtxt);
+#   4. cross-entropy epochs 12-20 (training/configs/ferplus_ce.pbtxt);
 #   5. evaluates both best models on FERPlus Valid (runs/ferplus_eval_*).
 # Every step resumes where it stopped when rerun.
 set -euo pipefail
@@ -28,7 +28,7 @@ for split in Train Valid; do
       --output="runs/ferplus/${key}"
   fi
 done
-"${BIN}/training/train" --config=training/configs/ferplus_ce.pbtxt --max_epoch=24
+"${BIN}/training/train" --config=training/configs/ferplus_ce.pbtxt --max_epoch=12
 if [[ ! -f runs/ferplus_dmue/last.pth ]]; then
   mkdir -p runs/ferplus_dmue
   # Snapshots are never rewritten: hard links; the rest is copied.
