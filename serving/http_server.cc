@@ -308,13 +308,16 @@ void HttpFrontEnd::Route() {
            AnalyzeOptions options;
            options.skip_detection = req.has_param("skip_detection") && IsTrue(req.get_param_value("skip_detection"));
            std::string source = "request body";
+           std::string uploaded;
            const std::string* bytes = &req.body;
            if (req.is_multipart_form_data()) {
              if (!req.has_file("image")) {
                return SendError(res, 400, "multipart upload without an 'image' field");
              }
-             bytes = &req.get_file_value("image").content;
-             source = absl::StrCat("uploaded file '", req.get_file_value("image").filename, "'");
+             const httplib::MultipartFormData file = req.get_file_value("image");
+             uploaded = file.content;
+             bytes = &uploaded;
+             source = absl::StrCat("uploaded file '", file.filename, "'");
            } else {
              const std::string type = absl::AsciiStrToLower(req.get_header_value("Content-Type"));
              if (!type.empty() && !absl::StartsWith(type, "image/") && !absl::StartsWith(type, "application/octet-stream")) {
