@@ -89,9 +89,9 @@ int main(int argc, char** argv) {
     serving.join();
     return 1;
   }
-  std::unique_ptr<dmue::serving::grpc::GrpcFrontEnd> grpc;
+  std::unique_ptr<dmue::serving::GrpcFrontEnd> grpc;
   if (config->grpc_port() > 0) {
-    absl::StatusOr<std::unique_ptr<dmue::serving::grpc::GrpcFrontEnd>> started = dmue::serving::grpc::StartGrpcServer(
+    absl::StatusOr<std::unique_ptr<dmue::serving::GrpcFrontEnd>> started = dmue::serving::StartGrpcServer(
         service->get(), &metrics, absl::StrCat(config->host(), ":", config->grpc_port()), config->max_request_bytes());
     if (!started.ok()) {
       LOG(ERROR) << "cannot start gRPC: " << started.status().message();
