@@ -14,9 +14,12 @@ Network.getResponseBody):
     100%, the labels and probabilities of the reply, a box per face drawn on
     the canvas (its colour read back from the canvas pixels), landmarks, the
     timings, no error; the request was a raw image/jpeg POST to /v1/faces;
-  * a text file: the server's error message shown, no face card;
+  * a text file (text/plain) and text named .jpg (image/jpeg): the server's
+    error message shown, no face card;
   * face_sdk_test1_cropped.jpg with "skip detection" ticked:
-    ?skip_detection=true is sent and one card is shown;
+    ?skip_detection=true is sent and one card is shown; "sort bars" orders
+    them by probability;
+  * the photo dropped onto the drop zone (Input.dispatchDragEvent): 2 cards;
   * no JavaScript exception, no request leaves the server's origin.
 
 Screenshots go to $TEST_UNDECLARED_OUTPUTS_DIR (PNG). Without ../shared the
@@ -103,12 +106,13 @@ def find_shared(explicit, needed):
 
 
 def find_chromium():
+    # Debian's binary itself, not the /usr/bin/chromium launcher script (which
+    # adds /etc/chromium.d flags).
+    if os.access("/usr/lib/chromium/chromium", os.X_OK):
+        return "/usr/lib/chromium/chromium"
     for name in ("chromium", "chromium-browser", "google-chrome"):
         path = shutil.which(name)
         if path:
-            return path
-    for path in ("/usr/bin/chromium", "/usr/lib/chromium/chromium"):
-        if os.access(path, os.X_OK):
             return path
     return None
 
@@ -434,11 +438,26 @@ class PageSession:
         check(state == "idle", "status after load is %r, not idle" % state)
 
     def upload(self, path, timeout=120):
+        """Chooses `path` in the page's file input; returns the rendered page."""
         b = self.b
         root = b.call("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
         node = b.call("DOM.querySelector", {"nodeId": root, "selector": "#file-input"})["nodeId"]
         check(node, "no #file-input on the page")
         b.call("DOM.setFileInputFiles", {"nodeId": node, "files": [path]})
+        return self.wait_rendered(path, timeout)
+
+    def drop(self, path, timeout=120):
+        """Drags `path` onto the drop zone with the mouse; returns the rendered page."""
+        b = self.b
+        rect = b.evaluate("(() => { const r = document.getElementById('drop-zone').getBoundingClientRect();"
+                          " return [r.left + r.width / 2, r.top + 12]; })()")
+        data = {"items": [], "files": [path], "dragOperationsMask": 1}
+        for kind in ("dragEnter", "dragOver", "drop"):
+            b.call("Input.dispatchDragEvent", {"type": kind, "x": rect[0], "y": rect[1], "data": data})
+        return self.wait_rendered(path, timeout)
+
+    def wait_rendered(self, path, timeout):
+        b = self.b
         deadline = time.time() + timeout
         while True:
             self.events += b.drain_events()
@@ -581,23 +600,29 @@ def run_page_checks(browser, url, shared, out_dir, tmp_dir):
     log("photo: %s -> %d face cards, labels %s, timings %s" % (
         PHOTO, len(page["cards"]), [c["label"] for c in page["cards"]], page["timings"]))
 
-    # 2. Not an image: the server's error message is shown.
-    bogus = os.path.join(tmp_dir, "not_a_photo.txt")
-    with open(bogus, "w") as f:
-        f.write("this is not an image\n" * 20)
-    with open(bogus, "rb") as f:
-        status, expected = post(url + "/v1/faces", f.read(), "text/plain")
-    check(400 <= status < 600 and expected and isinstance(expected.get("error"), str),
-          "the server answered %s %s to a text file" % (status, expected))
-    page = session.upload(bogus)
-    session.screenshot("web_ui_error.png")
-    check(page["state"] == "error", "status %r after a text upload (%s)" % (page["state"], page["statusText"]))
-    check(not page["errorHidden"] and page["errorVisible"], "no error shown after a text upload")
-    check(expected["error"] in page["errorText"],
-          "the page shows %r, the server's message is %r" % (page["errorText"], expected["error"]))
-    check(not page["cards"], "face cards shown after an error")
-    check(page["canvas"]["boxes"] == 0, "boxes still recorded after an error")
-    log("text file: error shown: %r" % page["errorText"])
+    # 2. Not images: a text file (sent as text/plain) and text named .jpg
+    # (sent as image/jpeg, so it reaches the decoder). The page shows the
+    # server's error message, and no face.
+    for name, content_type, shot in (("not_a_photo.txt", "text/plain", "web_ui_error.png"),
+                                     ("broken_photo.jpg", "image/jpeg", None)):
+        bogus = os.path.join(tmp_dir, name)
+        with open(bogus, "w") as f:
+            f.write("this is not an image\n" * 20)
+        with open(bogus, "rb") as f:
+            status, expected = post(url + "/v1/faces", f.read(), content_type)
+        check(400 <= status < 600 and expected and isinstance(expected.get("error"), str),
+              "the server answered %s %s to %s" % (status, expected, name))
+        page = session.upload(bogus)
+        if shot:
+            session.screenshot(shot)
+        check(page["state"] == "error", "status %r after uploading %s (%s)" % (page["state"], name, page["statusText"]))
+        check(not page["errorHidden"] and page["errorVisible"], "no error shown after uploading %s" % name)
+        check(expected["error"] in page["errorText"],
+              "the page shows %r, the server's message is %r" % (page["errorText"], expected["error"]))
+        check(str(status) in page["statusText"], "status %r does not name HTTP %d" % (page["statusText"], status))
+        check(not page["cards"], "face cards shown after an error")
+        check(page["canvas"]["boxes"] == 0, "boxes still recorded after an error")
+        log("%s: HTTP %d, error shown: %r" % (name, status, page["errorText"]))
 
     # 3. An aligned crop with "skip detection" ticked: classified whole.
     browser.evaluate("document.getElementById('skip-detection').checked = true")
@@ -612,6 +637,13 @@ def run_page_checks(browser, url, shared, out_dir, tmp_dir):
     values = [bar["value"] for bar in page["cards"][0]["bars"]]
     check(values == sorted(values, reverse=True), "sorted bars are not in decreasing order: %s" % values)
 
+    # 5. Drag and drop onto the drop zone (detection on again).
+    browser.evaluate("document.getElementById('skip-detection').checked = false")
+    page = session.drop(photo)
+    request, response, reply = session.faces_exchange()
+    check_faces_page(page, request, response, reply, PHOTO_FACES, "image/jpeg", skip_detection=False)
+    log("dropped photo: %d face cards" % len(page["cards"]))
+
     origin = "{0.scheme}://{0.netloc}".format(urllib.parse.urlsplit(url))
     session.final_checks(origin)
 
@@ -625,6 +657,9 @@ def main():
     parser.add_argument("--out_dir", help="screenshots (default: $TEST_UNDECLARED_OUTPUTS_DIR)")
     parser.add_argument("--keep_tmp", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
+    # Bazel ends a test that runs past its timeout with SIGTERM: stop the
+    # server and Chromium (own process groups) on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("FAILED: terminated (timeout?)"))
 
     shared, reason = find_shared(args.shared_dir, [PHOTO, CROP, os.path.join(MTCNN, "pnet.pt")])
     if shared is None:
