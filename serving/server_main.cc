@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<dmue::serving::GrpcFrontEnd> grpc;
   if (config->grpc_port() > 0) {
     absl::StatusOr<std::unique_ptr<dmue::serving::GrpcFrontEnd>> started = dmue::serving::StartGrpcServer(
-        service->get(), &metrics, absl::StrCat(config->host(), ":", config->grpc_port()), config->max_request_bytes());
+        service->get(), &metrics, absl::StrCat(config->host(), ":", config->grpc_port()), config->max_request_bytes() + 4096);
     if (!started.ok()) {
       LOG(ERROR) << "cannot start gRPC: " << started.status().message();
       http.Stop();
