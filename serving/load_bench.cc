@@ -3,7 +3,7 @@
 // (or another route) as fast as the server answers; reports throughput,
 // p50 / p90 / p99 latency, errors, and the server's resident memory (VmRSS of
 // --server_pid) before and after.
-//   bazel run -c opt //serving:load_bench -- --port=8080 --photo=... \
+//   bazel run //serving:load_bench -- --port=8080 --photo=... \
 //     --concurrency=1,8,32 --requests=2000 --server_pid=$(pgrep -f serving/server)
 #include <httplib.h>
 
