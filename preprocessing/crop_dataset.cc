@@ -176,6 +176,7 @@ absl::StatusOr<CropRunStats> RunCropDataset(const CropConfig& config, std::ostre
                                 ? FaceSelection::kMostConfident
                                 : FaceSelection::kLargest;
   align_options.output_size = config.output_size();
+  align_options.second_detection_region = !config.second_detection_whole_canvas();
   const FaceAligner aligner(mtcnn->get(), landmarks.get(), align_options);
   io::ImageLimits limits;
   limits.max_bytes = config.max_image_bytes();

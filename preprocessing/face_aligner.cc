@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include <opencv2/imgproc.hpp>
@@ -69,6 +70,22 @@ std::array<float, 4> ClampBox(const std::array<float, 4>& box, int width, int he
     b[3] = std::min(std::max(b[3], 0.0f), h);
   }
   return b;
+}
+
+cv::Rect2d ExpectedFaceRegion(const std::array<float, 4>& box, const cv::Matx33d& matrix,
+                              double margin) {
+  double x0 = std::numeric_limits<double>::infinity(), y0 = x0;
+  double x1 = -x0, y1 = -x0;
+  for (int i = 0; i < 4; ++i) {
+    const cv::Point2d p =
+        ApplyTransform(matrix, cv::Point2d(box[(i & 1) ? 2 : 0], box[(i & 2) ? 3 : 1]));
+    x0 = std::min(x0, p.x);
+    x1 = std::max(x1, p.x);
+    y0 = std::min(y0, p.y);
+    y1 = std::max(y1, p.y);
+  }
+  const double mx = (x1 - x0) * margin, my = (y1 - y0) * margin;
+  return cv::Rect2d(x0 - mx, y0 - my, (x1 - x0) + 2 * mx, (y1 - y0) + 2 * my);
 }
 
 CropRect EnlargedCropRect(const std::array<float, 4>& box, int width, int height, int num,
@@ -144,16 +161,26 @@ absl::StatusOr<AlignResult> FaceAligner::CropAlign(const cv::Mat& rgb) const {
   if (landmarks_ == nullptr) {
     return absl::FailedPreconditionError("CropAlign needs a landmark source");
   }
-  AlignResult result;
   absl::StatusOr<std::vector<FaceDetection>> faces = detector_->Detect(rgb);
   if (!faces.ok()) return faces.status();
-  result.num_faces = static_cast<int>(faces->size());
   if (faces->empty()) return absl::NotFoundError("no face detected in the photo");
   absl::StatusOr<FaceDetection> first = SelectFace(*faces);
   if (!first.ok()) return first.status();
-  result.first_face = *first;
+  absl::StatusOr<AlignResult> result = CropAlignFace(rgb, *first);
+  if (result.ok()) result->num_faces = static_cast<int>(faces->size());
+  return result;
+}
 
-  absl::StatusOr<std::vector<cv::Point2d>> src = landmarks_->Landmarks(rgb, *first);
+absl::StatusOr<AlignResult> FaceAligner::CropAlignFace(const cv::Mat& rgb,
+                                                       const FaceDetection& first) const {
+  if (absl::Status s = CheckInput(rgb); !s.ok()) return s;
+  if (landmarks_ == nullptr) {
+    return absl::FailedPreconditionError("CropAlign needs a landmark source");
+  }
+  AlignResult result;
+  result.first_face = first;
+
+  absl::StatusOr<std::vector<cv::Point2d>> src = landmarks_->Landmarks(rgb, first);
   if (!src.ok()) return src.status();
   result.landmarks_src = *src;
   absl::StatusOr<cv::Matx33d> matrix = EstimateSimilarity(*src, landmarks_->Template());
@@ -165,7 +192,18 @@ absl::StatusOr<AlignResult> FaceAligner::CropAlign(const cv::Mat& rgb) const {
                      options_.compat ? WarpRounding::kTruncateLikeReference : WarpRounding::kRound);
   if (!warped.ok()) return warped.status();
 
-  absl::StatusOr<std::vector<FaceDetection>> second = detector_->Detect(*warped);
+  absl::StatusOr<std::vector<FaceDetection>> second;
+  if (options_.second_detection_region) {
+    if (!(options_.region_margin >= 0 && std::isfinite(options_.region_margin))) {
+      return absl::InvalidArgumentError("AlignOptions.region_margin must be finite and >= 0");
+    }
+    second = detector_->DetectInRegion(
+        *warped, ExpectedFaceRegion(first.box, *matrix, options_.region_margin));
+    // Nothing around the expected place: search the whole canvas.
+    if (second.ok() && second->empty()) second = detector_->Detect(*warped);
+  } else {
+    second = detector_->Detect(*warped);
+  }
   if (!second.ok()) return second.status();
   if (second->empty()) return absl::NotFoundError("no face detected after alignment");
   absl::StatusOr<FaceDetection> face = SelectFace(*second);

@@ -4,7 +4,19 @@
 //  - CropAlign (crop_align.py): detect, take one face's landmarks, fit a
 //    similarity transform onto the template, warp the photo into an 800x800
 //    canvas, detect again, enlarge that box by 256/224, crop, and resize to
-//    256x256 (bicubic, aspect ratio not kept).
+//    256x256 (bicubic, aspect ratio not kept). CropAlignFace is the same flow
+//    from the landmarks on, for a face already detected.
+//
+// The second detection searches, by default, only around where the face
+// lands in the canvas (AlignOptions::second_detection_region): the first
+// box mapped through the similarity transform, enlarged by
+// `region_margin` of its size on every side (Mtcnn::DetectInRegion: every
+// pyramid scale, P-Net on the part of each level that can see that area).
+// The flow takes one face, the one the landmarks came from, so faces far from
+// it in the canvas (other people brought into view by the warp) are not
+// searched. The reference searches the whole canvas and takes the largest
+// box; the region gives the same crops on every golden and test photo (see
+// README.md), and the second detection takes ~25 % less time.
 //  - CropMsra (crop_msra.py): detect, enlarge the box by 256/224, crop at
 //    native size.
 //
@@ -81,6 +93,13 @@ struct AlignOptions {
   int enlarge_den = 224;
   // Keep the 800x800 warp and the raw crop in the result.
   bool keep_intermediates = false;
+  // Second detection only around the expected face (see the header comment);
+  // false: on the whole canvas, as the reference. If the region yields no
+  // face, the whole canvas is searched.
+  bool second_detection_region = true;
+  // Margin added on each side of the expected box, as a fraction of its
+  // width (left, right) and height (top, bottom).
+  double region_margin = 0.25;
 };
 
 struct CropRect {
@@ -114,7 +133,13 @@ class FaceAligner {
   FaceAligner(const Mtcnn* detector, const LandmarkSource* landmarks, AlignOptions options);
 
   // NotFound when no face is detected (message says which detection).
+  // Detect, SelectFace, then CropAlignFace.
   absl::StatusOr<AlignResult> CropAlign(const cv::Mat& rgb) const;
+  // The crop-align flow for one face already detected in `rgb` (by the same
+  // detector, e.g. each face of a multi-face photo): landmarks, warp, second
+  // detection, crop. `face.box` places the second detection's region.
+  // num_faces is left 0.
+  absl::StatusOr<AlignResult> CropAlignFace(const cv::Mat& rgb, const FaceDetection& face) const;
   absl::StatusOr<AlignResult> CropMsra(const cv::Mat& rgb) const;
 
   const AlignOptions& options() const { return options_; }
@@ -131,6 +156,13 @@ class FaceAligner {
 // (W, H) mix-up (compare x2 with H and y2 with W).
 std::array<float, 4> ClampBox(const std::array<float, 4>& box, int width, int height,
                               bool compat, bool swap_wh);
+
+// Where a face with box `box` (photo pixels, the detector's convention) lands
+// under `matrix` (photo (x, y, 1) -> canvas): the bounding box of its mapped
+// corners, enlarged by `margin` of its width / height on each side, as (x, y,
+// width, height) in canvas pixels.
+cv::Rect2d ExpectedFaceRegion(const std::array<float, 4>& box, const cv::Matx33d& matrix,
+                              double margin);
 
 // The 256/224 enlargement of a (clamped) box and its clamp to the image.
 CropRect EnlargedCropRect(const std::array<float, 4>& box, int width, int height, int num,

@@ -310,5 +310,135 @@ TEST_F(FaceAlignerTest, MostConfidentSelection) {
   EXPECT_EQ(result->num_faces, 16);
 }
 
+// The second detection in a region around the expected face
+// (AlignOptions::second_detection_region, the default) gives the same
+// detection and crop as the whole-canvas detection: for the face CropAlign
+// picks on every golden and test photo, in both modes, and for every face of
+// two multi-face photos (CropAlignFace).
+const char* const kAllPhotos[] = {
+    "golden/mtcnn/images/test1.jpg",
+    "golden/mtcnn/images/face_sdk_test1.jpg",
+    "golden/mtcnn/images/face_sdk_test2.jpg",
+    "golden/mtcnn/images/face_sdk_test3_mask.jpg",
+    "golden/mtcnn/images/face_sdk_test1_cropped.jpg",
+    "golden/mtcnn/images/fma3d_mask-sample.jpg",
+    "golden/mtcnn/images/facex_sample_non_mask.jpg",
+    "golden/mtcnn/images/facex_arch.jpg",
+    "golden/mtcnn/align/inputs/face_sdk_test1_left300.png",
+    "data/photos/face_sdk_test4_mask.jpg",
+    "data/photos/onnx_11-FaceId-0_align.jpg",
+    "data/photos/onnx_12-FaceId-0_align.jpg",
+};
+
+void ExpectSameAlignment(const AlignResult& a, const AlignResult& b) {
+  for (int j = 0; j < 4; ++j) EXPECT_NEAR(a.face.box[j], b.face.box[j], 1e-4) << j;
+  EXPECT_NEAR(a.face.prob, b.face.prob, 1e-6);
+  for (int k = 0; k < 5; ++k) {
+    EXPECT_NEAR(a.face.landmarks[k][0], b.face.landmarks[k][0], 1e-4);
+    EXPECT_NEAR(a.face.landmarks[k][1], b.face.landmarks[k][1], 1e-4);
+  }
+  EXPECT_EQ(a.rect.row0, b.rect.row0);
+  EXPECT_EQ(a.rect.row1, b.rect.row1);
+  EXPECT_EQ(a.rect.col0, b.rect.col0);
+  EXPECT_EQ(a.rect.col1, b.rect.col1);
+  ASSERT_EQ(a.crop.size(), b.crop.size());
+  EXPECT_EQ(cv::norm(a.crop, b.crop, cv::NORM_INF), 0);
+}
+
+TEST_F(FaceAlignerTest, SecondDetectionRegionKeepsEveryCrop) {
+  DMUE_SHARED_OR_SKIP(dir, "golden/mtcnn/images");
+  int faces_checked = 0;
+  for (const char* photo_path : kAllPhotos) {
+    SCOPED_TRACE(photo_path);
+    if (!SharedPath(photo_path).ok()) continue;
+    const cv::Mat photo = ReadRgb(photo_path);
+    ASSERT_FALSE(photo.empty());
+    auto faces = mtcnn_->Detect(photo);
+    ASSERT_TRUE(faces.ok()) << faces.status();
+    ASSERT_FALSE(faces->empty());
+    for (bool compat : {false, true}) {
+      SCOPED_TRACE(compat ? "compat" : "default");
+      AlignOptions options;
+      options.compat = compat;
+      FaceAligner region(mtcnn_.get(), &landmarks_, options);
+      ASSERT_TRUE(options.second_detection_region);  // The default.
+      options.second_detection_region = false;
+      FaceAligner whole(mtcnn_.get(), &landmarks_, options);
+      auto a = region.CropAlign(photo);
+      auto b = whole.CropAlign(photo);
+      ASSERT_TRUE(a.ok()) << a.status();
+      ASSERT_TRUE(b.ok()) << b.status();
+      EXPECT_EQ(a->num_faces, b->num_faces);
+      ExpectSameAlignment(*a, *b);
+      // Every face of two multi-face photos (all faces of all photos, in both
+      // modes, were checked the same way when the region was introduced;
+      // README.md).
+      const std::string path = photo_path;
+      if (compat || (path.find("face_sdk_test1.jpg") == std::string::npos &&
+                     path.find("fma3d_mask-sample.jpg") == std::string::npos)) {
+        continue;
+      }
+      for (size_t i = 0; i < faces->size(); ++i) {
+        SCOPED_TRACE("face " + std::to_string(i));
+        auto fa = region.CropAlignFace(photo, (*faces)[i]);
+        auto fb = whole.CropAlignFace(photo, (*faces)[i]);
+        ASSERT_TRUE(fa.ok()) << fa.status();
+        ASSERT_TRUE(fb.ok()) << fb.status();
+        ExpectSameAlignment(*fa, *fb);
+        ++faces_checked;
+      }
+    }
+  }
+  EXPECT_EQ(faces_checked, 12);
+}
+
+// CropAlign = Detect + SelectFace + CropAlignFace.
+TEST_F(FaceAlignerTest, CropAlignIsCropAlignFaceOfTheSelectedFace) {
+  const cv::Mat photo = ReadRgb("golden/mtcnn/images/face_sdk_test2.jpg");
+  if (photo.empty()) GTEST_SKIP();
+  AlignOptions options;
+  options.keep_intermediates = true;
+  FaceAligner aligner(mtcnn_.get(), &landmarks_, options);
+  auto all = aligner.CropAlign(photo);
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->num_faces, 2);
+  auto faces = mtcnn_->Detect(photo);
+  ASSERT_TRUE(faces.ok());
+  // face_sdk_test2's largest face is the detector's first.
+  auto one = aligner.CropAlignFace(photo, (*faces)[0]);
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->num_faces, 0);
+  EXPECT_EQ(one->first_face.box, all->first_face.box);
+  EXPECT_EQ(one->matrix, all->matrix);
+  EXPECT_EQ(cv::norm(one->warped, all->warped, cv::NORM_INF), 0);
+  ExpectSameAlignment(*one, *all);
+  // The other face gives another crop.
+  auto other = aligner.CropAlignFace(photo, (*faces)[1]);
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_GT(MeanAbsDiff(other->crop, all->crop), 5.0);
+
+  options.region_margin = -1;
+  FaceAligner bad(mtcnn_.get(), &landmarks_, options);
+  EXPECT_EQ(bad.CropAlignFace(photo, (*faces)[0]).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FaceAligner(mtcnn_.get(), nullptr, AlignOptions())
+                .CropAlignFace(photo, (*faces)[0])
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(FaceAlignerTest, ExpectedFaceRegionMapsTheBoxCorners) {
+  // A 90-degree rotation by 2x about the origin, then a shift of (100, 50):
+  // (x, y) -> (100 - 2y, 50 + 2x).
+  const cv::Matx33d m(0, -2, 100, 2, 0, 50, 0, 0, 1);
+  const cv::Rect2d r = ExpectedFaceRegion({10, 20, 30, 60}, m, 0.25);
+  // Corners map to x in [100 - 120, 100 - 40] = [-20, 60], y in [70, 110].
+  EXPECT_DOUBLE_EQ(r.x, -20 - 20);
+  EXPECT_DOUBLE_EQ(r.width, 80 + 40);
+  EXPECT_DOUBLE_EQ(r.y, 70 - 10);
+  EXPECT_DOUBLE_EQ(r.height, 40 + 20);
+}
+
 }  // namespace
 }  // namespace dmue::preprocessing

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/native/ConvUtils.h>
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
@@ -33,36 +34,45 @@ inline int64_t EndIndex(int64_t a, int64_t b, int64_t c) {
   return 1 + ((a + 1) * c - 1) / b;
 }
 
-// Output rows [oh_begin, oh_end) of AreaResampleNormalized.
+// Output rows [oh_begin, oh_end) x cols [ow_begin, ow_end) of
+// AreaResampleNormalized (an out_h x out_w resampling of rows [r0, r1) x cols
+// [c0, c1) of `rgb`), written to `out` as rows of (ow_end - ow_begin) pixels
+// starting with row oh_begin. Every value depends only on its own bin, so a
+// window of the level is bit-identical to the same part of the whole level.
 void AreaResampleRows(const cv::Mat& rgb, int r0, int r1, int c0, int c1, int out_h, int out_w,
-                      int oh_begin, int oh_end, float* out) {
+                      int oh_begin, int oh_end, int ow_begin, int ow_end, float* out) {
   const int in_h = r1 - r0;
   const int in_w = c1 - c0;
-  std::vector<uint32_t> colsum(static_cast<size_t>(in_w) * 3);
-  std::vector<int> iw0s(out_w), iw1s(out_w);
-  std::vector<float> kws(static_cast<size_t>(out_w) * 3);
-  for (int ow = 0; ow < out_w; ++ow) {
-    iw0s[ow] = static_cast<int>(StartIndex(ow, out_w, in_w));
-    iw1s[ow] = static_cast<int>(EndIndex(ow, out_w, in_w));
-    for (int c = 0; c < 3; ++c) kws[ow * 3 + c] = static_cast<float>(iw1s[ow] - iw0s[ow]);
+  const int n_w = ow_end - ow_begin;
+  std::vector<int> iw0s(n_w), iw1s(n_w);
+  std::vector<float> kws(static_cast<size_t>(n_w) * 3);
+  for (int k = 0; k < n_w; ++k) {
+    const int ow = ow_begin + k;
+    iw0s[k] = static_cast<int>(StartIndex(ow, out_w, in_w));
+    iw1s[k] = static_cast<int>(EndIndex(ow, out_w, in_w));
+    for (int c = 0; c < 3; ++c) kws[k * 3 + c] = static_cast<float>(iw1s[k] - iw0s[k]);
   }
+  // Input columns [iw_lo, iw_hi) feed the window (bins are increasing).
+  const int iw_lo = n_w > 0 ? iw0s[0] : 0;
+  const int iw_hi = n_w > 0 ? iw1s[n_w - 1] : 0;
+  std::vector<uint32_t> colsum(static_cast<size_t>(iw_hi - iw_lo) * 3);
   for (int oh = oh_begin; oh < oh_end; ++oh) {
     const int ih0 = static_cast<int>(StartIndex(oh, out_h, in_h));
     const int ih1 = static_cast<int>(EndIndex(oh, out_h, in_h));
     const int kh = ih1 - ih0;
     std::fill(colsum.begin(), colsum.end(), 0u);
     uint32_t* cs = colsum.data();
-    const int n = in_w * 3;
+    const int n = (iw_hi - iw_lo) * 3;
     for (int ih = ih0; ih < ih1; ++ih) {
-      const uint8_t* row = rgb.ptr<uint8_t>(r0 + ih) + c0 * 3;
+      const uint8_t* row = rgb.ptr<uint8_t>(r0 + ih) + (c0 + iw_lo) * 3;
       for (int i = 0; i < n; ++i) cs[i] += row[i];
     }
-    float* o = out + static_cast<size_t>(oh) * out_w * 3;
+    float* o = out + static_cast<size_t>(oh - oh_begin) * n_w * 3;
     // Integer bin sums first (cheap), then one vectorisable pass for the
     // divisions and the normalisation.
-    for (int ow = 0; ow < out_w; ++ow) {
-      const int iw0 = iw0s[ow];
-      const int iw1 = iw1s[ow];
+    for (int k = 0; k < n_w; ++k) {
+      const int iw0 = iw0s[k];
+      const int iw1 = iw1s[k];
       const int kw = iw1 - iw0;
       // Sums of integers below 2^24 are exact in float whatever the order,
       // so the integer sum equals torch's sequential float sum.
@@ -71,7 +81,7 @@ void AreaResampleRows(const cv::Mat& rgb, int r0, int r1, int c0, int c1, int ou
         float sum;
         if (exact) {
           uint32_t s = 0;
-          for (int iw = iw0; iw < iw1; ++iw) s += cs[iw * 3 + c];
+          for (int iw = iw0; iw < iw1; ++iw) s += cs[(iw - iw_lo) * 3 + c];
           sum = static_cast<float>(s);
         } else {
           sum = 0.0f;
@@ -80,12 +90,12 @@ void AreaResampleRows(const cv::Mat& rgb, int r0, int r1, int c0, int c1, int ou
             for (int iw = iw0; iw < iw1; ++iw) sum += static_cast<float>(row[iw * 3 + c]);
           }
         }
-        o[ow * 3 + c] = sum;
+        o[k * 3 + c] = sum;
       }
     }
     const float fkh = static_cast<float>(kh);
     const float* fkw = kws.data();
-    const int m = out_w * 3;
+    const int m = n_w * 3;
     for (int j = 0; j < m; ++j) {
       const float v = o[j] / fkh / fkw[j];
       o[j] = (v - 127.5f) * 0.0078125f;
@@ -336,7 +346,7 @@ at::Tensor CropBatch(const cv::Mat& rgb, const std::vector<CropRect>& rects, siz
   at::parallel_for(0, n, 8, [&](int64_t b0, int64_t b1) {
     for (int64_t k = b0; k < b1; ++k) {
       const CropRect& r = rects[begin + k];
-      AreaResampleRows(rgb, r.y - 1, r.ey, r.x - 1, r.ex, size, size, 0, size,
+      AreaResampleRows(rgb, r.y - 1, r.ey, r.x - 1, r.ex, size, size, 0, size, 0, size,
                        data + per * k);
     }
   });
@@ -468,10 +478,57 @@ at::Tensor Pool(const at::Tensor& x, int k, int s) {
 
 void AreaResampleNormalized(const cv::Mat& rgb, int r0, int r1, int c0, int c1, int out_h,
                             int out_w, float* out) {
-  at::parallel_for(0, out_h, 16, [&](int64_t b, int64_t e) {
+  AreaResampleWindowNormalized(rgb, r0, r1, c0, c1, out_h, out_w, 0, out_h, 0, out_w, out);
+}
+
+void AreaResampleWindowNormalized(const cv::Mat& rgb, int r0, int r1, int c0, int c1, int out_h,
+                                  int out_w, int oh_begin, int oh_end, int ow_begin, int ow_end,
+                                  float* out) {
+  const size_t row_floats = static_cast<size_t>(ow_end - ow_begin) * 3;
+  at::parallel_for(oh_begin, oh_end, 16, [&](int64_t b, int64_t e) {
     AreaResampleRows(rgb, r0, r1, c0, c1, out_h, out_w, static_cast<int>(b),
-                     static_cast<int>(e), out);
+                     static_cast<int>(e), ow_begin, ow_end,
+                     out + static_cast<size_t>(b - oh_begin) * row_floats);
   });
+}
+
+namespace {
+
+// Level indices [*begin, *end) (of `out`) whose P-Net windows can reach input
+// coordinates [a0, a1) (of `in`), see PnetLevelWindow.
+void PnetLevelRange(double a0, double a1, int in, int out, int* begin, int* end) {
+  a0 = std::max(a0, 0.0);
+  a1 = std::min(a1, static_cast<double>(in));
+  if (!(a1 > a0)) {
+    *begin = *end = 0;
+    return;
+  }
+  // Level pixel j averages input bin [floor(j*in/out), ceil((j+1)*in/out)):
+  // a superset of the level pixels whose bins intersect [a0, a1), with a
+  // pixel to spare on each side against rounding.
+  const double ratio = static_cast<double>(out) / in;
+  int64_t j0 = static_cast<int64_t>(std::floor((a0 - 1) * ratio)) - 1;
+  int64_t j1 = static_cast<int64_t>(std::ceil((a1 + 1) * ratio)) + 1;
+  // Every 12-pixel window [2c, 2c + 12) intersecting [j0, j1) has
+  // 2c >= j0 - 11 and 2c + 12 <= j1 + 11.
+  int64_t b = std::max<int64_t>(0, j0 - 12);
+  b -= b % 2;  // P-Net's stride-2 grid.
+  int64_t e = std::min<int64_t>(out, j1 + 12);
+  // An odd length would end in a partial pooling window that the whole
+  // level does not have (unless the level ends there too).
+  if (e < out && (e - b) % 2 != 0) ++e;
+  if (e < b) e = b;
+  *begin = static_cast<int>(b);
+  *end = static_cast<int>(e);
+}
+
+}  // namespace
+
+LevelWindow PnetLevelWindow(int in_h, int in_w, int out_h, int out_w, const cv::Rect2d& region) {
+  LevelWindow w;
+  PnetLevelRange(region.y, region.y + region.height, in_h, out_h, &w.row0, &w.row1);
+  PnetLevelRange(region.x, region.x + region.width, in_w, out_w, &w.col0, &w.col1);
+  return w;
 }
 
 std::vector<double> PyramidScales(int64_t height, int64_t width, double min_face_size,
@@ -574,6 +631,40 @@ absl::StatusOr<std::unique_ptr<MtcnnImpl>> MtcnnImpl::Create(NetWeights pnet, Ne
   return impl;
 }
 
+bool MtcnnImpl::PnetWindowIsExact(int64_t rows, int64_t cols, int64_t level_rows,
+                                  int64_t level_cols) const {
+  const at::MemoryFormat format =
+      options_.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  // max_pool2d(2, 2, ceil_mode=True) after the first 3x3 convolution.
+  auto pooled = [](int64_t in) {
+    int64_t o = (in - 2 + 1) / 2 + 1;
+    if ((o - 1) * 2 >= in) --o;
+    return o;
+  };
+  const at::Tensor* weights[4] = {&p_.at("conv1.weight"), &p_.at("conv2.weight"),
+                                  &p_.at("conv3.weight"), &pnet_heads_w_};
+  const at::Tensor* biases[4] = {&p_.at("conv1.bias"), &p_.at("conv2.bias"),
+                                 &p_.at("conv3.bias"), &pnet_heads_b_};
+  for (const auto& [h, w] : {std::pair<int64_t, int64_t>{rows, cols}, {level_rows, level_cols}}) {
+    if (h < 12 || w < 12) return false;
+    const int64_t ph = pooled(h - 2), pw = pooled(w - 2);
+    const std::array<int64_t, 4> in_c = {3, 10, 16, 32};
+    const std::array<int64_t, 4> in_h = {h, ph, ph - 2, ph - 4};
+    const std::array<int64_t, 4> in_w = {w, pw, pw - 2, pw - 4};
+    for (int layer = 0; layer < 4; ++layer) {
+      // Uninitialised, with the layout the nets see; only its shape is read.
+      const at::Tensor input =
+          at::empty({1, in_c[layer], in_h[layer], in_w[layer]}, at::TensorOptions(at::kFloat),
+                    format);
+      const at::native::ConvBackend backend = at::native::select_conv_backend(
+          input, *weights[layer], *biases[layer], /*stride=*/{1, 1}, /*padding=*/{0, 0},
+          /*dilation=*/{1, 1}, /*transposed=*/false, /*output_padding=*/{0, 0}, /*groups=*/1);
+      if (backend != at::native::ConvBackend::Mkldnn) return false;
+    }
+  }
+  return true;
+}
+
 std::pair<at::Tensor, at::Tensor> MtcnnImpl::Pnet(const at::Tensor& x) const {
   at::Tensor y = ConvPrelu(x, p_, "conv1", "prelu1");
   y = Pool(y, 2, 2);
@@ -618,8 +709,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> MtcnnImpl::Onet(const at::Tensor&
 }
 
 absl::StatusOr<std::vector<FaceDetection>> MtcnnImpl::Detect(const cv::Mat& input,
+                                                             const cv::Rect2d* region_in,
                                                              MtcnnTrace* trace) const {
   if (input.empty()) return absl::InvalidArgumentError("Mtcnn::Detect: empty image");
+  if (region_in != nullptr &&
+      !(std::isfinite(region_in->x) && std::isfinite(region_in->y) &&
+        std::isfinite(region_in->width) && std::isfinite(region_in->height) &&
+        region_in->width >= 0 && region_in->height >= 0)) {
+    return absl::InvalidArgumentError(
+        "Mtcnn::DetectInRegion: the region needs finite coordinates and a size >= 0");
+  }
   if (input.type() != CV_8UC3) {
     return absl::InvalidArgumentError(
         absl::StrCat("Mtcnn::Detect: expected an 8-bit 3-channel RGB image, got type ",
@@ -645,6 +744,12 @@ absl::StatusOr<std::vector<FaceDetection>> MtcnnImpl::Detect(const cv::Mat& inpu
   MtcnnTrace& tr = trace ? *trace : local_trace;
   tr = MtcnnTrace();
   tr.input_scale = in_scale;
+  // The region in the coordinates of `rgb`.
+  cv::Rect2d region;
+  if (region_in != nullptr) {
+    region = cv::Rect2d(region_in->x * in_scale, region_in->y * in_scale,
+                        region_in->width * in_scale, region_in->height * in_scale);
+  }
 
   const std::vector<double> scales = PyramidScales(H, W, opt.min_face_size, opt.factor);
   tr.scales = scales;
@@ -669,9 +774,34 @@ absl::StatusOr<std::vector<FaceDetection>> MtcnnImpl::Detect(const cv::Mat& inpu
     const int hs = static_cast<int>(H * s + 1);
     const int ws = static_cast<int>(W * s + 1);
     tr.pyramid_hw.push_back({hs, ws});
+    // The part of the level P-Net runs on (all of it without a region): a
+    // window on P-Net's stride-2 grid, so that its cells are the level's
+    // cells shifted by (cell_r0, cell_c0).
+    // `keep`: the part of the level whose P-Net cells are searched (all of
+    // it without a region), on P-Net's stride-2 grid. `win`: the part P-Net
+    // runs on, `keep` itself where that gives exactly the whole level's
+    // cells, else the whole level, whose cells outside `keep` are dropped.
+    // Either way the searched cells are the level's cells shifted by
+    // (cell_r0, cell_c0).
+    LevelWindow keep{0, hs, 0, ws};
+    if (region_in != nullptr) keep = PnetLevelWindow(H, W, hs, ws, region);
+    tr.pnet_windows.push_back({keep.row0, keep.row1, keep.col0, keep.col1});
+    if (keep.empty()) continue;
+    LevelWindow win = keep;
+    if ((keep.row1 - keep.row0 < hs || keep.col1 - keep.col0 < ws) &&
+        !PnetWindowIsExact(keep.row1 - keep.row0, keep.col1 - keep.col0, hs, ws)) {
+      win = LevelWindow{0, hs, 0, ws};
+    }
+    const int64_t cell_r0 = win.row0 / 2, cell_c0 = win.col0 / 2;
+    // Cell (row or column) i of the level is in `keep` when its 12-pixel
+    // window starts inside and ends inside (or `keep` runs to the end).
+    auto kept = [](int64_t i, int b, int e, int size) {
+      return 2 * i >= b && (e == size || 2 * i + 12 <= e);
+    };
     auto t0 = std::chrono::steady_clock::now();
-    at::Tensor level = ChannelsLastBuffer(1, hs, ws);
-    AreaResampleNormalized(rgb, 0, H, 0, W, hs, ws, level.data_ptr<float>());
+    at::Tensor level = ChannelsLastBuffer(1, win.row1 - win.row0, win.col1 - win.col0);
+    AreaResampleWindowNormalized(rgb, 0, H, 0, W, hs, ws, win.row0, win.row1, win.col0,
+                                 win.col1, level.data_ptr<float>());
     tr.resample_ms += MsSince(t0);
     t0 = std::chrono::steady_clock::now();
     auto [reg_t, prob_t] = Pnet(opt.channels_last ? level : level.contiguous());
@@ -687,7 +817,11 @@ absl::StatusOr<std::vector<FaceDetection>> MtcnnImpl::Detect(const cv::Mat& inpu
       for (int64_t c = 0; c < ow; ++c) {
         const float p = pp[r * ow + c];
         if (!(p >= opt.thresholds[0])) continue;
-        const float bx = static_cast<float>(c), by = static_cast<float>(r);
+        if (!kept(r + cell_r0, keep.row0, keep.row1, hs) ||
+            !kept(c + cell_c0, keep.col0, keep.col1, ws)) {
+          continue;
+        }
+        const float bx = static_cast<float>(c + cell_c0), by = static_cast<float>(r + cell_r0);
         Candidate cand;
         cand.box.x1 = std::floor((2.0f * bx + 1.0f) / sf);
         cand.box.y1 = std::floor((2.0f * by + 1.0f) / sf);
@@ -919,7 +1053,13 @@ absl::StatusOr<std::unique_ptr<Mtcnn>> Mtcnn::Load(const std::string& model_dir,
 
 absl::StatusOr<std::vector<FaceDetection>> Mtcnn::Detect(const cv::Mat& rgb,
                                                          MtcnnTrace* trace) const {
-  return impl_->Detect(rgb, trace);
+  return impl_->Detect(rgb, nullptr, trace);
+}
+
+absl::StatusOr<std::vector<FaceDetection>> Mtcnn::DetectInRegion(const cv::Mat& rgb,
+                                                                 const cv::Rect2d& region,
+                                                                 MtcnnTrace* trace) const {
+  return impl_->Detect(rgb, &region, trace);
 }
 
 }  // namespace dmue::preprocessing

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include <opencv2/core/mat.hpp>
+#include <opencv2/core/types.hpp>
 
 #include "absl/status/statusor.h"
 
@@ -86,6 +87,10 @@ struct MtcnnOptions {
 struct MtcnnTrace {
   std::vector<double> scales;
   std::vector<std::array<int64_t, 2>> pyramid_hw;
+  // Per scale, the part of the level whose P-Net windows were searched: rows
+  // [0], [1) x cols [2], [3) (the whole level for Detect(); DetectInRegion()
+  // may crop it or skip a level, which then has fewer than 12 rows or cols).
+  std::vector<std::array<int64_t, 4>> pnet_windows;
   std::vector<std::array<float, 9>> stage1_candidates;
   std::vector<int> stage1_candidate_scale_index;
   std::vector<std::array<float, 5>> stage1_boxes;
@@ -119,6 +124,35 @@ class Mtcnn {
   // call from several threads at once.
   absl::StatusOr<std::vector<FaceDetection>> Detect(const cv::Mat& rgb,
                                                     MtcnnTrace* trace = nullptr) const;
+
+  // Detect() searching only where a face can be seen from `region` (x, y,
+  // width, height in pixels of `rgb`; continuous coordinates: pixel (r, c)
+  // spans [c, c+1) x [r, r+1); it may extend past the image). Every pyramid
+  // scale is kept, but at each scale P-Net runs only on the part of the
+  // (whole-image) pyramid level that holds every P-Net window whose input
+  // footprint intersects the region, aligned to P-Net's stride-2 grid; each
+  // such window gets bit for bit the score and regression it gets in Detect()
+  // (P-Net is fully convolutional; the level is cropped, not re-resampled),
+  // and its candidate box is in whole-image coordinates. Windows wholly
+  // outside the region are not evaluated, so a face that only such windows
+  // find is not found (the large windows of the small scales reach far, so a
+  // big face beside the region may still be). Where at::conv2d would compute
+  // that part with another kernel than the whole level (small parts; see
+  // MtcnnImpl::PnetWindowIsExact), P-Net runs on the whole level and the
+  // other windows are dropped. R-Net and O-Net then run as in Detect() (on
+  // crops of the whole image).
+  //
+  // The candidates are a subset of Detect()'s, so a face inside the region
+  // comes out as Detect() finds it (R-Net and O-Net batch fewer crops, which
+  // can move a value by an ulp), except near the region's border:
+  // there a candidate that Detect() suppresses (NMS) in favour of one outside
+  // the region survives, and may yield an extra detection. Give the region a
+  // margin of at least the size of the smallest faces that matter around the
+  // faces you look for. Trace counts count only the searched part.
+  // InvalidArgument for a region with a non-finite or negative size.
+  absl::StatusOr<std::vector<FaceDetection>> DetectInRegion(const cv::Mat& rgb,
+                                                            const cv::Rect2d& region,
+                                                            MtcnnTrace* trace = nullptr) const;
 
   const MtcnnOptions& options() const;
   // For tests of the nets (mtcnn_internal.h).

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include <opencv2/core/mat.hpp>
+#include <opencv2/core/types.hpp>
 
 #include "absl/status/statusor.h"
 #include "preprocessing/mtcnn.h"
@@ -33,7 +34,20 @@ class MtcnnImpl {
   std::pair<at::Tensor, at::Tensor> Rnet(const at::Tensor& x) const;
   std::tuple<at::Tensor, at::Tensor, at::Tensor> Onet(const at::Tensor& x) const;
 
-  absl::StatusOr<std::vector<FaceDetection>> Detect(const cv::Mat& rgb, MtcnnTrace* trace) const;
+  // Whether P-Net on a rows x cols window of a level_rows x level_cols
+  // pyramid level gives, bit for bit, the whole level's outputs. at::conv2d
+  // picks its kernel by input size (torch 1.13: oneDNN for batch-1 inputs of
+  // more than 20480 values, else im2col + BLAS), and the kernels round
+  // differently; im2col + BLAS even rounds differently for different extents.
+  // So: true when every P-Net convolution runs on oneDNN for both extents
+  // (asked of ATen's own backend choice, not re-derived).
+  bool PnetWindowIsExact(int64_t rows, int64_t cols, int64_t level_rows,
+                         int64_t level_cols) const;
+
+  // `region`: null for the whole image (Mtcnn::Detect), else
+  // Mtcnn::DetectInRegion's region.
+  absl::StatusOr<std::vector<FaceDetection>> Detect(const cv::Mat& rgb, const cv::Rect2d* region,
+                                                    MtcnnTrace* trace) const;
 
   const MtcnnOptions& options() const { return options_; }
 
@@ -51,6 +65,29 @@ class MtcnnImpl {
 // the reference.
 void AreaResampleNormalized(const cv::Mat& rgb, int r0, int r1, int c0, int c1, int out_h,
                             int out_w, float* out);
+
+// Rows [oh_begin, oh_end) x cols [ow_begin, ow_end) of the same out_h x out_w
+// resampling, written NHWC as a (oh_end - oh_begin) x (ow_end - ow_begin)
+// image: bit-identical to that window of AreaResampleNormalized's output.
+void AreaResampleWindowNormalized(const cv::Mat& rgb, int r0, int r1, int c0, int c1, int out_h,
+                                  int out_w, int oh_begin, int oh_end, int ow_begin, int ow_end,
+                                  float* out);
+
+// The window of an in_h x in_w image's out_h x out_w pyramid level that
+// P-Net must see so that every 12x12 P-Net window whose input footprint
+// intersects `region` (continuous input coordinates, pixel (r, c) spans
+// [c, c+1) x [r, r+1)) lies inside it: rows [row0, row1) x cols [col0,
+// col1), row0 and col0 even (P-Net's stride-2 grid) and each side either of
+// even length or running to the end of the level, so that P-Net on the window
+// gives, at every cell, the output of P-Net on the whole level at the cell
+// shifted by (row0 / 2, col0 / 2) (bit for bit where
+// MtcnnImpl::PnetWindowIsExact; Detect runs the whole level otherwise). Empty (row1 - row0 < 12 or
+// col1 - col0 < 12) when no window can intersect the region.
+struct LevelWindow {
+  int row0 = 0, row1 = 0, col0 = 0, col1 = 0;
+  bool empty() const { return row1 - row0 < 12 || col1 - col0 < 12; }
+};
+LevelWindow PnetLevelWindow(int in_h, int in_w, int out_h, int out_w, const cv::Rect2d& region);
 
 }  // namespace dmue::preprocessing
 

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -287,6 +288,11 @@ TEST_F(MtcnnTest, LargeInputIsDownscaledAndMappedBack) {
   ASSERT_TRUE(faces.ok()) << faces.status();
   EXPECT_LT(trace.input_scale, 0.37);
   ASSERT_EQ(faces->size(), ref->size());
+  // A region is given in input pixels and scaled with the image.
+  auto in_region = small_det->DetectInRegion(big, cv::Rect2d(0, 0, big.cols, big.rows));
+  ASSERT_TRUE(in_region.ok()) << in_region.status();
+  ASSERT_EQ(in_region->size(), faces->size());
+  for (size_t i = 0; i < faces->size(); ++i) EXPECT_EQ((*in_region)[i].box, (*faces)[i].box);
   for (size_t i = 0; i < faces->size(); ++i) {
     for (int k = 0; k < 5; ++k) {
       // Landmarks of the 3x image, in its pixels, near 3x the originals.
@@ -308,6 +314,184 @@ TEST_F(MtcnnTest, MostProbableOrder) {
   for (size_t i = 1; i < faces->size(); ++i) {
     EXPECT_GE((*faces)[i - 1].prob, (*faces)[i].prob);
   }
+}
+
+// P-Net is fully convolutional: on a window of a pyramid level as
+// PnetLevelWindow chooses it, every output cell equals the whole level's cell
+// shifted by (row0 / 2, col0 / 2) bit for bit, the resampled window equals
+// that part of the whole level, and every cell whose input footprint touches
+// the region is inside the window.
+TEST_F(MtcnnTest, PnetOnALevelWindowEqualsTheWholeLevel) {
+  DMUE_SHARED_OR_SKIP(image_path, "golden/mtcnn/align/test1_warped_800.png");
+  cv::Mat rgb = ReadRgb(image_path);
+  ASSERT_FALSE(rgb.empty());
+  auto mtcnn = LoadDetector();
+  ASSERT_NE(mtcnn, nullptr);
+  const MtcnnImpl& nets = mtcnn->impl();
+  torch::InferenceMode guard;
+  const int H = rgb.rows, W = rgb.cols;
+  const cv::Rect2d regions[] = {{250, 260, 300, 330},  {0, 0, 100, 70},   {701.5, 333.3, 99, 467},
+                                {390.2, 17.9, 3, 5.5}, {-50, 700, 120, 200}, {0, 0, 800, 800},
+                                {900, 10, 50, 50},   {123.4, 77.7, 431, 389},
+                                {1, 3, 797, 795},    {333, 0, 467, 800}};
+  const std::vector<double> scales = PyramidScales(H, W, 20, 0.709);
+  int cropped = 0;
+  for (size_t k = 0; k < scales.size(); ++k) {
+    SCOPED_TRACE("level " + std::to_string(k));
+    const int hs = static_cast<int>(H * scales[k] + 1);
+    const int ws = static_cast<int>(W * scales[k] + 1);
+    torch::Tensor level = torch::empty({1, hs, ws, 3});
+    AreaResampleNormalized(rgb, 0, H, 0, W, hs, ws, level.data_ptr<float>());
+    auto [reg, prob] = nets.Pnet(level.permute({0, 3, 1, 2}));  // Channels last, as Detect.
+    const int64_t oh = prob.size(2), ow = prob.size(3);
+    for (const cv::Rect2d& region : regions) {
+      SCOPED_TRACE(::testing::Message() << "region " << region);
+      const LevelWindow w = PnetLevelWindow(H, W, hs, ws, region);
+      ASSERT_GE(w.row0, 0);
+      ASSERT_GE(w.col0, 0);
+      ASSERT_LE(w.row1, hs);
+      ASSERT_LE(w.col1, ws);
+      EXPECT_EQ(w.row0 % 2, 0);
+      EXPECT_EQ(w.col0 % 2, 0);
+      EXPECT_TRUE(w.row1 == hs || (w.row1 - w.row0) % 2 == 0);
+      EXPECT_TRUE(w.col1 == ws || (w.col1 - w.col0) % 2 == 0);
+      // Whole-level cells whose 12x12 window's input footprint intersects
+      // the region (level pixel j averages input [floor(j*In/Out),
+      // ceil((j+1)*In/Out))) must be cells of the window.
+      auto touches = [](int64_t cell, int in, int out, double a0, double a1) {
+        const double lo = std::floor(2.0 * cell * in / out);
+        const double hi = std::ceil((2.0 * cell + 12) * in / out);
+        return lo < a1 && hi > a0;
+      };
+      const int64_t wr = w.empty() ? 0 : (w.row1 - w.row0 - 10 + 1) / 2;
+      const int64_t wc = w.empty() ? 0 : (w.col1 - w.col0 - 10 + 1) / 2;
+      for (int64_t r = 0; r < oh; ++r) {
+        if (!touches(r, H, hs, region.y, region.y + region.height)) continue;
+        for (int64_t c = 0; c < ow; ++c) {
+          if (!touches(c, W, ws, region.x, region.x + region.width)) continue;
+          ASSERT_FALSE(w.empty()) << "cell " << r << "," << c;
+          EXPECT_TRUE(r >= w.row0 / 2 && r < w.row0 / 2 + wr && c >= w.col0 / 2 &&
+                      c < w.col0 / 2 + wc)
+              << "cell " << r << "," << c << " outside the window";
+        }
+      }
+      if (w.empty()) continue;
+      const int rows = w.row1 - w.row0, cols = w.col1 - w.col0;
+      // Detect runs the whole level where the window would not be exact.
+      if (!nets.PnetWindowIsExact(rows, cols, hs, ws)) continue;
+      if (rows < hs || cols < ws) ++cropped;
+      torch::Tensor win = torch::empty({1, rows, cols, 3});
+      AreaResampleWindowNormalized(rgb, 0, H, 0, W, hs, ws, w.row0, w.row1, w.col0, w.col1,
+                                   win.data_ptr<float>());
+      ASSERT_TRUE(torch::equal(win, level.narrow(1, w.row0, rows).narrow(2, w.col0, cols)));
+      auto [wreg, wprob] = nets.Pnet(win.permute({0, 3, 1, 2}));
+      const int64_t woh = wprob.size(2), wow = wprob.size(3);
+      ASSERT_LE(w.row0 / 2 + woh, oh);
+      ASSERT_LE(w.col0 / 2 + wow, ow);
+      EXPECT_TRUE(torch::equal(wprob, prob.narrow(2, w.row0 / 2, woh).narrow(3, w.col0 / 2, wow)));
+      EXPECT_TRUE(torch::equal(wreg, reg.narrow(2, w.row0 / 2, woh).narrow(3, w.col0 / 2, wow)));
+    }
+  }
+  EXPECT_GT(cropped, 12);
+}
+
+bool SameFace(const FaceDetection& a, const FaceDetection& b, double tol) {
+  for (int j = 0; j < 4; ++j) {
+    if (std::abs(a.box[j] - b.box[j]) > tol) return false;
+  }
+  for (int k = 0; k < 5; ++k) {
+    for (int j = 0; j < 2; ++j) {
+      if (std::abs(a.landmarks[k][j] - b.landmarks[k][j]) > tol) return false;
+    }
+  }
+  return std::abs(a.prob - b.prob) <= 1e-6;
+}
+
+// Each face of multi-face photos, searched for in a region around its box,
+// comes out as Detect() finds it; the whole image as the region is Detect().
+TEST_F(MtcnnTest, DetectInRegionFindsTheFacesInsideAsDetectDoes) {
+  DMUE_SHARED_OR_SKIP(dir, "golden/mtcnn/images");
+  auto mtcnn = LoadDetector();
+  ASSERT_NE(mtcnn, nullptr);
+  for (const char* name : {"face_sdk_test1.jpg", "face_sdk_test1_cropped.jpg",
+                           "fma3d_mask-sample.jpg", "facex_sample_non_mask.jpg"}) {
+    SCOPED_TRACE(name);
+    cv::Mat rgb = ReadRgb(*SharedPath(std::string("golden/mtcnn/images/") + name));
+    MtcnnTrace full_trace;
+    auto faces = mtcnn->Detect(rgb, &full_trace);
+    ASSERT_TRUE(faces.ok()) << faces.status();
+    ASSERT_FALSE(faces->empty());
+
+    MtcnnTrace trace;
+    auto all = mtcnn->DetectInRegion(rgb, cv::Rect2d(0, 0, rgb.cols, rgb.rows), &trace);
+    ASSERT_TRUE(all.ok()) << all.status();
+    ASSERT_EQ(all->size(), faces->size());
+    for (size_t i = 0; i < faces->size(); ++i) EXPECT_TRUE(SameFace((*all)[i], (*faces)[i], 0));
+    EXPECT_EQ(trace.counts, full_trace.counts);
+    for (size_t k = 0; k < trace.pnet_windows.size(); ++k) {
+      const std::array<int64_t, 4> whole = {0, trace.pyramid_hw[k][0], 0, trace.pyramid_hw[k][1]};
+      EXPECT_EQ(trace.pnet_windows[k], whole);
+    }
+
+    int cropped_levels = 0;
+    for (size_t i = 0; i < faces->size(); ++i) {
+      const FaceDetection& f = (*faces)[i];
+      const double w = f.box[2] - f.box[0], h = f.box[3] - f.box[1];
+      const cv::Rect2d region(f.box[0] - w / 2, f.box[1] - h / 2, 2 * w, 2 * h);
+      auto got = mtcnn->DetectInRegion(rgb, region, &trace);
+      ASSERT_TRUE(got.ok()) << got.status();
+      bool found = false;
+      for (const FaceDetection& g : *got) found = found || SameFace(g, f, 1e-4);
+      EXPECT_TRUE(found) << "face " << i;
+      EXPECT_LE(got->size(), faces->size());
+      for (size_t k = 0; k < trace.pnet_windows.size(); ++k) {
+        const auto& win = trace.pnet_windows[k];
+        if (win[1] - win[0] < trace.pyramid_hw[k][0] || win[3] - win[2] < trace.pyramid_hw[k][1]) {
+          ++cropped_levels;
+        }
+      }
+    }
+    // P-Net saw only parts of some levels (small regions fall back to whole
+    // levels where a window would not be computed exactly).
+    if (rgb.cols > 200) EXPECT_GT(cropped_levels, 0);
+  }
+}
+
+TEST_F(MtcnnTest, DetectInRegionDoesNotSearchElsewhere) {
+  DMUE_SHARED_OR_SKIP(image_path, "golden/mtcnn/images/face_sdk_test1.jpg");
+  auto mtcnn = LoadDetector();
+  ASSERT_NE(mtcnn, nullptr);
+  // The two portraits of face_sdk_test1 pulled 600 px apart (P-Net's largest
+  // windows here are ~420 px): searching the left face's box finds only it.
+  const cv::Mat photo = ReadRgb(image_path);
+  cv::Mat rgb;
+  cv::hconcat(std::vector<cv::Mat>{photo.colRange(0, 409),
+                                   cv::Mat(photo.rows, 600, CV_8UC3, cv::Scalar(0, 0, 0)),
+                                   photo.colRange(409, photo.cols)},
+              rgb);
+  auto faces = mtcnn->Detect(rgb);
+  ASSERT_TRUE(faces.ok());
+  ASSERT_EQ(faces->size(), 2u);
+  const FaceDetection& left = (*faces)[0].box[0] < (*faces)[1].box[0] ? (*faces)[0] : (*faces)[1];
+  auto got = mtcnn->DetectInRegion(
+      rgb, cv::Rect2d(left.box[0], left.box[1], left.box[2] - left.box[0], left.box[3] - left.box[1]));
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_TRUE(SameFace((*got)[0], left, 1e-4));
+
+  // Outside the image: nothing searched, no error.
+  MtcnnTrace trace;
+  auto none = mtcnn->DetectInRegion(rgb, cv::Rect2d(-500, -500, 100, 100), &trace);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->empty());
+  EXPECT_EQ(trace.counts[1], 0);
+  for (const auto& w : trace.pnet_windows) EXPECT_LT(w[1] - w[0], 12);
+
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_EQ(mtcnn->DetectInRegion(rgb, cv::Rect2d(nan, 0, 10, 10)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(mtcnn->DetectInRegion(rgb, cv::Rect2d(0, 0, -10, 10)).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -63,6 +63,39 @@ TEST(WarpSimilarityTest, IdentityCopiesAndTranslationShifts) {
   EXPECT_EQ(moved->at<cv::Vec3b>(0, 0), cv::Vec3b(0, 0, 0));  // Outside: black.
 }
 
+// Affine matrices take a row-vectorised path; the same transform written
+// with a homogeneous scale of 1/2 (inverse's last row (0, 0, 2): every step
+// of its sample positions is exactly twice the affine one's, then halved)
+// takes the one-sample-at-a-time path. Both must agree bit for bit, with and
+// without 0 in the image's range (skimage's cval quirk) and in both rounding
+// modes, including samples off the image and on its border.
+TEST(WarpSimilarityTest, AffinePathEqualsSampleBySamplePath) {
+  cv::RNG rng(7);
+  cv::Mat with_zero(37, 53, CV_8UC3);
+  cv::randu(with_zero, 0, 256);
+  with_zero.at<cv::Vec3b>(3, 4) = {0, 0, 0};
+  cv::Mat no_zero(41, 29, CV_8UC3);
+  cv::randu(no_zero, 20, 200);  // Range [20, 199]: 0 outside it.
+  int checked = 0;
+  for (const cv::Mat& img : {with_zero, no_zero}) {
+    for (int t = 0; t < 6; ++t) {
+      const double angle = rng.uniform(-0.6, 0.6), scale = rng.uniform(0.4, 3.5);
+      const double tx = rng.uniform(-30.0, 60.0), ty = rng.uniform(-30.0, 60.0);
+      const cv::Matx33d m(scale * std::cos(angle), -scale * std::sin(angle), tx,
+                          scale * std::sin(angle), scale * std::cos(angle), ty, 0, 0, 1);
+      for (WarpRounding rounding : {WarpRounding::kRound, WarpRounding::kTruncateLikeReference}) {
+        auto fast = WarpSimilarity(img, m, cv::Size(97, 83), rounding);
+        auto slow = WarpSimilarity(img, m * 0.5, cv::Size(97, 83), rounding);
+        ASSERT_TRUE(fast.ok());
+        ASSERT_TRUE(slow.ok());
+        EXPECT_EQ(cv::norm(*fast, *slow, cv::NORM_INF), 0) << "case " << t;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 24);
+}
+
 TEST(WarpSimilarityTest, RejectsBadInput) {
   EXPECT_FALSE(WarpSimilarity(cv::Mat(), cv::Matx33d::eye(), cv::Size(4, 4)).ok());
   cv::Mat img(4, 4, CV_8UC3, cv::Scalar(1, 2, 3));
