@@ -98,7 +98,7 @@ DmueModelImpl::DmueModelImpl(const ModelConfig& config) : config_(config) {
   nn::Linear project_out = PyTorchInitLinear(num_classes, 1);
   project_w_ = register_module("project_w", nn::Sequential(project_in, nn::PReLU(), project_out));
   if (config.bnneck()) {
-    bottleneck_ = register_module("bottleneck", nn::BatchNorm1d(dim));
+    bottleneck_ = register_module("bottleneck", BatchNorm(dim));
     // The reference freezes the bnneck shift.
     bottleneck_->bias.set_requires_grad(false);
   }

@@ -75,7 +75,7 @@ class DmueModelImpl : public torch::nn::Module {
   torch::nn::ModuleList classifiers_{nullptr};
   torch::nn::Dropout dropout_{nullptr};
   torch::nn::Sequential project_w_{nullptr};
-  torch::nn::BatchNorm1d bottleneck_{nullptr};
+  BatchNorm bottleneck_{nullptr};
 };
 TORCH_MODULE(DmueModel);
 

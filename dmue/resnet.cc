@@ -17,7 +17,7 @@ class IbnImpl : public nn::Module {
  public:
   explicit IbnImpl(int planes) : half_(planes / 2) {
     in_ = register_module("IN", nn::InstanceNorm2d(nn::InstanceNorm2dOptions(half_).affine(true)));
-    bn_ = register_module("BN", nn::BatchNorm2d(planes - half_));
+    bn_ = register_module("BN", BatchNorm(planes - half_));
   }
   torch::Tensor forward(const torch::Tensor& x) {
     std::vector<torch::Tensor> parts = torch::split(x, half_, 1);
@@ -27,7 +27,7 @@ class IbnImpl : public nn::Module {
  private:
   int half_;
   nn::InstanceNorm2d in_{nullptr};
-  nn::BatchNorm2d bn_{nullptr};
+  BatchNorm bn_{nullptr};
 };
 TORCH_MODULE(Ibn);
 
@@ -36,9 +36,9 @@ class BasicBlockImpl : public nn::Module {
   static constexpr int kExpansion = 1;
   BasicBlockImpl(int inplanes, int planes, int stride, nn::Sequential downsample) {
     conv1_ = register_module("conv1", Conv(inplanes, planes, 3, stride, 1));
-    bn1_ = register_module("bn1", nn::BatchNorm2d(planes));
+    bn1_ = register_module("bn1", BatchNorm(planes));
     conv2_ = register_module("conv2", Conv(planes, planes, 3, 1, 1));
-    bn2_ = register_module("bn2", nn::BatchNorm2d(planes));
+    bn2_ = register_module("bn2", BatchNorm(planes));
     if (downsample) downsample_ = register_module("downsample", std::move(downsample));
   }
   torch::Tensor forward(const torch::Tensor& x) {
@@ -50,7 +50,7 @@ class BasicBlockImpl : public nn::Module {
 
  private:
   nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
-  nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
+  BatchNorm bn1_{nullptr}, bn2_{nullptr};
   nn::Sequential downsample_{nullptr};
 };
 TORCH_MODULE(BasicBlock);
@@ -63,12 +63,12 @@ class BottleneckImpl : public nn::Module {
     if (ibn) {
       bn1_ = nn::AnyModule(register_module("bn1", Ibn(planes)));
     } else {
-      bn1_ = nn::AnyModule(register_module("bn1", nn::BatchNorm2d(planes)));
+      bn1_ = nn::AnyModule(register_module("bn1", BatchNorm(planes)));
     }
     conv2_ = register_module("conv2", Conv(planes, planes, 3, stride, 1));
-    bn2_ = register_module("bn2", nn::BatchNorm2d(planes));
+    bn2_ = register_module("bn2", BatchNorm(planes));
     conv3_ = register_module("conv3", Conv(planes, planes * kExpansion, 1, 1, 0));
-    bn3_ = register_module("bn3", nn::BatchNorm2d(planes * kExpansion));
+    bn3_ = register_module("bn3", BatchNorm(planes * kExpansion));
     if (downsample) downsample_ = register_module("downsample", std::move(downsample));
   }
   torch::Tensor forward(const torch::Tensor& x) {
@@ -82,7 +82,7 @@ class BottleneckImpl : public nn::Module {
  private:
   nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
   nn::AnyModule bn1_;
-  nn::BatchNorm2d bn2_{nullptr}, bn3_{nullptr};
+  BatchNorm bn2_{nullptr}, bn3_{nullptr};
   nn::Sequential downsample_{nullptr};
 };
 TORCH_MODULE(Bottleneck);
@@ -92,7 +92,7 @@ TORCH_MODULE(Bottleneck);
 ResNetImpl::ResNetImpl(const ModelConfig& config, const std::vector<std::string>& layer4_names)
     : backbone_(config.backbone()) {
   conv1_ = register_module("conv1", Conv(3, 64, 7, 2, 3));
-  bn1_ = register_module("bn1", nn::BatchNorm2d(64));
+  bn1_ = register_module("bn1", BatchNorm(64));
   const bool resnet18 = backbone_ == ModelConfig::RESNET18;
   const std::vector<int> blocks = resnet18 ? std::vector<int>{2, 2, 2, 2}
                                            : std::vector<int>{3, 4, 6, 3};
@@ -114,7 +114,7 @@ nn::Sequential ResNetImpl::MakeLayer(int planes, int blocks, int stride) {
   nn::Sequential downsample{nullptr};
   if (stride != 1 || inplanes_ != planes * expansion) {
     downsample = nn::Sequential(Conv(inplanes_, planes * expansion, 1, stride, 0),
-                                nn::BatchNorm2d(planes * expansion));
+                                BatchNorm(planes * expansion));
   }
   const bool ibn = !resnet18 && planes != 512;
   nn::Sequential layer;

@@ -14,6 +14,7 @@
 
 #include <torch/torch.h>
 
+#include "dmue/batch_norm.h"
 #include "dmue/model_config.pb.h"
 
 namespace dmue {
@@ -37,7 +38,7 @@ class ResNetImpl : public torch::nn::Module {
   ModelConfig::Backbone backbone_;
   int inplanes_ = 64;
   torch::nn::Conv2d conv1_{nullptr};
-  torch::nn::BatchNorm2d bn1_{nullptr};
+  BatchNorm bn1_{nullptr};
   torch::nn::Sequential layer1_{nullptr}, layer2_{nullptr}, layer3_{nullptr};
   std::vector<torch::nn::Sequential> layer4_;
 };

@@ -1,5 +1,6 @@
 #include "training/distributed.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include <ATen/ATen.h>
@@ -144,6 +145,166 @@ void DistributedContext::BroadcastFromMain(const std::vector<at::Tensor>& tensor
 void DistributedContext::Barrier() {
   if (world_size() == 1) return;
   group_->barrier()->wait();
+}
+
+namespace {
+
+class GlooBatchStatsReducer : public BatchStatsReducer {
+ public:
+  explicit GlooBatchStatsReducer(c10::intrusive_ptr<c10d::ProcessGroupGloo> group) : group_(std::move(group)) {}
+  void AllReduceSum(at::Tensor& tensor) override {
+    std::vector<at::Tensor> buffer = {tensor};
+    group_->allreduce(buffer)->wait();
+  }
+
+ private:
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group_;
+};
+
+}  // namespace
+
+c10::intrusive_ptr<BatchStatsReducer> DistributedContext::MakeBatchStatsReducer() {
+  return c10::make_intrusive<GlooBatchStatsReducer>(group_);
+}
+
+GradientSynchronizer::GradientSynchronizer(DistributedContext* context, std::vector<at::Tensor> params,
+                                           int64_t bucket_bytes)
+    : context_(context), bucket_bytes_(bucket_bytes) {
+  for (at::Tensor& p : params) {
+    if (p.requires_grad()) params_.push_back(p);
+  }
+  bucket_of_.assign(params_.size(), -1);
+  slot_of_.assign(params_.size(), -1);
+  fired_.assign(params_.size(), 0);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const int index = static_cast<int>(i);
+    hook_ids_.push_back(params_[i].register_hook([this, index](const at::Tensor& grad) { OnGradient(index, grad); }));
+  }
+}
+
+GradientSynchronizer::~GradientSynchronizer() {
+  for (Bucket& bucket : buckets_) {
+    if (bucket.work) bucket.work->wait();
+  }
+  for (size_t i = 0; i < params_.size(); ++i) params_[i].remove_hook(hook_ids_[i]);
+}
+
+void GradientSynchronizer::OnGradient(int index, const at::Tensor& grad) {
+  const int b = bucket_of_[index];
+  if (b < 0) {
+    fired_[index] = 1;
+    return;
+  }
+  Bucket& bucket = buckets_[b];
+  const at::Tensor& p = params_[index];
+  at::Tensor slot = bucket.flat[0].narrow(0, bucket.offsets[slot_of_[index]], p.numel());
+  if (fired_[index]) {
+    TORCH_CHECK(!bucket.work, "GradientSynchronizer: a second backward before Finish() reached a parameter "
+                              "whose bucket was already sent; run one backward per step");
+    slot.add_(grad.reshape({-1}));
+    return;
+  }
+  fired_[index] = 1;
+  slot.copy_(grad.reshape({-1}));
+  if (--bucket.pending == 0) LaunchReadyBuckets();
+}
+
+void GradientSynchronizer::Launch(Bucket& bucket) {
+  bucket.work = context_->group_->allreduce(bucket.flat);
+  if (!in_finish_) ++overlapped_buckets_;
+}
+
+void GradientSynchronizer::LaunchReadyBuckets() {
+  while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].pending == 0) Launch(buckets_[next_bucket_++]);
+}
+
+void GradientSynchronizer::Finish() {
+  if (context_->world_size() == 1) {
+    ResetStep();
+    return;
+  }
+  in_finish_ = true;
+  for (; next_bucket_ < buckets_.size(); ++next_bucket_) {
+    Bucket& bucket = buckets_[next_bucket_];
+    for (size_t s = 0; s < bucket.params.size(); ++s) {
+      const int index = bucket.params[s];
+      if (!fired_[index]) bucket.flat[0].narrow(0, bucket.offsets[s], params_[index].numel()).zero_();
+    }
+    bucket.pending = 0;
+    Launch(bucket);
+  }
+  bool unbucketed_gradients = false;
+  for (size_t i = 0; i < params_.size(); ++i) unbucketed_gradients |= fired_[i] && bucket_of_[i] < 0;
+  const bool rebuild = !context_->AllTrue(!unbucketed_gradients);
+
+  const double scale = 1.0 / context_->world_size();
+  for (Bucket& bucket : buckets_) {
+    bucket.work->wait();
+    bucket.work.reset();
+    bucket.flat[0].mul_(scale);
+    for (size_t s = 0; s < bucket.params.size(); ++s) {
+      at::Tensor& p = params_[bucket.params[s]];
+      at::Tensor average = bucket.flat[0].narrow(0, bucket.offsets[s], p.numel()).view(p.sizes());
+      if (p.grad().defined()) {
+        p.mutable_grad().copy_(average);
+      } else {
+        p.mutable_grad() = average.clone();
+      }
+    }
+  }
+  if (rebuild) {
+    // The union of the parameters that got gradients on any rank.
+    std::vector<at::Tensor> used_mask = {at::tensor(std::vector<int>(fired_.begin(), fired_.end()), at::kInt)};
+    c10d::AllreduceOptions options;
+    options.reduceOp = c10d::ReduceOp::MAX;
+    context_->group_->allreduce(used_mask, options)->wait();
+    std::vector<int> used;
+    std::vector<at::Tensor> unbucketed;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      if (used_mask[0][i].item<int>() == 0) continue;
+      used.push_back(static_cast<int>(i));
+      if (bucket_of_[i] >= 0) continue;
+      at::Tensor& p = params_[i];
+      if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
+      unbucketed.push_back(p);
+    }
+    context_->AverageGradients(unbucketed, bucket_bytes_);
+    Rebuild(used);
+  }
+  ResetStep();
+  in_finish_ = false;
+}
+
+void GradientSynchronizer::Rebuild(const std::vector<int>& used) {
+  ++rebuilds_;
+  buckets_.clear();
+  std::fill(bucket_of_.begin(), bucket_of_.end(), -1);
+  std::fill(slot_of_.begin(), slot_of_.end(), -1);
+  int64_t bytes = 0;
+  for (auto it = used.rbegin(); it != used.rend(); ++it) {
+    const at::Tensor& p = params_[*it];
+    if (buckets_.empty() || bytes >= bucket_bytes_ ||
+        params_[buckets_.back().params.front()].scalar_type() != p.scalar_type()) {
+      buckets_.emplace_back();
+      bytes = 0;
+    }
+    Bucket& bucket = buckets_.back();
+    bucket_of_[*it] = static_cast<int>(buckets_.size() - 1);
+    slot_of_[*it] = static_cast<int>(bucket.params.size());
+    bucket.offsets.push_back(bucket.params.empty() ? 0 : bucket.offsets.back() + params_[bucket.params.back()].numel());
+    bucket.params.push_back(*it);
+    bytes += p.numel() * p.element_size();
+  }
+  for (Bucket& bucket : buckets_) {
+    const at::Tensor& last = params_[bucket.params.back()];
+    bucket.flat = {at::zeros({bucket.offsets.back() + last.numel()}, last.options().requires_grad(false))};
+  }
+}
+
+void GradientSynchronizer::ResetStep() {
+  std::fill(fired_.begin(), fired_.end(), 0);
+  for (Bucket& bucket : buckets_) bucket.pending = static_cast<int>(bucket.params.size());
+  next_bucket_ = 0;
 }
 
 }  // namespace dmue::training

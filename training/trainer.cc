@@ -67,9 +67,10 @@ struct Trainer::State {
   ComputeOptions compute;
   TrainSummary summary;
   std::unique_ptr<DistributedContext> distributed;  // null: single process
+  std::unique_ptr<GradientSynchronizer> gradients;  // with `distributed`
   bool is_main() const { return !distributed || distributed->is_main(); }
   void AverageGradients() {
-    if (distributed) distributed->AverageGradients(model->parameters());
+    if (gradients) gradients->Finish();
   }
 
   absl::StatusOr<EvalResult> Evaluate();
@@ -156,6 +157,15 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& co
     std::vector<at::Tensor> tensors;
     for (const auto& [name, t] : ModuleStateDict(*state->model)) tensors.push_back(t);
     state->distributed->BroadcastFromMain(tensors);
+    state->gradients = std::make_unique<GradientSynchronizer>(
+        state->distributed.get(), state->model->parameters(), int64_t{config.ddp_bucket_mb()} << 20);
+    if (config.sync_batch_norm()) {
+      const int layers = SetBatchNormSync(*state->model, state->distributed->MakeBatchStatsReducer());
+      LOG_IF(INFO, state->is_main()) << "SyncBN: " << layers << " BatchNorm layers pool their statistics over "
+                                     << state->distributed->world_size() << " ranks";
+    }
+  } else if (config.sync_batch_norm()) {
+    LOG(WARNING) << "sync_batch_norm is set but this is a single-process run: nothing to synchronise";
   }
   return std::unique_ptr<Trainer>(new Trainer(std::move(state)));
 }

@@ -72,6 +72,9 @@ absl::Status ValidateTrainerConfig(const TrainerConfig& config) {
   if (config.eval_every_batches() < 0) return FieldError("eval_every_batches", "must be >= 0");
   if (config.log_every_batches() <= 0) return FieldError("log_every_batches", "must be > 0");
   if (config.num_threads() <= 0 || config.num_threads() > 256) return FieldError("num_threads", "must be in [1, 256]");
+  if (config.ddp_bucket_mb() <= 0 || config.ddp_bucket_mb() > 1024) {
+    return FieldError("ddp_bucket_mb", "must be in [1, 1024]");
+  }
   if (config.precision() == TrainerConfig::PRECISION_UNSPECIFIED) return FieldError("precision", "must be FP32 or BF16");
   if (config.max_steps() < 0) return FieldError("max_steps", "must be >= 0");
   if (!config.pretrained().empty() &&

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# //training:launch end to end on loopback: 2 worker processes train DMUE
+# (one cross-entropy epoch, then one DMUE epoch with its auxiliary branches
+# joining the gradient buckets) with SyncBN on tiny synthetic faces; rank 0
+# alone writes checkpoints and metrics. Then a worker that fails (bad config)
+# makes the launcher fail and name the field.
+set -euo pipefail
+run="${TEST_SRCDIR}/dmue_cpp"
+tmp="${TEST_TMPDIR:-/tmp}/launch_test"
+rm -rf "$tmp" && mkdir -p "$tmp"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+"${run}/datasets/make_synthetic" --output_dir="$tmp/data" --num_train=96 --num_val=24 --size=40 \
+  --num_classes=3 --contact_per_class=1 >/dev/null
+data() {  # split, augment, sampler
+  cat <<CFG
+  lmdb_path: "$tmp/data/lmdb" list_path: "$tmp/data/$1_list.txt" list_format: REFERENCE
+  split: "$1" num_classes: 3 resize: 36 crop: 32 augment: $2 batch_size: 24 num_workers: 1
+  sampler: $3 drop_last: false
+CFG
+}
+cat > "$tmp/ddp.pbtxt" <<CFG
+model { backbone: RESNET18 num_classes: 3 }
+train_data { $(data train true CLASS_BALANCED) num_samples: 96 }
+val_data { $(data val false SEQUENTIAL) }
+loss: DMUE
+ce_warmup_epochs: 1
+max_epoch: 2
+ramp_a: 1
+output_dir: "$tmp/out"
+eval_every_batches: 0
+log_every_batches: 1
+sync_batch_norm: true
+ddp_bucket_mb: 1
+CFG
+port=$((20000 + RANDOM % 20000))
+"${run}/training/launch" --nproc=2 --master_port="$port" --train_binary="${run}/training/train" -- \
+  --config="$tmp/ddp.pbtxt" >"$tmp/log" 2>&1 || { cat "$tmp/log"; fail "2-process training failed"; }
+grep -q "Data-parallel rank 0 of 2" "$tmp/log" || fail "rank 0 did not join"
+grep -q "Data-parallel rank 1 of 2" "$tmp/log" || fail "rank 1 did not join"
+grep -q "SyncBN: 36 BatchNorm layers" "$tmp/log" || fail "SyncBN not enabled on the model's 36 BatchNorm layers"
+grep -q "Epoch 1 (DMUE)" "$tmp/log" || fail "no DMUE epoch"
+[[ -f "$tmp/out/last.pth" ]] || fail "rank 0 wrote no last.pth"
+[[ $(grep -c '"epoch"' "$tmp/out/metrics.jsonl") -ge 2 ]] || { cat "$tmp/out/metrics.jsonl"; fail "metrics.jsonl lacks the 2 epochs"; }
+# Only rank 0 logs evaluations (one per epoch).
+[[ $(grep -c "Acc is" "$tmp/log") -eq 2 ]] || fail "expected 2 evaluations (rank 0, one per epoch)"
+
+sed 's/ddp_bucket_mb: 1/ddp_bucket_mb: 0/' "$tmp/ddp.pbtxt" >"$tmp/bad.pbtxt"
+if "${run}/training/launch" --nproc=2 --master_port="$((port + 1))" --train_binary="${run}/training/train" -- \
+  --config="$tmp/bad.pbtxt" >"$tmp/bad.log" 2>&1; then
+  fail "the launcher succeeded with a bad config"
+fi
+grep -q "ddp_bucket_mb" "$tmp/bad.log" || { cat "$tmp/bad.log"; fail "the error does not name ddp_bucket_mb"; }
+echo "PASS"
