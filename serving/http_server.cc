@@ -147,7 +147,13 @@ void HttpFrontEnd::Route() {
   // Responses go out as header + body writes; without NODELAY Nagle's
   // algorithm holds the body for the client's delayed ACK (~40 ms).
   s.set_tcp_nodelay(true);
-  s.set_keep_alive_max_count(1000);
+  // A keep-alive connection holds its HTTP thread between requests; one that
+  // waits for a thread waits until another connection closes. So connections
+  // are recycled after 100 requests or 2 s idle, and http_threads is sized
+  // above the expected concurrency (threads only wait: detection_concurrency
+  // and the batcher bound the compute).
+  s.set_keep_alive_max_count(100);
+  s.set_keep_alive_timeout(2);
   s.set_read_timeout(30);
 
   // Counts a request and its latency under `route`.

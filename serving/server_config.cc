@@ -57,6 +57,7 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
            {"max_faces", config.max_faces()}}) {
     if (absl::Status s = CheckPositive(field, value); !s.ok()) return s;
   }
+  if (config.malloc_arenas() < 0) return FieldError("malloc_arenas", "must be >= 0 (0: the allocator's default)");
   if (config.batch_delay_us() < 0) {
     return FieldError("batch_delay_us", absl::StrCat("must be >= 0, got ", config.batch_delay_us()));
   }

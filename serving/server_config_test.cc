@@ -32,6 +32,8 @@ TEST(ServerConfigTest, ErrorsNameTheField) {
       {[](ServerConfig& c) { c.set_port(70000); }, "ServerConfig.port"},
       {[](ServerConfig& c) { c.set_max_request_bytes(0); }, "ServerConfig.max_request_bytes"},
       {[](ServerConfig& c) { c.set_model_name("a/b"); }, "ServerConfig.model_name"},
+      {[](ServerConfig& c) { c.set_malloc_arenas(-1); }, "ServerConfig.malloc_arenas"},
+      {[](ServerConfig& c) { c.set_http_threads(0); }, "ServerConfig.http_threads"},
       {[](ServerConfig& c) {
          for (int i = 0; i < 9; ++i) c.add_class_names("x");
        },

@@ -3,6 +3,7 @@
 //   bazel run //serving:server -- --config=serving/configs/server.pbtxt
 // It listens at once (live), loads the model and the detector, then reports
 // ready; SIGTERM / SIGINT stop accepting, finish what is in flight, and exit.
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -59,6 +60,11 @@ int main(int argc, char** argv) {
   if (absl::Status s = dmue::serving::ValidateServerConfig(*config); !s.ok()) {
     std::cerr << "error: " << FLAGS_config << ": " << s.message() << "\n";
     return 2;
+  }
+
+  // Before any thread exists: threads created later take arenas up to the limit.
+  if (config->malloc_arenas() > 0 && mallopt(M_ARENA_MAX, config->malloc_arenas()) != 1) {
+    LOG(WARNING) << "mallopt(M_ARENA_MAX, " << config->malloc_arenas() << ") failed; using the default arenas";
   }
 
   // Signals are taken by sigwait() below: every thread started from here on

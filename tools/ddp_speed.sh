@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Data-parallel speed on this machine: end-to-end DMUE training images/s (data
+# loading included) of 1 process with batch 64 against N local processes with
+# batch 64/N each (the same global batch), with per-rank BN and with SyncBN.
+# The launcher gives each worker cores/N threads. Run it alone: anything else
+# on the machine distorts the figures.
+#   tools/ddp_speed.sh            # N=2, 30 steps each
+#   NPROC=2 STEPS=60 tools/ddp_speed.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NPROC="${NPROC:-2}"
+STEPS="${STEPS:-30}"
+BAZEL_FLAGS=(--disk_cache="${HOME}/.cache/dmue-bazel-disk")
+bazel build "${BAZEL_FLAGS[@]}" //datasets:make_synthetic //training:train //training:launch
+BIN="$(bazel info "${BAZEL_FLAGS[@]}" bazel-bin 2>/dev/null)"
+if [[ ! -f runs/synthetic_data/train_list.txt ]]; then
+  "${BIN}/datasets/make_synthetic" --output_dir="$PWD/runs/synthetic_data" --num_train=20000 --num_val=2000 \
+    --num_classes=7 --noise=0.1 --seed=0
+fi
+out=runs/ddp_speed
+rm -rf "$out" && mkdir -p "$out"
+# DMUE from the first step (no warm-up), never evaluating within the steps.
+config() {  # per-rank batch, sync_batch_norm
+  sed -e "s/^ce_warmup_epochs: .*/ce_warmup_epochs: 0/" \
+      -e "0,/  batch_size: 64/s//  batch_size: $1/" training/configs/synthetic.pbtxt
+  echo "sync_batch_norm: $2"
+}
+rate() { grep -o '[0-9.]* images/s' "$1" | tail -1 | cut -d' ' -f1; }
+
+config 64 false >"$out/single.pbtxt"
+"${BIN}/training/train" --config="$out/single.pbtxt" --output_dir="$out/single" --max_steps="$STEPS" \
+  >"$out/single.log" 2>&1
+single=$(rate "$out/single.log")
+echo "1 process, batch 64, 2 threads: ${single} images/s"
+
+per_rank=$((64 / NPROC))
+for sync in false true; do
+  config "$per_rank" "$sync" >"$out/ddp_$sync.pbtxt"
+  "${BIN}/training/launch" --nproc="$NPROC" --master_port=$((29500 + RANDOM % 1000)) -- \
+    --config="$out/ddp_$sync.pbtxt" --output_dir="$out/ddp_$sync" --max_steps="$STEPS" >"$out/ddp_$sync.log" 2>&1
+  # Rank 0 reports its own images/s; every rank trains on as many.
+  r=$(rate "$out/ddp_$sync.log")
+  awk -v r="$r" -v n="$NPROC" -v s="$single" -v b="$per_rank" -v sync="$sync" 'BEGIN {
+    printf "%d processes, batch %d each, sync_batch_norm=%s: %.1f images/s in all (%.2fx one process)\n", n, b, sync, r * n, r * n / s }'
+done
+echo "logs: $out/*.log"
