@@ -23,31 +23,34 @@ fi
 out=runs/ddp_speed
 rm -rf "$out" && mkdir -p "$out"
 # From the first step (no warm-up), never evaluating within the steps.
-config() {  # loss, per-rank batch, sync_batch_norm
+config() {  # loss, per-rank batch, sync_batch_norm, overlap
   sed -e "s/^ce_warmup_epochs: .*/ce_warmup_epochs: 0/" -e "s/^loss: .*/loss: $1/" \
       -e "0,/  batch_size: 64/s//  batch_size: $2/" training/configs/synthetic.pbtxt
   echo "sync_batch_norm: $3"
+  echo "ddp_overlap_backward: ${4:-true}"
 }
 rate() { grep -o '[0-9.]* images/s' "$1" | tail -1 | cut -d' ' -f1; }
 skipped() { grep -o 'skipped batches [0-9]*' "$1" | tail -1 | cut -d' ' -f3; }
 
 per_rank=$((64 / NPROC))
 for loss in DMUE CROSS_ENTROPY; do
-  config "$loss" 64 false >"$out/${loss}_single.pbtxt"
+  config "$loss" 64 false true >"$out/${loss}_single.pbtxt"
   "${BIN}/training/train" --config="$out/${loss}_single.pbtxt" --output_dir="$out/${loss}_single" \
     --max_steps="$STEPS" >"$out/${loss}_single.log" 2>&1
   single=$(rate "$out/${loss}_single.log")
   echo "$loss: 1 process, batch 64, 2 threads: ${single} images/s, $(skipped "$out/${loss}_single.log") batches skipped"
-  for sync in false true; do
-    run="${loss}_ddp_sync_${sync}"
-    config "$loss" "$per_rank" "$sync" >"$out/$run.pbtxt"
+  for variant in "false true" "true true" "false false"; do
+    read -r sync overlap <<<"$variant"
+    run="${loss}_ddp_sync_${sync}_overlap_${overlap}"
+    config "$loss" "$per_rank" "$sync" "$overlap" >"$out/$run.pbtxt"
     "${BIN}/training/launch" --nproc="$NPROC" --master_port=$((29500 + RANDOM % 1000)) -- \
       --config="$out/$run.pbtxt" --output_dir="$out/$run" --max_steps="$STEPS" >"$out/$run.log" 2>&1
     # Rank 0 reports its own images/s; every rank trains on as many.
     r=$(rate "$out/$run.log")
     awk -v r="$r" -v n="$NPROC" -v s="$single" -v b="$per_rank" -v sync="$sync" -v k="$(skipped "$out/$run.log")" \
-      -v loss="$loss" 'BEGIN { printf "%s: %d processes, batch %d each, sync_batch_norm=%s: %.1f images/s in all " \
-      "(%.2fx one process), %d batches skipped\n", loss, n, b, sync, r * n, r * n / s, k }'
+      -v loss="$loss" -v o="$overlap" 'BEGIN { printf "%s: %d processes, batch %d each, sync_batch_norm=%s, " \
+      "overlap=%s: %.1f images/s in all (%.2fx one process), %d batches skipped\n", loss, n, b, sync, o, r * n,
+      r * n / s, k }'
   done
 done
 echo "logs: $out/*.log"

@@ -1,6 +1,8 @@
 // Starts N local data-parallel training workers, like torchrun on one host:
 //
 //   bazel run //training:launch -- --nproc=2 -- --config=training/configs/synthetic.pbtxt
+// and on several machines, the same command on each with --nnodes=M
+// --node_rank=<0..M-1> --master_addr=<node 0's address>.
 //
 // Each worker gets RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT
 // and its share of the cores (--num_threads = cores / N, at least 1), since
@@ -21,8 +23,11 @@
 #include "absl/strings/str_cat.h"
 #include "gflags/gflags.h"
 
-DEFINE_int32(nproc, 2, "number of worker processes");
-DEFINE_int32(master_port, 29500, "rendezvous port on 127.0.0.1");
+DEFINE_int32(nproc, 2, "number of worker processes on this machine");
+DEFINE_int32(nnodes, 1, "number of machines, each running this launcher with the same --nproc");
+DEFINE_int32(node_rank, 0, "this machine's index in [0, nnodes); its workers get RANK node_rank * nproc + i");
+DEFINE_string(master_addr, "127.0.0.1", "address of node 0, which hosts the rendezvous");
+DEFINE_int32(master_port, 29500, "rendezvous port on --master_addr");
 DEFINE_string(train_binary, "", "trainer binary (default: `train` next to this launcher)");
 
 namespace {
@@ -40,6 +45,10 @@ int main(int argc, char** argv) {
   }
   if (FLAGS_nproc < 1) {
     std::cerr << "--nproc must be >= 1\n";
+    return 2;
+  }
+  if (FLAGS_nnodes < 1 || FLAGS_node_rank < 0 || FLAGS_node_rank >= FLAGS_nnodes) {
+    std::cerr << "--node_rank=" << FLAGS_node_rank << " must be in [0, --nnodes=" << FLAGS_nnodes << ")\n";
     return 2;
   }
   std::string binary = FLAGS_train_binary;
@@ -65,10 +74,10 @@ int main(int argc, char** argv) {
       return 1;
     }
     if (pid == 0) {
-      setenv("RANK", std::to_string(rank).c_str(), 1);
+      setenv("RANK", std::to_string(FLAGS_node_rank * FLAGS_nproc + rank).c_str(), 1);
       setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
-      setenv("WORLD_SIZE", std::to_string(FLAGS_nproc).c_str(), 1);
-      setenv("MASTER_ADDR", "127.0.0.1", 1);
+      setenv("WORLD_SIZE", std::to_string(FLAGS_nnodes * FLAGS_nproc).c_str(), 1);
+      setenv("MASTER_ADDR", FLAGS_master_addr.c_str(), 1);
       setenv("MASTER_PORT", std::to_string(FLAGS_master_port).c_str(), 1);
       setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);
       std::vector<std::string> args = {binary, absl::StrCat("--num_threads=", threads)};

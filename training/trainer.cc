@@ -70,7 +70,11 @@ struct Trainer::State {
   std::unique_ptr<GradientSynchronizer> gradients;  // with `distributed`
   bool is_main() const { return !distributed || distributed->is_main(); }
   void AverageGradients() {
-    if (gradients) gradients->Finish();
+    if (gradients) {
+      gradients->Finish();
+    } else if (distributed) {
+      distributed->AverageGradients(model->parameters(), int64_t{config.ddp_bucket_mb()} << 20);
+    }
   }
 
   absl::StatusOr<EvalResult> Evaluate();
@@ -157,8 +161,10 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& co
     std::vector<at::Tensor> tensors;
     for (const auto& [name, t] : ModuleStateDict(*state->model)) tensors.push_back(t);
     state->distributed->BroadcastFromMain(tensors);
-    state->gradients = std::make_unique<GradientSynchronizer>(
-        state->distributed.get(), state->model->parameters(), int64_t{config.ddp_bucket_mb()} << 20);
+    if (config.ddp_overlap_backward()) {
+      state->gradients = std::make_unique<GradientSynchronizer>(
+          state->distributed.get(), state->model->parameters(), int64_t{config.ddp_bucket_mb()} << 20);
+    }
     if (config.sync_batch_norm()) {
       const int layers = SetBatchNormSync(*state->model, state->distributed->MakeBatchStatsReducer());
       LOG_IF(INFO, state->is_main()) << "SyncBN: " << layers << " BatchNorm layers pool their statistics over "
