@@ -12,7 +12,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler
   libgtest-dev libbenchmark-dev
   libcpp-httplib-dev nlohmann-json3-dev libgrpc++-dev protobuf-compiler-grpc
-  chromium wrk curl
+  chromium wrk curl python3
 )
 
 missing=()
