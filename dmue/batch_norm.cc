@@ -23,6 +23,17 @@ class AllReduceSumFunction : public torch::autograd::Function<AllReduceSumFuncti
   }
 };
 
+// Counts the batch and returns the running-statistics update factor: the
+// momentum, or 1 / batches seen for a cumulative average (torch's rule).
+double NextRunningStatsFactor(const torch::nn::BatchNormOptions& options, torch::Tensor& num_batches_tracked) {
+  double factor = options.momentum().value_or(0.0);
+  if (num_batches_tracked.defined()) {
+    num_batches_tracked += 1;
+    if (!options.momentum().has_value()) factor = 1.0 / num_batches_tracked.item<double>();
+  }
+  return factor;
+}
+
 }  // namespace
 
 torch::Tensor AllReduceSum(const torch::Tensor& input, const c10::intrusive_ptr<BatchStatsReducer>& reducer) {
@@ -59,11 +70,7 @@ torch::Tensor SyncBatchNorm(const torch::Tensor& input, const torch::nn::BatchNo
 
   if (options.track_running_stats()) {
     torch::NoGradGuard no_grad;
-    double factor = options.momentum().value_or(0.0);
-    if (num_batches_tracked.defined()) {
-      num_batches_tracked += 1;
-      if (!options.momentum().has_value()) factor = 1.0 / num_batches_tracked.item<double>();
-    }
+    const double factor = NextRunningStatsFactor(options, num_batches_tracked);
     running_mean.mul_(1.0 - factor).add_(mean.detach().to(running_mean.dtype()), factor);
     running_var.mul_(1.0 - factor).add_((var.detach() * (count / (count - 1))).to(running_var.dtype()), factor);
   }
@@ -93,11 +100,9 @@ torch::Tensor BatchNormImpl::forward(const torch::Tensor& input) {
     return SyncBatchNorm(input, options, weight, bias, running_mean, running_var, num_batches_tracked, reducer_);
   }
   // torch's BatchNormImplBase::forward.
-  double factor = options.momentum().value_or(0.0);
-  if (is_training() && options.track_running_stats() && num_batches_tracked.defined()) {
-    num_batches_tracked += 1;
-    if (!options.momentum().has_value()) factor = 1.0 / num_batches_tracked.item<double>();
-  }
+  const double factor = is_training() && options.track_running_stats()
+                            ? NextRunningStatsFactor(options, num_batches_tracked)
+                            : options.momentum().value_or(0.0);
   return torch::batch_norm(input, weight, bias, running_mean, running_var,
                            is_training() || !options.track_running_stats(), factor, options.eps(),
                            at::globalContext().userEnabledCuDNN());

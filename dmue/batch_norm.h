@@ -44,7 +44,6 @@ class BatchNormImpl : public torch::nn::Cloneable<BatchNormImpl> {
   void pretty_print(std::ostream& stream) const override;
 
   void set_stats_reducer(c10::intrusive_ptr<BatchStatsReducer> reducer) { reducer_ = std::move(reducer); }
-  bool synchronised() const { return static_cast<bool>(reducer_); }
 
   torch::nn::BatchNormOptions options;
   torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;

@@ -258,10 +258,11 @@ void GradientSynchronizer::Finish() {
     c10d::AllreduceOptions options;
     options.reduceOp = c10d::ReduceOp::MAX;
     context_->group_->allreduce(used_mask, options)->wait();
+    const auto used_on_any_rank = used_mask[0].accessor<int, 1>();
     std::vector<int> used;
     std::vector<at::Tensor> unbucketed;
     for (size_t i = 0; i < params_.size(); ++i) {
-      if (used_mask[0][i].item<int>() == 0) continue;
+      if (used_on_any_rank[i] == 0) continue;
       used.push_back(static_cast<int>(i));
       if (bucket_of_[i] >= 0) continue;
       at::Tensor& p = params_[i];

@@ -69,11 +69,12 @@ struct Trainer::State {
   std::unique_ptr<DistributedContext> distributed;  // null: single process
   std::unique_ptr<GradientSynchronizer> gradients;  // with `distributed`
   bool is_main() const { return !distributed || distributed->is_main(); }
+  int64_t ddp_bucket_bytes() const { return int64_t{config.ddp_bucket_mb()} << 20; }
   void AverageGradients() {
     if (gradients) {
       gradients->Finish();
     } else if (distributed) {
-      distributed->AverageGradients(model->parameters(), int64_t{config.ddp_bucket_mb()} << 20);
+      distributed->AverageGradients(model->parameters(), ddp_bucket_bytes());
     }
   }
 
@@ -162,8 +163,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& co
     for (const auto& [name, t] : ModuleStateDict(*state->model)) tensors.push_back(t);
     state->distributed->BroadcastFromMain(tensors);
     if (config.ddp_overlap_backward()) {
-      state->gradients = std::make_unique<GradientSynchronizer>(
-          state->distributed.get(), state->model->parameters(), int64_t{config.ddp_bucket_mb()} << 20);
+      state->gradients = std::make_unique<GradientSynchronizer>(state->distributed.get(),
+                                                                state->model->parameters(), state->ddp_bucket_bytes());
     }
     if (config.sync_batch_norm()) {
       const int layers = SetBatchNormSync(*state->model, state->distributed->MakeBatchStatsReducer());
