@@ -53,7 +53,10 @@ reply=$(curl -sf -H 'Content-Type: image/jpeg' --data-binary @"$shared/data/phot
   "http://127.0.0.1:$port/v1/faces") || fail "/v1/faces failed"
 /usr/bin/python3 -c 'import json,sys; r=json.loads(sys.argv[1]); assert len(r["faces"]) == 2, r' "$reply" \
   || fail "expected 2 faces: $reply"
-curl -sf "http://127.0.0.1:$port/metrics" | grep -q 'dmue_http_requests_total{route="/v1/faces",code="200"} 1' \
+# Fetched whole, then searched: `curl | grep -q` under pipefail fails when grep
+# exits at the match and curl is still writing (SIGPIPE).
+metrics=$(curl -sf "http://127.0.0.1:$port/metrics") || fail "/metrics failed"
+grep -q 'dmue_http_requests_total{route="/v1/faces",code="200"} 1' <<<"$metrics" \
   || fail "metrics do not count the request"
 
 # SIGTERM while a request is in flight: it still gets its answer.
@@ -61,7 +64,7 @@ curl -s -o "$tmp/inflight.json" -w '%{http_code}' -H 'Content-Type: image/jpeg' 
   --data-binary @"$shared/data/photos/fma3d_mask-sample.jpg" "http://127.0.0.1:$port/v1/faces" >"$tmp/inflight.code" &
 client=$!
 for _ in $(seq 1 500); do
-  curl -s "http://127.0.0.1:$port/metrics" | grep -q '^dmue_http_requests_in_flight 1' && break
+  grep -q '^dmue_http_requests_in_flight 1' <<<"$(curl -s "http://127.0.0.1:$port/metrics")" && break
   sleep 0.01
 done
 kill -TERM $pid
