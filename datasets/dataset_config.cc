@@ -47,6 +47,15 @@ absl::Status ValidateDatasetConfig(const DatasetConfig& c) {
   if (!(a.erasing_ratio_min() > 0 && a.erasing_ratio_min() <= a.erasing_ratio_max())) {
     return FieldError("augmentation.erasing_ratio_min", "need 0 < erasing_ratio_min <= erasing_ratio_max");
   }
+  if (!IsProbability(a.affine_p())) return FieldError("augmentation.affine_p", "must be in [0, 1]");
+  if (!(a.rotation_deg() >= 0 && a.rotation_deg() <= 180)) {
+    return FieldError("augmentation.rotation_deg", "must be in [0, 180]");
+  }
+  if (!(a.scale_min() > 0 && a.scale_min() <= a.scale_max() && a.scale_max() <= 4)) {
+    return FieldError("augmentation.scale_min", "need 0 < scale_min <= scale_max <= 4");
+  }
+  if (!(a.shear_deg() >= 0 && a.shear_deg() < 80)) return FieldError("augmentation.shear_deg", "must be in [0, 80)");
+  if (!(a.translate() >= 0 && a.translate() <= 0.5)) return FieldError("augmentation.translate", "must be in [0, 0.5]");
   if (!(c.normalize_std() > 0)) return FieldError("normalize_std", "must be > 0");
   if (c.batch_size() < 1) return FieldError("batch_size", absl::StrCat("must be >= 1, got ", c.batch_size()));
   if (c.num_workers() < 1 || c.num_workers() > 64) {
@@ -85,6 +94,12 @@ TransformOptions ToTransformOptions(const DatasetConfig& c) {
   t.erase_ratio_min = a.erasing_ratio_min();
   t.erase_ratio_max = a.erasing_ratio_max();
   t.erase_value = a.erasing_value();
+  t.affine_p = a.affine_p();
+  t.rotation_deg = a.rotation_deg();
+  t.scale_min = a.scale_min();
+  t.scale_max = a.scale_max();
+  t.shear_deg = a.shear_deg();
+  t.translate = a.translate();
   t.mean = c.normalize_mean();
   t.std = c.normalize_std();
   return t;

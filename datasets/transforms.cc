@@ -100,6 +100,13 @@ absl::Status ValidateTransformOptions(const TransformOptions& o) {
     return FieldError("erase_ratio_min", "need 0 < erase_ratio_min <= erase_ratio_max");
   }
   if (!(o.std > 0.0f)) return FieldError("std", "must be > 0");
+  if (!IsProbability(o.affine_p)) return FieldError("affine_p", "must be in [0, 1]");
+  if (!(o.rotation_deg >= 0.0f && o.rotation_deg <= 180.0f)) return FieldError("rotation_deg", "must be in [0, 180]");
+  if (!(o.scale_min > 0.0f && o.scale_min <= o.scale_max && o.scale_max <= 4.0f)) {
+    return FieldError("scale_min", "need 0 < scale_min <= scale_max <= 4");
+  }
+  if (!(o.shear_deg >= 0.0f && o.shear_deg < 80.0f)) return FieldError("shear_deg", "must be in [0, 80)");
+  if (!(o.translate >= 0.0f && o.translate <= 0.5f)) return FieldError("translate", "must be in [0, 0.5]");
   return absl::OkStatus();
 }
 
@@ -185,6 +192,25 @@ bool RandomErase(float* chw, int channels, int height, int width, const Transfor
   return false;
 }
 
+cv::Mat RandomAffine(const cv::Mat& image, const TransformOptions& o, std::mt19937_64* rng) {
+  auto uniform = [rng](double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(*rng); };
+  const double angle = uniform(-o.rotation_deg, o.rotation_deg) * M_PI / 180.0;
+  const double scale = uniform(o.scale_min, o.scale_max);
+  const double shear = std::tan(uniform(-o.shear_deg, o.shear_deg) * M_PI / 180.0);
+  const double tx = uniform(-o.translate, o.translate) * image.cols;
+  const double ty = uniform(-o.translate, o.translate) * image.rows;
+  // Forward map p' = c + t + R * Shear * (scale (p - c)); warpAffine takes it
+  // directly (it inverts the matrix itself).
+  const double cx = (image.cols - 1) / 2.0, cy = (image.rows - 1) / 2.0;
+  const double ca = std::cos(angle), sa = std::sin(angle);
+  const double a = scale * ca, b = scale * (ca * shear - sa);
+  const double c = scale * sa, d = scale * (sa * shear + ca);
+  cv::Mat m = (cv::Mat_<double>(2, 3) << a, b, cx + tx - a * cx - b * cy, c, d, cy + ty - c * cx - d * cy);
+  cv::Mat out;
+  cv::warpAffine(image, out, m, image.size(), cv::INTER_LINEAR, cv::BORDER_REFLECT_101);
+  return out;
+}
+
 int CenterCropOffset(int size, int crop) { return int(std::nearbyint((size - crop) / 2.0)); }
 
 absl::Status ApplyTransform(const cv::Mat& rgb, const TransformOptions& o, std::mt19937_64* rng, float* out) {
@@ -198,6 +224,7 @@ absl::Status ApplyTransform(const cv::Mat& rgb, const TransformOptions& o, std::
     image = AddGaussianNoise(image, std::sqrt(double(o.noise_var)), rng);
   }
   if (o.resize > 0) image = ResizePilBilinear(image, o.resize, o.resize);
+  if (o.train && o.affine_p > 0 && unit(*rng) < o.affine_p) image = RandomAffine(image, o, rng);
   if (image.rows < o.crop || image.cols < o.crop) {
     return absl::InvalidArgumentError(absl::StrCat("ApplyTransform: image ", image.cols, "x", image.rows,
                                                    " is smaller than crop ", o.crop));

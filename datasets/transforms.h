@@ -4,13 +4,15 @@
 // Train (reference make_dataloader + dataset):
 //   Gaussian noise (p 0.25, variance 30 on 0..255 values, rounded and clipped)
 //   -> Resize((resize, resize)) with PIL bilinear semantics
+//   -> [optional random affine warp, off by default]
 //   -> RandomCrop(crop) -> RandomHorizontalFlip(0.5) -> ToTensor
 //   -> Normalize(0.5, 0.5) -> RandomErasing(p 0.5, scale 0.02-0.25,
 //      ratio 0.3-3.3, value 0; torchvision semantics, 10 attempts).
 // Eval: Resize((resize, resize)) -> CenterCrop(crop) -> ToTensor -> Normalize.
 //
 // Randomness: every random decision is drawn from the std::mt19937_64 passed
-// in, in the order noise, crop, flip, erasing. The loader seeds one generator
+// in, in the order noise, affine, crop, flip, erasing (a disabled step
+// draws nothing, so configs without affine keep their streams). The loader seeds one generator
 // per sample with MixSeed(seed, {epoch, position}) (seed.h), so augmentations
 // are reproducible whatever the worker count. The streams are not torch's, so
 // values differ from a PyTorch run; distributions are the same.
@@ -38,6 +40,12 @@ struct TransformOptions {
   float erase_scale_min = 0.02f, erase_scale_max = 0.25f;
   float erase_ratio_min = 0.3f, erase_ratio_max = 3.3f;
   float erase_value = 0.0f;  // in normalised units (0 = mid grey)
+  // Random affine warp about the centre (see AugmentationConfig).
+  float affine_p = 0.0f;
+  float rotation_deg = 0.0f;
+  float scale_min = 1.0f, scale_max = 1.0f;
+  float shear_deg = 0.0f;
+  float translate = 0.0f;  // fraction of the side, in x and y
   // Both:
   float mean = 0.5f, std = 0.5f;
 };
@@ -65,6 +73,9 @@ cv::Mat AddGaussianNoise(const cv::Mat& rgb, double stddev, std::mt19937_64* rng
 // whether a region was erased (the probability check is the caller's).
 bool RandomErase(float* chw, int channels, int height, int width, const TransformOptions& options,
                  std::mt19937_64* rng);
+// Rotation, isotropic scale, horizontal shear and shift drawn from `options`
+// (in that order), applied about the image centre; bilinear, mirrored borders.
+cv::Mat RandomAffine(const cv::Mat& image, const TransformOptions& options, std::mt19937_64* rng);
 // torchvision CenterCrop offset: int(round((size - crop) / 2)), half to even.
 int CenterCropOffset(int size, int crop);
 

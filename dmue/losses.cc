@@ -37,6 +37,16 @@ torch::Tensor SpKdLoss(const std::vector<torch::Tensor>& aux_gram,
   return sum / static_cast<int64_t>(main_gram.size());
 }
 
+torch::Tensor TargetCrossEntropy(const torch::Tensor& logits, const torch::Tensor& labels,
+                                 const torch::Tensor& soft_targets, double label_smoothing) {
+  const torch::Tensor log_p = torch::log_softmax(logits.to(torch::kFloat32), 1);
+  torch::Tensor targets = soft_targets.defined()
+                              ? soft_targets.to(torch::kFloat32)
+                              : torch::one_hot(labels, logits.size(1)).to(torch::kFloat32);
+  if (label_smoothing > 0) targets = targets * (1.0 - label_smoothing) + label_smoothing / logits.size(1);
+  return -(targets * log_p).sum(1).mean();
+}
+
 DmueLosses ComputeDmueLosses(const TrainForwardOutput& forward, const torch::Tensor& labels,
                              int num_classes, double temperature, const LossWeights& weights) {
   DmueLosses losses;

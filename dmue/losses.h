@@ -43,6 +43,13 @@ torch::Tensor SoftLoss(const torch::Tensor& logits, const torch::Tensor& labels,
 torch::Tensor SpKdLoss(const std::vector<torch::Tensor>& aux_gram,
                        const std::vector<torch::Tensor>& main_gram);
 
+// Cross entropy of `logits` [B, C] to a target distribution: `soft_targets`
+// [B, C] when defined (e.g. FERPlus vote distributions), else the one-hot of
+// `labels`; mixed as (1 - label_smoothing) target + label_smoothing / C.
+// With hard labels and no smoothing this is torch's cross_entropy.
+torch::Tensor TargetCrossEntropy(const torch::Tensor& logits, const torch::Tensor& labels,
+                                 const torch::Tensor& soft_targets, double label_smoothing);
+
 DmueLosses ComputeDmueLosses(const TrainForwardOutput& forward, const torch::Tensor& labels,
                              int num_classes, double temperature, const LossWeights& weights);
 

@@ -52,7 +52,7 @@ void BM_TrainStep(benchmark::State& state) {
   StepSettings settings;
   settings.compute = ComputeFor(state.range(1));
   SetChannelsLast(*model, settings.compute.channels_last);
-  auto optimizer = MakeReferenceAdam(model, AdamSettings{});
+  auto optimizer = MakeReferenceAdam(model, OptimizerSettings{});
   const torch::Tensor images = torch::randn({batch, 3, kSize, kSize});
   const torch::Tensor labels = BalancedLabels(batch);
   for (auto _ : state) {

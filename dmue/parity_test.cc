@@ -106,7 +106,7 @@ std::shared_ptr<GoldenRun> GetRun(int num_classes) {
     LossWeights weights{0.5, 1000, RampUp(epoch, 6), RampDown(epoch, 6)};
     run->losses_by_epoch[epoch] = ComputeDmueLosses(run->out, labels, num_classes, 1.2, weights);
   }
-  AdamSettings adam{LrAt(ReferenceLr1(), 3), LrAt(ReferenceLr2(), 3), 1e-4, false};
+  OptimizerSettings adam{LrAt(ReferenceLr1(), 3), LrAt(ReferenceLr2(), 3), 1e-4, false};
   auto optimizer = MakeReferenceAdam(run->model, adam);
   optimizer->zero_grad();
   run->losses_by_epoch[3].total.backward();

@@ -1,6 +1,8 @@
 #include "dmue/schedule.h"
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 
@@ -38,6 +40,38 @@ double LrAt(const PiecewiseLr& schedule, int epoch) {
     if (epoch < bound) return lr;
   }
   return schedule.back().second;
+}
+
+absl::Status ValidateStepSchedule(const StepSchedule& s, const char* field) {
+  auto error = [field](const char* name, const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".", name, ": ", why));
+  };
+  if (!(s.base_lr > 0) || !std::isfinite(s.base_lr)) return error("base_lr", absl::StrCat("must be > 0, got ", s.base_lr));
+  if (!(s.warmup_epochs >= 0) || s.warmup_epochs >= s.total_epochs) {
+    return error("warmup_epochs", absl::StrCat("must be in [0, ", s.total_epochs, "), got ", s.warmup_epochs));
+  }
+  if (!(s.min_lr >= 0) || s.min_lr > s.base_lr) return error("min_lr", "must be in [0, base_lr]");
+  if (!(s.gamma > 0) || s.gamma > 1) return error("step_gamma", "must be in (0, 1]");
+  for (size_t i = 0; i < s.milestones.size(); ++i) {
+    if (s.milestones[i] <= 0 || (i > 0 && s.milestones[i] <= s.milestones[i - 1])) {
+      return error("step_milestones", "must be positive and increasing");
+    }
+  }
+  return absl::OkStatus();
+}
+
+double LrAt(const StepSchedule& s, double t) {
+  if (t < s.warmup_epochs) return s.base_lr * t / s.warmup_epochs;
+  if (s.kind == StepSchedule::Kind::kStep) {
+    double lr = s.base_lr;
+    for (int m : s.milestones) {
+      if (t >= m) lr *= s.gamma;
+    }
+    return lr;
+  }
+  const double span = s.total_epochs - s.warmup_epochs;
+  const double p = std::min(1.0, (t - s.warmup_epochs) / span);
+  return s.min_lr + (s.base_lr - s.min_lr) * 0.5 * (1.0 + std::cos(M_PI * p));
 }
 
 PiecewiseLr ReferenceLr1() {

@@ -43,5 +43,51 @@ TEST(ScheduleTest, ValidationNamesTheField) {
   EXPECT_TRUE(ValidatePiecewiseLr(ReferenceLr1(), "lr1").ok());
 }
 
+TEST(ScheduleTest, CosineWarmsUpLinearlyThenDecaysToMinLr) {
+  StepSchedule s;
+  s.kind = StepSchedule::Kind::kCosine;
+  s.base_lr = 0.1;
+  s.warmup_epochs = 2;
+  s.min_lr = 0.001;
+  s.total_epochs = 12;
+  ASSERT_TRUE(ValidateStepSchedule(s, "lr").ok());
+  EXPECT_DOUBLE_EQ(LrAt(s, 0.0), 0.0);
+  EXPECT_DOUBLE_EQ(LrAt(s, 1.0), 0.05);
+  EXPECT_DOUBLE_EQ(LrAt(s, 2.0), 0.1);
+  EXPECT_NEAR(LrAt(s, 7.0), 0.001 + 0.099 * 0.5, 1e-12);  // half way: cos = 0
+  EXPECT_NEAR(LrAt(s, 12.0), 0.001, 1e-12);
+  EXPECT_NEAR(LrAt(s, 20.0), 0.001, 1e-12);  // past the end it stays at the floor
+  for (double t = 2.0; t < 12.0; t += 0.25) EXPECT_GE(LrAt(s, t), LrAt(s, t + 0.25)) << t;
+}
+
+TEST(ScheduleTest, StepDecaysAtEachMilestone) {
+  StepSchedule s;
+  s.kind = StepSchedule::Kind::kStep;
+  s.base_lr = 0.1;
+  s.gamma = 0.5;
+  s.milestones = {3, 6};
+  s.total_epochs = 10;
+  ASSERT_TRUE(ValidateStepSchedule(s, "lr").ok());
+  EXPECT_DOUBLE_EQ(LrAt(s, 2.99), 0.1);
+  EXPECT_DOUBLE_EQ(LrAt(s, 3.0), 0.05);
+  EXPECT_DOUBLE_EQ(LrAt(s, 6.5), 0.025);
+}
+
+TEST(ScheduleTest, StepScheduleErrorsNameTheField) {
+  StepSchedule s;
+  s.total_epochs = 10;
+  s.base_lr = 0;
+  EXPECT_NE(ValidateStepSchedule(s, "cfg").message().find("cfg.base_lr"), std::string::npos);
+  s.base_lr = 0.1;
+  s.warmup_epochs = 10;
+  EXPECT_NE(ValidateStepSchedule(s, "cfg").message().find("cfg.warmup_epochs"), std::string::npos);
+  s.warmup_epochs = 0;
+  s.milestones = {4, 2};
+  EXPECT_NE(ValidateStepSchedule(s, "cfg").message().find("cfg.step_milestones"), std::string::npos);
+  s.milestones = {};
+  s.min_lr = 1;
+  EXPECT_NE(ValidateStepSchedule(s, "cfg").message().find("cfg.min_lr"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace dmue

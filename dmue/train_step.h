@@ -56,6 +56,13 @@ absl::StatusOr<DmueLosses> TrainStep(DmueModel& model, torch::optim::Optimizer& 
                                      const torch::Tensor& images, const torch::Tensor& labels,
                                      const StepSettings& settings);
 
+// One cross-entropy step on the main branch (the plain baseline and DMUE's
+// warm-up): TargetCrossEntropy to `soft_targets` (undefined: `labels`) with
+// label smoothing. Returns the loss.
+double CrossEntropyStep(DmueModel& model, torch::optim::Optimizer& optimizer, const torch::Tensor& images,
+                        const torch::Tensor& labels, const torch::Tensor& soft_targets, double label_smoothing,
+                        const StepSettings& settings);
+
 }  // namespace dmue
 
 #endif  // DMUE_TRAIN_STEP_H_

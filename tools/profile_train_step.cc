@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
   settings.compute.channels_last = FLAGS_channels_last;
   settings.compute.precision = FLAGS_bf16 ? dmue::Precision::kBFloat16 : dmue::Precision::kFloat32;
   dmue::SetChannelsLast(*model, FLAGS_channels_last);
-  auto adam = dmue::MakeReferenceAdam(model, dmue::AdamSettings{});
+  auto adam = dmue::MakeReferenceAdam(model, dmue::OptimizerSettings{});
   torch::Tensor images = torch::randn({FLAGS_batch, 3, FLAGS_size, FLAGS_size});
   torch::Tensor labels = torch::arange(FLAGS_batch, torch::kLong).remainder(FLAGS_classes);
   if (!dmue::TrainStep(model, *adam, images, labels, settings).ok()) return 1;

@@ -1,5 +1,7 @@
 #include "training/checkpoint.h"
 
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
 #include "dmue/io/torch_checkpoint.h"
 #include "dmue/state_dict.h"
@@ -24,35 +26,143 @@ absl::Status Missing(const std::string& path, const std::string& what) {
   return absl::DataLossError(absl::StrCat(path, ": not a training checkpoint (", what, " missing)"));
 }
 
+// One optimiser state as a dict: Adam's step and moments, or SGD's momentum
+// buffer (None before the first step).
+absl::StatusOr<Value> ParamStateValue(const torch::optim::OptimizerParamState& state) {
+  Value entry = Value::MakeDict();
+  if (const auto* adam = dynamic_cast<const torch::optim::AdamParamState*>(&state)) {
+    absl::StatusOr<Value> m = TensorValue(adam->exp_avg()), v = TensorValue(adam->exp_avg_sq());
+    if (!m.ok()) return m.status();
+    if (!v.ok()) return v.status();
+    for (auto st : {Put(entry, "step", Value::Int(adam->step())), Put(entry, "exp_avg", *m),
+                    Put(entry, "exp_avg_sq", *v)}) {
+      if (!st.ok()) return st;
+    }
+    return entry;
+  }
+  if (const auto* sgd = dynamic_cast<const torch::optim::SGDParamState*>(&state)) {
+    if (!sgd->momentum_buffer().defined()) return Value::None();
+    absl::StatusOr<Value> buffer = TensorValue(sgd->momentum_buffer());
+    if (!buffer.ok()) return buffer.status();
+    if (auto st = Put(entry, "momentum_buffer", *buffer); !st.ok()) return st;
+    return entry;
+  }
+  return absl::UnimplementedError("training checkpoints hold Adam or SGD states only");
+}
+
+std::string OptimizerKind(const torch::optim::Optimizer& optimizer) {
+  return dynamic_cast<const torch::optim::SGD*>(&optimizer) != nullptr ? "sgd" : "adam";
+}
+
+// A checkpoint tensor for parameter `p`: same shape, p's dtype and layout.
+absl::StatusOr<torch::Tensor> StateTensor(const std::string& path, const Value& entry, const char* key,
+                                          const torch::Tensor& p, size_t index) {
+  const Value* value = entry.Get(key);
+  if (value == nullptr) return Missing(path, absl::StrCat("optimiser state ", index, ".", key));
+  absl::StatusOr<at::Tensor> t = io::ToTensor(*value);
+  if (!t.ok()) return absl::DataLossError(absl::StrCat(path, ": optimiser state ", index, ".", key, ": ",
+                                                       t.status().message()));
+  if (t->sizes() != p.sizes()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": optimiser state ", index, ".", key,
+                                                   " does not match its parameter's shape"));
+  }
+  return t->to(p.dtype()).contiguous(p.suggest_memory_format()).clone();
+}
+
+absl::StatusOr<std::unique_ptr<torch::optim::OptimizerParamState>> ParamStateFromValue(
+    const std::string& path, const Value& entry, const std::string& kind, const torch::Tensor& p, size_t index) {
+  if (!entry.is_dict()) {
+    return absl::DataLossError(absl::StrCat(path, ": optimiser state ", index, " is not a dict"));
+  }
+  if (kind == "sgd") {
+    absl::StatusOr<torch::Tensor> buffer = StateTensor(path, entry, "momentum_buffer", p, index);
+    if (!buffer.ok()) return buffer.status();
+    auto s = std::make_unique<torch::optim::SGDParamState>();
+    s->momentum_buffer(*buffer);
+    return s;
+  }
+  const Value* step = entry.Get("step");
+  if (step == nullptr || !step->is_int() || step->as_int() < 0) {
+    return absl::DataLossError(absl::StrCat(path, ": optimiser state ", index, ".step is not a count"));
+  }
+  absl::StatusOr<torch::Tensor> m = StateTensor(path, entry, "exp_avg", p, index);
+  if (!m.ok()) return m.status();
+  absl::StatusOr<torch::Tensor> v = StateTensor(path, entry, "exp_avg_sq", p, index);
+  if (!v.ok()) return v.status();
+  auto s = std::make_unique<torch::optim::AdamParamState>();
+  s->step(step->as_int());
+  s->exp_avg(*m);
+  s->exp_avg_sq(*v);
+  return s;
+}
+
+absl::Status RestoreOptimizer(const std::string& path, const Value& root, torch::optim::Optimizer& optimizer) {
+  const Value* kind_value = root.Get("optimizer");
+  const std::string kind = kind_value && kind_value->is_string() ? kind_value->as_string() : "adam";
+  if (kind != OptimizerKind(optimizer)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": checkpoint holds a ", kind,
+                                                   " state but the run uses ", OptimizerKind(optimizer),
+                                                   " (TrainerConfig.optimizer)"));
+  }
+  const Value* states = root.Get("optimizer_state");
+  if (states == nullptr) states = root.Get("adam_state");  // files written before SGD existed
+  const Value* lrs = root.Get("learning_rates");
+  if (states == nullptr || !states->is_list()) return Missing(path, "optimizer_state");
+  if (lrs == nullptr || !lrs->is_list()) return Missing(path, "learning_rates");
+  auto& groups = optimizer.param_groups();
+  if (lrs->items().size() != groups.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": optimiser has ", groups.size(),
+                                                   " parameter groups, checkpoint ", lrs->items().size()));
+  }
+  size_t index = 0;
+  torch::NoGradGuard no_grad;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const Value& lr = lrs->items()[g];
+    if (!lr.is_double() || !std::isfinite(lr.as_double())) {
+      return absl::DataLossError(absl::StrCat(path, ": learning_rates[", g, "] is not a finite float"));
+    }
+    groups[g].options().set_lr(lr.as_double());
+    for (const torch::Tensor& p : groups[g].params()) {
+      if (index >= states->items().size()) {
+        return absl::InvalidArgumentError(absl::StrCat(path, ": fewer optimiser states than parameters"));
+      }
+      const Value& entry = states->items()[index++];
+      optimizer.state().erase(StateKey(p));
+      if (entry.is_none()) continue;
+      absl::StatusOr<std::unique_ptr<torch::optim::OptimizerParamState>> state =
+          ParamStateFromValue(path, entry, kind, p, index - 1);
+      if (!state.ok()) return state.status();
+      optimizer.state()[StateKey(p)] = std::move(*state);
+    }
+  }
+  if (index != states->items().size()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": more optimiser states than parameters"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status SaveTrainingCheckpoint(const std::string& path, DmueModel& model,
-                                    torch::optim::Adam& optimizer, const TrainingState& state) {
+                                    torch::optim::Optimizer& optimizer, const TrainingState& state) {
   io::StateDict weights;
   for (const auto& [name, t] : ModuleStateDict(*model)) weights.emplace_back(name, t.detach().contiguous());
   absl::StatusOr<Value> state_dict = io::StateDictToValue(weights);
   if (!state_dict.ok()) return state_dict.status();
 
-  Value adam = Value::MakeList();
+  Value states = Value::MakeList();
   Value lrs = Value::MakeList();
   for (auto& group : optimizer.param_groups()) {
-    lrs.mutable_items().push_back(
-        Value::Double(static_cast<torch::optim::AdamOptions&>(group.options()).lr()));
+    lrs.mutable_items().push_back(Value::Double(group.options().get_lr()));
     for (const torch::Tensor& p : group.params()) {
       auto it = optimizer.state().find(StateKey(p));
       if (it == optimizer.state().end()) {
-        adam.mutable_items().push_back(Value::None());
+        states.mutable_items().push_back(Value::None());
         continue;
       }
-      auto& s = static_cast<torch::optim::AdamParamState&>(*it->second);
-      Value entry = Value::MakeDict();
-      absl::StatusOr<Value> m = TensorValue(s.exp_avg()), v = TensorValue(s.exp_avg_sq());
-      if (!m.ok()) return m.status();
-      if (!v.ok()) return v.status();
-      if (auto st = Put(entry, "step", Value::Int(s.step())); !st.ok()) return st;
-      if (auto st = Put(entry, "exp_avg", *m); !st.ok()) return st;
-      if (auto st = Put(entry, "exp_avg_sq", *v); !st.ok()) return st;
-      adam.mutable_items().push_back(entry);
+      absl::StatusOr<Value> entry = ParamStateValue(*it->second);
+      if (!entry.ok()) return entry.status();
+      states.mutable_items().push_back(*std::move(entry));
     }
   }
 
@@ -65,8 +175,9 @@ absl::Status SaveTrainingCheckpoint(const std::string& path, DmueModel& model,
                   Put(training, "sampler_state", Value::Bytes(state.sampler_state)),
                   Put(training, "config", Value::String(state.config_text)),
                   Put(root, "format", Value::String("dmue-cpp-training-checkpoint")),
-                  Put(root, "version", Value::Int(1)), Put(root, "state_dict", *state_dict),
-                  Put(root, "adam_state", adam), Put(root, "learning_rates", lrs),
+                  Put(root, "version", Value::Int(2)), Put(root, "state_dict", *state_dict),
+                  Put(root, "optimizer", Value::String(OptimizerKind(optimizer))),
+                  Put(root, "optimizer_state", states), Put(root, "learning_rates", lrs),
                   Put(root, "training", training)}) {
     if (!st.ok()) return st;
   }
@@ -74,7 +185,7 @@ absl::Status SaveTrainingCheckpoint(const std::string& path, DmueModel& model,
 }
 
 absl::StatusOr<TrainingState> LoadTrainingCheckpoint(const std::string& path, DmueModel& model,
-                                                     torch::optim::Adam& optimizer) {
+                                                     torch::optim::Optimizer& optimizer) {
   absl::StatusOr<Value> root = io::ReadCheckpoint(path);
   if (!root.ok()) return root.status();
   if (!root->is_dict()) return Missing(path, "top-level dict");
@@ -87,55 +198,14 @@ absl::StatusOr<TrainingState> LoadTrainingCheckpoint(const std::string& path, Dm
   if (absl::Status s = LoadStateDict(*model, NamedTensors(weights->begin(), weights->end())); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
   }
+  if (absl::Status s = RestoreOptimizer(path, *root, optimizer); !s.ok()) return s;
 
-  const Value* adam = root->Get("adam_state");
-  const Value* lrs = root->Get("learning_rates");
   const Value* training = root->Get("training");
-  if (adam == nullptr || !adam->is_list()) return Missing(path, "adam_state");
-  if (lrs == nullptr || !lrs->is_list()) return Missing(path, "learning_rates");
   if (training == nullptr || !training->is_dict()) return Missing(path, "training");
-  auto& groups = optimizer.param_groups();
-  if (lrs->items().size() != groups.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": optimiser has ", groups.size(),
-                                                   " parameter groups, checkpoint ", lrs->items().size()));
-  }
-  size_t index = 0;
-  torch::NoGradGuard no_grad;
-  for (size_t g = 0; g < groups.size(); ++g) {
-    static_cast<torch::optim::AdamOptions&>(groups[g].options()).lr(lrs->items()[g].as_double());
-    for (const torch::Tensor& p : groups[g].params()) {
-      if (index >= adam->items().size()) {
-        return absl::InvalidArgumentError(absl::StrCat(path, ": fewer optimiser states than parameters"));
-      }
-      const Value& entry = adam->items()[index++];
-      optimizer.state().erase(StateKey(p));
-      if (entry.is_none()) continue;
-      const Value* step = entry.Get("step");
-      const Value* m = entry.Get("exp_avg");
-      const Value* v = entry.Get("exp_avg_sq");
-      if (step == nullptr || m == nullptr || v == nullptr) return Missing(path, "Adam moments");
-      absl::StatusOr<at::Tensor> mt = io::ToTensor(*m), vt = io::ToTensor(*v);
-      if (!mt.ok()) return mt.status();
-      if (!vt.ok()) return vt.status();
-      if (mt->sizes() != p.sizes() || vt->sizes() != p.sizes()) {
-        return absl::InvalidArgumentError(absl::StrCat(path, ": Adam state ", index - 1,
-                                                       " does not match its parameter's shape"));
-      }
-      auto s = std::make_unique<torch::optim::AdamParamState>();
-      s->step(step->as_int());
-      s->exp_avg(mt->to(p.dtype()).contiguous(p.suggest_memory_format()).clone());
-      s->exp_avg_sq(vt->to(p.dtype()).contiguous(p.suggest_memory_format()).clone());
-      optimizer.state()[StateKey(p)] = std::move(s);
-    }
-  }
-  if (index != adam->items().size()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": more optimiser states than parameters"));
-  }
-
   TrainingState state;
   auto get_int = [&](const char* key, int64_t* out) -> absl::Status {
     const Value* v = training->Get(key);
-    if (v == nullptr || !v->is_int()) return Missing(path, absl::StrCat("training.", key));
+    if (v == nullptr || !v->is_int() || v->as_int() < 0) return Missing(path, absl::StrCat("training.", key));
     *out = v->as_int();
     return absl::OkStatus();
   };
@@ -143,9 +213,22 @@ absl::StatusOr<TrainingState> LoadTrainingCheckpoint(const std::string& path, Dm
                   get_int("global_step", &state.global_step)}) {
     if (!st.ok()) return st;
   }
-  if (const Value* v = training->Get("best_accuracy"); v && v->is_double()) state.best_accuracy = v->as_double();
-  if (const Value* v = training->Get("sampler_state"); v && v->is_bytes()) state.sampler_state = v->as_bytes();
-  if (const Value* v = training->Get("config"); v && v->is_string()) state.config_text = v->as_string();
+  // Optional fields: present with the wrong type is corruption, not absence.
+  auto wrong_type = [&](const char* key) {
+    return absl::DataLossError(absl::StrCat(path, ": training.", key, " has the wrong type"));
+  };
+  if (const Value* v = training->Get("best_accuracy")) {
+    if (!v->is_double()) return wrong_type("best_accuracy");
+    state.best_accuracy = v->as_double();
+  }
+  if (const Value* v = training->Get("sampler_state")) {
+    if (!v->is_bytes()) return wrong_type("sampler_state");
+    state.sampler_state = v->as_bytes();
+  }
+  if (const Value* v = training->Get("config")) {
+    if (!v->is_string()) return wrong_type("config");
+    state.config_text = v->as_string();
+  }
   return state;
 }
 

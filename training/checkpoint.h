@@ -1,4 +1,4 @@
-// Training checkpoints: the multi-branch weights, the Adam state and the loop
+// Training checkpoints: the multi-branch weights, the optimiser state (Adam or SGD) and the loop
 // position in one torch.save-compatible zip file, so a run resumes exactly
 // and Python can still read the weights (torch.load(f)['state_dict']).
 // Files are written to a temp name and renamed: an interrupted save never
@@ -27,12 +27,13 @@ struct TrainingState {
 };
 
 absl::Status SaveTrainingCheckpoint(const std::string& path, DmueModel& model,
-                                    torch::optim::Adam& optimizer, const TrainingState& state);
+                                    torch::optim::Optimizer& optimizer, const TrainingState& state);
 
 // Restores weights, optimiser moments and the loop position. The optimiser
-// must have been built over the same parameter groups.
+// must have been built over the same parameter groups and be of the kind
+// that wrote the file. Every value read is type-checked (DataLoss if not).
 absl::StatusOr<TrainingState> LoadTrainingCheckpoint(const std::string& path, DmueModel& model,
-                                                     torch::optim::Adam& optimizer);
+                                                     torch::optim::Optimizer& optimizer);
 
 }  // namespace dmue::training
 

@@ -29,7 +29,7 @@ TEST(CheckpointTest, ResumeContinuesExactly) {
   torch::manual_seed(0);
   const torch::Tensor images = torch::randn({6, 3, 64, 64});
   DmueModel model(Config());
-  auto adam = MakeReferenceAdam(model, AdamSettings{});
+  auto adam = MakeReferenceAdam(model, OptimizerSettings{});
   Step(model, *adam, images);
   TrainingState state;
   state.epoch = 2;
@@ -43,7 +43,7 @@ TEST(CheckpointTest, ResumeContinuesExactly) {
 
   torch::manual_seed(123);
   DmueModel restored(Config());
-  auto restored_adam = MakeReferenceAdam(restored, AdamSettings{});
+  auto restored_adam = MakeReferenceAdam(restored, OptimizerSettings{});
   absl::StatusOr<TrainingState> loaded = LoadTrainingCheckpoint(path, restored, *restored_adam);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(loaded->epoch, 2);
@@ -66,26 +66,26 @@ TEST(CheckpointTest, ResumeContinuesExactly) {
 TEST(CheckpointTest, InterruptedSaveKeepsThePreviousFile) {
   torch::manual_seed(0);
   DmueModel model(Config());
-  auto adam = MakeReferenceAdam(model, AdamSettings{});
+  auto adam = MakeReferenceAdam(model, OptimizerSettings{});
   const std::string path = ::testing::TempDir() + "/keep.pth";
   ASSERT_TRUE(SaveTrainingCheckpoint(path, model, *adam, TrainingState{}).ok());
   // A stale temp file from a crashed save must not matter.
   std::ofstream(path + ".tmp") << "garbage";
   DmueModel other(Config());
-  auto other_adam = MakeReferenceAdam(other, AdamSettings{});
+  auto other_adam = MakeReferenceAdam(other, OptimizerSettings{});
   EXPECT_TRUE(LoadTrainingCheckpoint(path, other, *other_adam).ok());
 }
 
 TEST(CheckpointTest, RejectsPlainStateDictsAndOtherModels) {
   torch::manual_seed(0);
   DmueModel model(Config());
-  auto adam = MakeReferenceAdam(model, AdamSettings{});
+  auto adam = MakeReferenceAdam(model, OptimizerSettings{});
   const std::string path = ::testing::TempDir() + "/three.pth";
   ASSERT_TRUE(SaveTrainingCheckpoint(path, model, *adam, TrainingState{}).ok());
   ModelConfig four = Config();
   four.set_num_classes(4);
   DmueModel bigger(four);
-  auto bigger_adam = MakeReferenceAdam(bigger, AdamSettings{});
+  auto bigger_adam = MakeReferenceAdam(bigger, OptimizerSettings{});
   absl::StatusOr<TrainingState> loaded = LoadTrainingCheckpoint(path, bigger, *bigger_adam);
   ASSERT_FALSE(loaded.ok());
   EXPECT_NE(loaded.status().message().find("three.pth"), std::string::npos) << loaded.status();

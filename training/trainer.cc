@@ -20,6 +20,7 @@
 #include "dmue/util/plot.h"
 #include "dmue/util/progress.h"
 #include "glog/logging.h"
+#include "training/auto_compute.h"
 #include "training/checkpoint.h"
 #include "training/distributed.h"
 #include "training/metrics_log.h"
@@ -52,13 +53,48 @@ std::vector<std::string> ClassNames(const TrainerConfig& config) {
   return names;
 }
 
+OptimizerSettings ToOptimizerSettings(const TrainerConfig& config) {
+  OptimizerSettings settings;
+  const LearningRates lr = LearningRatesAt(config, config.start_epoch());
+  settings.lr1 = lr.base;
+  settings.lr2 = lr.classifier;
+  settings.weight_decay = config.weight_decay();
+  settings.train_heads = config.train_heads();
+  settings.kind = config.optimizer() == TrainerConfig::SGD ? OptimizerSettings::Kind::kSgd
+                                                           : OptimizerSettings::Kind::kAdam;
+  settings.momentum = config.momentum();
+  settings.nesterov = config.nesterov();
+  return settings;
+}
+
+// The configured precision and layout, or (AUTO) the fastest measured on this
+// CPU for the run's loss and batch shape.
+absl::StatusOr<ComputeOptions> ChooseCompute(const TrainerConfig& config) {
+  if (config.precision() != TrainerConfig::AUTO) {
+    ComputeOptions options;
+    options.channels_last = config.channels_last();
+    options.precision = config.precision() == TrainerConfig::BF16 ? Precision::kBFloat16 : Precision::kFloat32;
+    return options;
+  }
+  ComputeProbe probe;
+  probe.model = config.model();
+  // A DMUE run spends nearly all its time in DMUE steps; time those.
+  probe.dmue = config.loss() == TrainerConfig::DMUE && config.ce_warmup_epochs() < config.max_epoch();
+  probe.batch_size = config.train_data().batch_size();
+  probe.image_size = config.train_data().crop();
+  absl::StatusOr<ComputeChoice> choice = ChooseTrainingCompute(probe);
+  if (!choice.ok()) return choice.status();
+  LOG(INFO) << choice->Summary();
+  return choice->options;
+}
+
 }  // namespace
 
 struct Trainer::State {
   TrainerConfig config;
   std::string config_text;
   DmueModel model{nullptr};
-  std::unique_ptr<torch::optim::Adam> adam;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
   std::unique_ptr<datasets::Loader> train_loader;
   std::unique_ptr<datasets::Loader> val_loader;
   std::optional<MetricsLog> metrics;
@@ -79,7 +115,7 @@ struct Trainer::State {
   }
 
   absl::StatusOr<EvalResult> Evaluate();
-  absl::Status AfterEval(const EvalResult& eval, const std::string& tag);
+  absl::Status AfterEval(const EvalResult& eval, const std::string& tag, bool snapshot);
   absl::Status SaveLast();
 };
 
@@ -109,6 +145,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& co
   }
 
   torch::set_num_threads(config.num_threads());
+  absl::StatusOr<ComputeOptions> compute = ChooseCompute(config);
+  if (!compute.ok()) return compute.status();
+  state->compute = *compute;
   torch::manual_seed(config.seed());
   state->model = DmueModel(config.model());
   if (!config.pretrained().empty()) {
@@ -118,18 +157,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& co
     if (!loaded.ok()) return loaded;
     LOG(INFO) << "Loaded pretrained weights from " << config.pretrained();
   }
-  state->compute.channels_last = config.channels_last();
-  state->compute.precision =
-      config.precision() == TrainerConfig::BF16 ? Precision::kBFloat16 : Precision::kFloat32;
   SetChannelsLast(*state->model, state->compute.channels_last);
   state->model->train();
-
-  AdamSettings adam;
-  adam.lr1 = LrAt(Lr1(config), config.start_epoch());
-  adam.lr2 = LrAt(Lr2(config), config.start_epoch());
-  adam.weight_decay = config.weight_decay();
-  adam.train_heads = config.train_heads();
-  state->adam = MakeReferenceAdam(state->model, adam);
+  state->optimizer = MakeOptimizer(state->model, ToOptimizerSettings(config));
 
   absl::StatusOr<std::unique_ptr<datasets::Loader>> train = datasets::MakeLoader(config.train_data(), rank, world_size);
   if (!train.ok()) return absl::Status(train.status().code(), absl::StrCat("train_data: ", train.status().message()));
@@ -146,7 +176,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& co
   state->progress.epoch = config.start_epoch();
   const std::string last = out + "/last.pth";
   if (config.resume() && fs::exists(last)) {
-    absl::StatusOr<TrainingState> resumed = LoadTrainingCheckpoint(last, state->model, *state->adam);
+    absl::StatusOr<TrainingState> resumed = LoadTrainingCheckpoint(last, state->model, *state->optimizer);
     if (!resumed.ok()) return resumed.status();
     state->progress = *resumed;
     if (!state->progress.sampler_state.empty() && state->progress.batch_in_epoch > 0) {
@@ -222,10 +252,10 @@ absl::Status Trainer::State::SaveLast() {
   progress.sampler_state = train_loader->SerializeState();
   progress.config_text = config_text;
   progress.best_accuracy = summary.best_accuracy;
-  return SaveTrainingCheckpoint(config.output_dir() + "/last.pth", model, *adam, progress);
+  return SaveTrainingCheckpoint(config.output_dir() + "/last.pth", model, *optimizer, progress);
 }
 
-absl::Status Trainer::State::AfterEval(const EvalResult& eval, const std::string& tag) {
+absl::Status Trainer::State::AfterEval(const EvalResult& eval, const std::string& tag, bool snapshot) {
   summary.last_eval = eval;
   LOG(INFO) << tag << ": Acc is " << absl::StrFormat("%.4f", eval.accuracy) << " (mean per-class "
             << absl::StrFormat("%.4f", eval.mean_class_accuracy) << ", " << eval.count << " images)";
@@ -236,7 +266,9 @@ absl::Status Trainer::State::AfterEval(const EvalResult& eval, const std::string
   }
   const std::string out = config.output_dir();
   const std::string name = absl::StrFormat("%s_acc%.4f.pth", tag, eval.accuracy);
-  if (auto s = WriteMultiBranchSnapshot(out + "/snapshots/" + name, model); !s.ok()) return s;
+  if (snapshot) {
+    if (auto s = WriteMultiBranchSnapshot(out + "/snapshots/" + name, model); !s.ok()) return s;
+  }
   HeatMap confusion;
   confusion.title = absl::StrFormat("%s confusion (row-normalised), acc %.4f", tag, eval.accuracy);
   confusion.row_labels = confusion.col_labels = ClassNames(config);
@@ -287,11 +319,9 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
     step.weights.gamma = config.gamma();
     step.weights.ramp_up = RampUp(dmue_epoch, config.ramp_a());
     step.weights.ramp_down = RampDown(dmue_epoch, config.ramp_a());
-    const double lr1 = LrAt(Lr1(config), static_cast<int>(epoch));
-    const double lr2 = LrAt(Lr2(config), static_cast<int>(epoch));
-    SetLearningRates(*s.adam, lr1, lr2);
-    LOG(INFO) << "Epoch " << epoch << (warmup ? " (cross entropy)" : " (DMUE)") << ": lr1 " << lr1
-              << " lr2 " << lr2 << (warmup ? "" : absl::StrFormat(", ramp_up_w %.4f ramp_down_w %.4f",
+    const LearningRates epoch_lr = LearningRatesAt(config, static_cast<double>(epoch));
+    LOG(INFO) << "Epoch " << epoch << (warmup ? " (cross entropy)" : " (DMUE)") << ": lr1 " << epoch_lr.base
+              << " lr2 " << epoch_lr.classifier << (warmup ? "" : absl::StrFormat(", ramp_up_w %.4f ramp_down_w %.4f",
                                                                       step.weights.ramp_up, step.weights.ramp_down));
     if (!s.resumed_mid_epoch) {
       s.train_loader->StartEpoch(epoch);
@@ -306,19 +336,14 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
       if (!next.ok()) return next.status();
       if (!next->has_value()) break;
       datasets::Batch& batch = **next;
+      // Per-step rates: warm-up and cosine move within an epoch.
+      const LearningRates lr =
+          LearningRatesAt(config, epoch + static_cast<double>(batch.batch_index) / std::max<int64_t>(batches, 1));
+      SetLearningRates(*s.optimizer, lr.base, lr.classifier);
       s.progress.batch_in_epoch = batch.batch_index + 1;
       if (warmup) {
-        torch::Tensor loss;
-        {
-          ScopedAutocast autocast(s.compute.precision);
-          loss = torch::nn::functional::cross_entropy(
-              s.model->ForwardEval(PrepareImages(batch.images, s.compute)), batch.labels);
-        }
-        s.adam->zero_grad();
-        loss.backward();
-        s.AverageGradients();
-        s.adam->step();
-        const double v = loss.item<double>();
+        const double v = CrossEntropyStep(s.model, *s.optimizer, batch.images, batch.labels, batch.soft_labels,
+                                          config.label_smoothing(), step);
         sums.Add(v, 0, 0, 0, v);
       } else {
         // The reference skips a batch in which some class has < 2 samples;
@@ -326,7 +351,7 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
         bool usable = CheckBatch(batch.labels, C).ok();
         if (s.distributed) usable = s.distributed->AllTrue(usable);
         absl::StatusOr<DmueLosses> losses =
-            usable ? TrainStep(s.model, *s.adam, batch.images, batch.labels, step)
+            usable ? TrainStep(s.model, *s.optimizer, batch.images, batch.labels, step)
                    : absl::StatusOr<DmueLosses>(absl::InvalidArgumentError("a rank's batch lacks a class"));
         if (!losses.ok()) {
           if (losses.status().code() != absl::StatusCode::kInvalidArgument) return losses.status();
@@ -351,7 +376,7 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
             s.progress.batch_in_epoch, batches, sums.ce / n, sums.soft / n, sums.sp / n, sums.aux / n,
             sums.total / n,
             s.summary.skipped_batches ? absl::StrCat(" (", s.summary.skipped_batches, " batches skipped)") : "");
-        std::map<std::string, double> values = {{"loss", sums.total / n}, {"ce", sums.ce / n}};
+        std::map<std::string, double> values = {{"loss", sums.total / n}, {"ce", sums.ce / n}, {"lr", lr.base}};
         if (!warmup) {
           values["soft"] = sums.soft / n;
           values["sp"] = sums.sp / n;
@@ -364,7 +389,9 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
           s.progress.batch_in_epoch % config.eval_every_batches() == 0) {
         absl::StatusOr<EvalResult> eval = s.Evaluate();
         if (!eval.ok()) return eval.status();
-        if (auto st = s.AfterEval(*eval, absl::StrCat("ep", epoch, "_b", s.progress.batch_in_epoch)); !st.ok()) {
+        if (auto st = s.AfterEval(*eval, absl::StrCat("ep", epoch, "_b", s.progress.batch_in_epoch),
+                                   config.snapshot_every_epochs() > 0);
+            !st.ok()) {
           return st;
         }
       }
@@ -383,12 +410,25 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
       }
     }
     progress.Finish();
+    if (s.is_main()) {
+      const double seconds = progress.ElapsedSeconds();
+      if (auto st = s.metrics->Append({"epoch", epoch, s.progress.global_step,
+                                       {{"seconds", seconds},
+                                        {"images_per_second", progress.done() / std::max(seconds, 1e-9)},
+                                        {"lr", epoch_lr.base}}});
+          !st.ok()) {
+        return st;
+      }
+    }
     s.progress.epoch = epoch + 1;
     s.progress.batch_in_epoch = 0;
     if (s.val_loader) {
       absl::StatusOr<EvalResult> eval = s.Evaluate();
       if (!eval.ok()) return eval.status();
-      if (auto st = s.AfterEval(*eval, absl::StrCat("ep", epoch)); !st.ok()) return st;
+      const int every = config.snapshot_every_epochs();
+      if (auto st = s.AfterEval(*eval, absl::StrCat("ep", epoch), every > 0 && (epoch + 1) % every == 0); !st.ok()) {
+        return st;
+      }
     }
     if (auto st = s.SaveLast(); !st.ok()) return st;
     if (s.distributed) s.distributed->Barrier();

@@ -26,7 +26,33 @@ PiecewiseLr ToPiecewise(const google::protobuf::RepeatedPtrField<LrStep>& steps,
   return out;
 }
 
+bool UsesStepSchedule(const TrainerConfig& config) {
+  return config.has_lr_schedule() && config.lr_schedule().kind() != LrSchedule::PIECEWISE;
+}
+
+StepSchedule ToStepSchedule(const TrainerConfig& config) {
+  const LrSchedule& l = config.lr_schedule();
+  StepSchedule s;
+  s.kind = l.kind() == LrSchedule::STEP ? StepSchedule::Kind::kStep : StepSchedule::Kind::kCosine;
+  s.base_lr = l.base_lr();
+  s.warmup_epochs = l.warmup_epochs();
+  s.min_lr = l.min_lr();
+  s.gamma = l.step_gamma();
+  s.milestones.assign(l.step_milestones().begin(), l.step_milestones().end());
+  s.total_epochs = config.max_epoch();
+  return s;
+}
+
 }  // namespace
+
+LearningRates LearningRatesAt(const TrainerConfig& config, double t) {
+  if (UsesStepSchedule(config)) {
+    const double lr = LrAt(ToStepSchedule(config), t);
+    return {lr, lr * config.lr_schedule().classifier_lr_scale()};
+  }
+  const int epoch = static_cast<int>(std::floor(t));
+  return {LrAt(Lr1(config), epoch), LrAt(Lr2(config), epoch)};
+}
 
 PiecewiseLr Lr1(const TrainerConfig& config) { return ToPiecewise(config.lr1(), ReferenceLr1()); }
 PiecewiseLr Lr2(const TrainerConfig& config) { return ToPiecewise(config.lr2(), ReferenceLr2()); }
@@ -57,6 +83,29 @@ absl::Status ValidateTrainerConfig(const TrainerConfig& config) {
   }
   if (auto s = ValidatePiecewiseLr(Lr1(config), "TrainerConfig.lr1"); !s.ok()) return s;
   if (auto s = ValidatePiecewiseLr(Lr2(config), "TrainerConfig.lr2"); !s.ok()) return s;
+  if (config.has_lr_schedule()) {
+    if (config.lr_schedule().kind() == LrSchedule::KIND_UNSPECIFIED) {
+      return FieldError("lr_schedule.kind", "must be PIECEWISE, STEP or COSINE");
+    }
+    if (UsesStepSchedule(config)) {
+      if (auto s = ValidateStepSchedule(ToStepSchedule(config), "TrainerConfig.lr_schedule"); !s.ok()) return s;
+      const double scale = config.lr_schedule().classifier_lr_scale();
+      if (!(scale > 0) || !std::isfinite(scale)) return FieldError("lr_schedule.classifier_lr_scale", "must be > 0");
+    }
+  }
+  if (config.optimizer() == TrainerConfig::OPTIMIZER_UNSPECIFIED) return FieldError("optimizer", "must be ADAM or SGD");
+  if (!(config.momentum() >= 0 && config.momentum() < 1)) return FieldError("momentum", "must be in [0, 1)");
+  if (config.nesterov() && config.optimizer() != TrainerConfig::SGD) {
+    return FieldError("nesterov", "applies to optimizer SGD only");
+  }
+  if (config.nesterov() && config.momentum() == 0) return FieldError("nesterov", "needs momentum > 0");
+  if (!(config.label_smoothing() >= 0 && config.label_smoothing() < 1)) {
+    return FieldError("label_smoothing", "must be in [0, 1)");
+  }
+  if (config.snapshot_every_epochs() < 0) return FieldError("snapshot_every_epochs", "must be >= 0");
+  if (config.train_data().soft_labels() && config.loss() == TrainerConfig::DMUE && config.ce_warmup_epochs() == 0) {
+    return FieldError("train_data.soft_labels", "soft targets feed cross-entropy steps; DMUE mines its own");
+  }
   auto non_negative = [](double v) { return std::isfinite(v) && v >= 0; };
   if (!non_negative(config.weight_decay())) return FieldError("weight_decay", "must be >= 0");
   if (!non_negative(config.w())) return FieldError("w", "must be >= 0");
@@ -75,7 +124,7 @@ absl::Status ValidateTrainerConfig(const TrainerConfig& config) {
   if (config.ddp_bucket_mb() <= 0 || config.ddp_bucket_mb() > 1024) {
     return FieldError("ddp_bucket_mb", "must be in [1, 1024]");
   }
-  if (config.precision() == TrainerConfig::PRECISION_UNSPECIFIED) return FieldError("precision", "must be FP32 or BF16");
+  if (config.precision() == TrainerConfig::PRECISION_UNSPECIFIED) return FieldError("precision", "must be FP32, BF16 or AUTO");
   if (config.max_steps() < 0) return FieldError("max_steps", "must be >= 0");
   if (!config.pretrained().empty() &&
       config.pretrained_mapping() == TrainerConfig::PRETRAINED_MAPPING_UNSPECIFIED) {

@@ -19,6 +19,15 @@ absl::StatusOr<TrainerConfig> LoadTrainerConfig(const std::string& path);
 PiecewiseLr Lr1(const TrainerConfig& config);
 PiecewiseLr Lr2(const TrainerConfig& config);
 
+// (lr1, lr2) at fractional epoch t: lr_schedule when it is STEP or COSINE
+// (warm-up and cosine counted over [0, max_epoch)), else lr1 / lr2 at
+// floor(t).
+struct LearningRates {
+  double base = 0;        // lr1: backbone
+  double classifier = 0;  // lr2: classifiers (and heads)
+};
+LearningRates LearningRatesAt(const TrainerConfig& config, double t);
+
 }  // namespace dmue::training
 
 #endif  // TRAINING_TRAINER_CONFIG_H_

@@ -1,0 +1,108 @@
+#include "training/auto_compute.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "dmue/dmue_model.h"
+#include "dmue/losses.h"
+#include "dmue/optimizer.h"
+
+namespace dmue::training {
+namespace {
+
+std::vector<ComputeTrial> Candidates() {
+  std::vector<ComputeTrial> trials(3);
+  trials[0].name = "fp32";
+  trials[0].options = {Precision::kFloat32, false};
+  trials[1].name = "fp32 channels-last";
+  trials[1].options = {Precision::kFloat32, true};
+  trials[2].name = "bf16 channels-last";
+  trials[2].options = {Precision::kBFloat16, true};
+  return trials;
+}
+
+// Eval-mode loss of a freshly seeded model: equal weights for every trial.
+double EvalLoss(DmueModel& model, const torch::Tensor& images, const torch::Tensor& labels,
+                const ComputeOptions& options) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  ScopedAutocast autocast(options.precision);
+  const double loss =
+      TargetCrossEntropy(model->ForwardEval(PrepareImages(images, options)), labels, {}, 0.0).item<double>();
+  model->train();
+  return loss;
+}
+
+absl::Status RunTrial(const ComputeProbe& probe, const torch::Tensor& images, const torch::Tensor& labels,
+                      ComputeTrial* trial, double* loss) {
+  torch::manual_seed(0);
+  DmueModel model(probe.model);
+  SetChannelsLast(*model, trial->options.channels_last);
+  *loss = EvalLoss(model, images, labels, trial->options);
+  OptimizerSettings settings;
+  settings.kind = OptimizerSettings::Kind::kSgd;
+  settings.lr1 = settings.lr2 = 0.0;  // timing only: the weights stay put
+  std::unique_ptr<torch::optim::Optimizer> optimizer = MakeOptimizer(model, settings);
+  StepSettings step;
+  step.compute = trial->options;
+  trial->seconds_per_step = std::numeric_limits<double>::infinity();
+  for (int i = 0; i <= probe.timed_steps; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    if (probe.dmue) {
+      absl::StatusOr<DmueLosses> losses = TrainStep(model, *optimizer, images, labels, step);
+      if (!losses.ok()) return losses.status();
+    } else {
+      CrossEntropyStep(model, *optimizer, images, labels, {}, 0.0, step);
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (i > 0) trial->seconds_per_step = std::min(trial->seconds_per_step, seconds);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string ComputeChoice::Summary() const {
+  std::vector<std::string> parts;
+  for (const ComputeTrial& t : trials) {
+    parts.push_back(absl::StrFormat("%s %.3f s/step (loss deviation %.2g%s)", t.name, t.seconds_per_step,
+                                    t.loss_deviation, t.within_bound ? "" : ", out of bound"));
+  }
+  const auto chosen = std::find_if(trials.begin(), trials.end(), [this](const ComputeTrial& t) {
+    return t.options.precision == options.precision && t.options.channels_last == options.channels_last;
+  });
+  return absl::StrCat("AUTO compute: ", chosen != trials.end() ? chosen->name : "?", " [",
+                      absl::StrJoin(parts, "; "), "]");
+}
+
+absl::StatusOr<ComputeChoice> ChooseTrainingCompute(const ComputeProbe& probe) {
+  const int C = probe.model.num_classes();
+  torch::manual_seed(1);
+  const torch::Tensor images = torch::randn({probe.batch_size, 3, probe.image_size, probe.image_size});
+  // Every class at least twice when the batch allows (DMUE's step needs it).
+  const torch::Tensor labels = torch::arange(probe.batch_size, torch::kInt64).remainder(C);
+  ComputeChoice choice;
+  choice.trials = Candidates();
+  double reference_loss = 0;
+  for (ComputeTrial& trial : choice.trials) {
+    double loss = 0;
+    if (absl::Status s = RunTrial(probe, images, labels, &trial, &loss); !s.ok()) return s;
+    if (&trial == &choice.trials.front()) reference_loss = loss;
+    trial.loss_deviation = std::abs(loss - reference_loss) / std::max(std::abs(reference_loss), 1e-12);
+    trial.within_bound = trial.loss_deviation <= probe.max_loss_deviation;
+  }
+  const ComputeTrial* best = &choice.trials.front();
+  for (const ComputeTrial& t : choice.trials) {
+    if (t.within_bound && t.seconds_per_step < best->seconds_per_step) best = &t;
+  }
+  choice.options = best->options;
+  return choice;
+}
+
+}  // namespace dmue::training

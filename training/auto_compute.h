@@ -1,0 +1,48 @@
+// AUTO precision and layout for training: like cudnn.benchmark, times one
+// training step of each candidate (fp32 NCHW, fp32 channels-last, bf16
+// channels-last) on the run's real batch shape with a scratch model, and keeps
+// the fastest whose eval-mode loss stays within `max_loss_deviation` (relative)
+// of fp32's. Which is fastest depends on the CPU (bf16 was 2x faster than fp32
+// on an AMD EPYC and slower on an Intel Xeon), so it is measured, not assumed.
+#ifndef TRAINING_AUTO_COMPUTE_H_
+#define TRAINING_AUTO_COMPUTE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "dmue/model_config.pb.h"
+#include "dmue/train_step.h"
+
+namespace dmue::training {
+
+struct ComputeTrial {
+  std::string name;  // "fp32", "fp32 channels-last", "bf16 channels-last"
+  ComputeOptions options;
+  double seconds_per_step = 0;  // best of the timed steps
+  double loss_deviation = 0;    // |loss - fp32 loss| / fp32 loss, eval mode
+  bool within_bound = true;
+};
+
+struct ComputeChoice {
+  ComputeOptions options;
+  std::vector<ComputeTrial> trials;
+  std::string Summary() const;  // one line for the log
+};
+
+struct ComputeProbe {
+  ModelConfig model;
+  bool dmue = false;  // time DMUE's step (else the cross-entropy step)
+  int batch_size = 64;
+  int image_size = 64;
+  int timed_steps = 2;  // after one untimed warm-up step
+  double max_loss_deviation = 0.01;
+};
+
+// Runs the trials; leaves the global RNG seeded differently (call before
+// seeding the real model).
+absl::StatusOr<ComputeChoice> ChooseTrainingCompute(const ComputeProbe& probe);
+
+}  // namespace dmue::training
+
+#endif  // TRAINING_AUTO_COMPUTE_H_
