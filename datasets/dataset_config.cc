@@ -102,6 +102,7 @@ TransformOptions ToTransformOptions(const DatasetConfig& c) {
   t.translate = a.translate();
   t.mean = c.normalize_mean();
   t.std = c.normalize_std();
+  t.grayscale = c.grayscale();
   return t;
 }
 

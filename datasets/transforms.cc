@@ -220,6 +220,11 @@ absl::Status ApplyTransform(const cv::Mat& rgb, const TransformOptions& o, std::
   if (o.train && rng == nullptr) return absl::InvalidArgumentError("ApplyTransform: train transform needs an rng");
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   cv::Mat image = rgb;
+  if (o.grayscale) {
+    cv::Mat grey;
+    cv::cvtColor(rgb, grey, cv::COLOR_RGB2GRAY);
+    cv::cvtColor(grey, image, cv::COLOR_GRAY2RGB);
+  }
   if (o.train && o.noise_p > 0 && unit(*rng) < o.noise_p) {
     image = AddGaussianNoise(image, std::sqrt(double(o.noise_var)), rng);
   }

@@ -2,7 +2,7 @@
 // 8-bit RGB HWC images (cv::Mat CV_8UC3), writing float CHW output.
 //
 // Train (reference make_dataloader + dataset):
-//   Gaussian noise (p 0.25, variance 30 on 0..255 values, rounded and clipped)
+//   [optional grey conversion] -> Gaussian noise (p 0.25, variance 30 on 0..255 values, rounded and clipped)
 //   -> Resize((resize, resize)) with PIL bilinear semantics
 //   -> [optional random affine warp, off by default]
 //   -> RandomCrop(crop) -> RandomHorizontalFlip(0.5) -> ToTensor
@@ -48,6 +48,9 @@ struct TransformOptions {
   float translate = 0.0f;  // fraction of the side, in x and y
   // Both:
   float mean = 0.5f, std = 0.5f;
+  // Grey (ITU-R 601 luma, OpenCV's RGB2GRAY) replicated to 3 channels first:
+  // a model trained on grey faces (FER2013) sees grey faces from colour photos.
+  bool grayscale = false;
 };
 
 TransformOptions TrainTransform(int resize = 256, int crop = 224);

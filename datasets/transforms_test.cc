@@ -183,5 +183,108 @@ TEST(TransformsTest, RandomErasingAreaWithinScale) {
   }
 }
 
+TransformOptions PlainTrain(int size) {
+  TransformOptions o = TrainTransform(0, size);
+  o.noise_p = 0;
+  o.random_crop = false;
+  o.flip_p = 0;
+  o.erase_p = 0;
+  return o;
+}
+
+std::vector<float> Apply(const cv::Mat& rgb, const TransformOptions& o, uint64_t seed) {
+  std::vector<float> out(3 * o.crop * o.crop);
+  std::mt19937_64 rng(seed);
+  EXPECT_TRUE(ApplyTransform(rgb, o, &rng, out.data()).ok());
+  return out;
+}
+
+TEST(AffineTest, IdentityParametersLeaveTheImage) {
+  const cv::Mat image = Gradient(48, 48);
+  TransformOptions o = PlainTrain(48);
+  const std::vector<float> plain = Apply(image, o, 1);
+  o.affine_p = 1;  // rotation 0, scale 1, shear 0, translate 0
+  EXPECT_EQ(Apply(image, o, 1), plain);
+}
+
+TEST(AffineTest, WarpsAreSeededAndMoveTheContent) {
+  const cv::Mat image = Gradient(48, 48);
+  TransformOptions o = PlainTrain(48);
+  o.affine_p = 1;
+  o.rotation_deg = 20;
+  o.scale_min = 0.85f;
+  o.scale_max = 1.15f;
+  o.shear_deg = 10;
+  o.translate = 0.1f;
+  const std::vector<float> a = Apply(image, o, 7), b = Apply(image, o, 7), c = Apply(image, o, 8);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  EXPECT_NE(a, Apply(image, PlainTrain(48), 7));
+}
+
+TEST(AffineTest, PureShiftMovesByTheDrawnOffset) {
+  // A single bright pixel at the centre, shifted by at most translate * 48 =
+  // 4.8 pixels in x and y; mirrored borders keep the rest black.
+  cv::Mat image(48, 48, CV_8UC3, cv::Scalar(0, 0, 0));
+  image.at<cv::Vec3b>(24, 24) = cv::Vec3b(255, 255, 255);
+  TransformOptions o = PlainTrain(48);
+  o.affine_p = 1;
+  o.translate = 0.1f;
+  o.mean = 0;
+  o.std = 1;
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    std::mt19937_64 rng(seed);
+    const cv::Mat warped = RandomAffine(image, o, &rng);
+    cv::Point at;
+    double peak = 0;
+    cv::Mat grey;
+    cv::extractChannel(warped, grey, 0);
+    cv::minMaxLoc(grey, nullptr, &peak, nullptr, &at);
+    EXPECT_GT(peak, 40) << seed;
+    EXPECT_LE(std::abs(at.x - 24), 5) << seed;
+    EXPECT_LE(std::abs(at.y - 24), 5) << seed;
+  }
+}
+
+TEST(AffineTest, DisabledAffineDrawsNothing) {
+  // Configs without affine keep their random streams (reproducible runs).
+  const cv::Mat image = Gradient(64, 64);
+  TransformOptions with_zero = TrainTransform(0, 56);
+  TransformOptions untouched = with_zero;
+  with_zero.rotation_deg = 30;  // ranges set, but affine_p 0
+  EXPECT_EQ(Apply(image, with_zero, 5), Apply(image, untouched, 5));
+}
+
+TEST(GrayscaleTest, ChannelsBecomeEqualLuma) {
+  const cv::Mat image = Gradient(16, 16);
+  TransformOptions o = EvalTransform(0, 16);
+  o.grayscale = true;
+  std::vector<float> out(3 * 16 * 16);
+  ASSERT_TRUE(ApplyTransform(image, o, nullptr, out.data()).ok());
+  for (int i = 0; i < 256; ++i) {
+    EXPECT_EQ(out[i], out[256 + i]);
+    EXPECT_EQ(out[i], out[512 + i]);
+  }
+  const cv::Vec3b p = image.at<cv::Vec3b>(3, 5);
+  const float luma = std::round(0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]);
+  EXPECT_NEAR(out[3 * 16 + 5], (luma / 255.0f - 0.5f) / 0.5f, 1.0f / 127.0f);
+}
+
+TEST(AffineTest, OptionsAreValidatedByName) {
+  TransformOptions o = PlainTrain(48);
+  o.affine_p = 1.5f;
+  EXPECT_NE(ValidateTransformOptions(o).message().find("affine_p"), std::string::npos);
+  o = PlainTrain(48);
+  o.scale_min = 1.2f;
+  o.scale_max = 1.1f;
+  EXPECT_NE(ValidateTransformOptions(o).message().find("scale_min"), std::string::npos);
+  o = PlainTrain(48);
+  o.shear_deg = 85;
+  EXPECT_NE(ValidateTransformOptions(o).message().find("shear_deg"), std::string::npos);
+  o = PlainTrain(48);
+  o.translate = 0.7f;
+  EXPECT_NE(ValidateTransformOptions(o).message().find("translate"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace dmue::datasets

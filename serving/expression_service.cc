@@ -1,6 +1,7 @@
 #include "serving/expression_service.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <utility>
 
 #include <opencv2/imgproc.hpp>
@@ -12,6 +13,7 @@
 #include "datasets/transforms.h"
 #include "dmue/inference_model.h"
 #include "dmue/io/image_decode.h"
+#include "dmue/model_bundle.h"
 #include "dmue/model_io.h"
 #include "dmue/train_step.h"
 #include "glog/logging.h"
@@ -58,9 +60,10 @@ class SlotGuard {
 
 class ExpressionServiceImpl : public ExpressionService {
  public:
-  ExpressionServiceImpl(ServerConfig config, InferenceModel model, std::unique_ptr<preprocessing::Mtcnn> detector,
-                        MetricsRegistry* metrics)
+  ExpressionServiceImpl(ServerConfig config, ModelSpec spec, InferenceModel model,
+                        std::unique_ptr<preprocessing::Mtcnn> detector, MetricsRegistry* metrics)
       : config_(std::move(config)),
+        spec_(std::move(spec)),
         model_(std::move(model)),
         detector_(std::move(detector)),
         aligner_(detector_.get(), &landmarks_, preprocessing::AlignOptions{}),
@@ -68,9 +71,12 @@ class ExpressionServiceImpl : public ExpressionService {
     metadata_.name = config_.model_name();
     metadata_.version = config_.model_version();
     metadata_.platform = "libtorch_cpp";
-    metadata_.class_names = ClassNames(config_);
-    metadata_.input_size = config_.input_crop();
-    transform_ = datasets::EvalTransform(config_.input_resize(), config_.input_crop());
+    metadata_.class_names.assign(spec_.class_names().begin(), spec_.class_names().end());
+    metadata_.input_size = spec_.input().crop();
+    transform_ = datasets::EvalTransform(spec_.input().resize(), spec_.input().crop());
+    transform_.mean = spec_.input().mean();
+    transform_.std = spec_.input().std();
+    transform_.grayscale = spec_.input().grayscale();
     compute_.precision = config_.bf16() ? Precision::kBFloat16 : Precision::kFloat32;
     compute_.channels_last = config_.channels_last();
     if (metrics != nullptr) {
@@ -81,8 +87,8 @@ class ExpressionServiceImpl : public ExpressionService {
     BatcherOptions options;
     options.max_batch_size = config_.max_batch_size();
     options.max_delay = absl::Microseconds(config_.batch_delay_us());
-    options.item_size = 3 * config_.input_crop() * config_.input_crop();
-    options.output_size = config_.model().num_classes();
+    options.item_size = 3 * InputSide() * InputSide();
+    options.output_size = NumClasses();
     batcher_ = std::make_unique<DynamicBatcher>(
         options, [this](const float* items, int n) { return RunModel(items, n); },
         metrics ? metrics->AddHistogram("dmue_batch_size", "Faces per model call (dynamic batching).",
@@ -132,15 +138,10 @@ class ExpressionServiceImpl : public ExpressionService {
       }
       result.detect_ms = MsSince(t);
       Observe("detect_align", result.detect_ms);
-      const size_t item = 3 * static_cast<size_t>(config_.input_crop()) * config_.input_crop();
+      const size_t item = 3 * static_cast<size_t>(InputSide()) * InputSide();
       inputs.resize(crops.size() * item);
       for (size_t i = 0; i < crops.size(); ++i) {
-        cv::Mat crop = crops[i];
-        if (config_.grayscale()) {
-          cv::Mat grey;
-          cv::cvtColor(crop, grey, cv::COLOR_RGB2GRAY);
-          cv::cvtColor(grey, crop, cv::COLOR_GRAY2RGB);
-        }
+        const cv::Mat& crop = crops[i];
         if (absl::Status s = datasets::ApplyTransform(crop, transform_, nullptr, inputs.data() + i * item); !s.ok()) {
           return absl::InvalidArgumentError(absl::StrCat(source, ": face ", i, ": ", s.message()));
         }
@@ -150,7 +151,7 @@ class ExpressionServiceImpl : public ExpressionService {
     const int n = static_cast<int>(result.faces.size());
     absl::StatusOr<std::vector<float>> probabilities = batcher_->Run(inputs, n);
     if (!probabilities.ok()) return probabilities.status();
-    const int C = config_.model().num_classes();
+    const int C = NumClasses();
     for (int i = 0; i < n; ++i) {
       FaceResult& face = result.faces[i];
       face.probabilities.assign(probabilities->begin() + i * C, probabilities->begin() + (i + 1) * C);
@@ -164,10 +165,10 @@ class ExpressionServiceImpl : public ExpressionService {
   }
 
   absl::StatusOr<std::vector<float>> ClassifyTensors(const std::vector<float>& inputs, int n) override {
-    const int64_t item = 3 * static_cast<int64_t>(config_.input_crop()) * config_.input_crop();
+    const int64_t item = 3 * static_cast<int64_t>(InputSide()) * InputSide();
     if (n <= 0 || static_cast<int64_t>(inputs.size()) != n * item) {
-      return absl::InvalidArgumentError(absl::StrCat("expected ", n, " x 3 x ", config_.input_crop(), " x ",
-                                                     config_.input_crop(), " = ", n * item, " floats, got ",
+      return absl::InvalidArgumentError(absl::StrCat("expected ", n, " x 3 x ", InputSide(), " x ", InputSide(),
+                                                     " = ", n * item, " floats, got ",
                                                      inputs.size()));
     }
     return batcher_->Run(inputs, n);
@@ -175,9 +176,13 @@ class ExpressionServiceImpl : public ExpressionService {
 
   const ModelMetadata& metadata() const override { return metadata_; }
   const ServerConfig& config() const override { return config_; }
+  const ModelSpec& spec() const override { return spec_; }
   void Shutdown() override { batcher_->Stop(); }
 
  private:
+  int InputSide() const { return spec_.input().crop(); }
+  int NumClasses() const { return spec_.model().num_classes(); }
+
   void Observe(const char* stage, double ms) {
     if (stage_seconds_ != nullptr) stage_seconds_->Observe(ms / 1000.0, {{"stage", stage}});
   }
@@ -222,7 +227,7 @@ class ExpressionServiceImpl : public ExpressionService {
   }
 
   absl::StatusOr<std::vector<float>> RunModel(const float* items, int n) {
-    const int S = config_.input_crop();
+    const int S = InputSide();
     torch::InferenceMode inference;
     torch::Tensor input = torch::from_blob(const_cast<float*>(items), {n, 3, S, S}, torch::kFloat32);
     torch::Tensor probabilities;
@@ -235,6 +240,7 @@ class ExpressionServiceImpl : public ExpressionService {
   }
 
   const ServerConfig config_;
+  const ModelSpec spec_;
   ModelMetadata metadata_;
   InferenceModel model_;
   std::unique_ptr<preprocessing::Mtcnn> detector_;
@@ -248,23 +254,48 @@ class ExpressionServiceImpl : public ExpressionService {
   std::unique_ptr<DynamicBatcher> batcher_;
 };
 
+// The bundle's spec wins; a config that restates it inline is refused, so
+// the two cannot silently disagree. Without a spec file, the inline spec is
+// the one the user gave.
+absl::StatusOr<ModelBundle> LoadServedModel(const ServerConfig& config) {
+  const std::string spec_path = config.model_spec().empty() ? SpecPathFor(config.model_path()) : config.model_spec();
+  std::error_code ec;
+  const bool has_spec_file = std::filesystem::exists(spec_path, ec);
+  if (has_spec_file && config.has_model()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ServerConfig.model: the bundle has a spec (", spec_path,
+        "); remove the inline model / class_names / input_resize / input_crop / grayscale fields"));
+  }
+  if (has_spec_file || !config.has_model()) return LoadModelBundle(config.model_path(), spec_path);
+  ModelBundle bundle;
+  bundle.spec = InlineSpec(config);
+  if (absl::Status s = ValidateModelSpec(bundle.spec); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("ServerConfig inline spec: ", s.message()));
+  }
+  absl::StatusOr<InferenceModel> model = LoadInferenceModel(config.model_path(), config.model());
+  if (!model.ok()) return model.status();
+  bundle.weights_path = config.model_path();
+  bundle.model = *std::move(model);
+  LOG(INFO) << config.model_path() << " has no spec file: using the config's inline spec";
+  return bundle;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ExpressionService>> ExpressionService::Create(const ServerConfig& config,
                                                                              MetricsRegistry* metrics) {
   if (absl::Status s = ValidateServerConfig(config); !s.ok()) return s;
   at::set_num_threads(config.num_threads());
-  absl::StatusOr<InferenceModel> model = LoadInferenceModel(config.model_path(), config.model());
-  if (!model.ok()) return model.status();
-  (*model)->eval();
-  SetChannelsLast(**model, config.channels_last());
+  absl::StatusOr<ModelBundle> bundle = LoadServedModel(config);
+  if (!bundle.ok()) return bundle.status();
+  SetChannelsLast(*bundle->model, config.channels_last());
   absl::StatusOr<std::unique_ptr<preprocessing::Mtcnn>> detector = preprocessing::Mtcnn::Load(config.detector_dir());
   if (!detector.ok()) {
     return absl::Status(detector.status().code(),
                         absl::StrCat("detector_dir ", config.detector_dir(), ": ", detector.status().message()));
   }
   return std::unique_ptr<ExpressionService>(
-      new ExpressionServiceImpl(config, std::move(*model), std::move(*detector), metrics));
+      new ExpressionServiceImpl(config, std::move(bundle->spec), std::move(bundle->model), std::move(*detector), metrics));
 }
 
 }  // namespace dmue::serving

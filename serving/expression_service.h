@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "dmue/model_spec.pb.h"
 #include "serving/metrics.h"
 #include "serving/server_config.pb.h"
 
@@ -57,8 +58,10 @@ struct ModelMetadata {
 
 class ExpressionService {
  public:
-  // Loads the model and the detector (errors name the file). `metrics` (may be
-  // null) receives the batcher and pipeline metrics.
+  // Loads the model bundle (ServerConfig.model_path with its spec, or the
+  // config's inline spec for a checkpoint that has none) and the detector
+  // (errors name the file). `metrics` (may be null) receives the batcher and
+  // pipeline metrics.
   static absl::StatusOr<std::unique_ptr<ExpressionService>> Create(const ServerConfig& config,
                                                                    MetricsRegistry* metrics);
   virtual ~ExpressionService() = default;
@@ -75,6 +78,8 @@ class ExpressionService {
 
   virtual const ModelMetadata& metadata() const = 0;
   virtual const ServerConfig& config() const = 0;
+  // The served model's contract (classes, input).
+  virtual const ModelSpec& spec() const = 0;
   // Stops the batcher after the queued faces; later calls are Unavailable.
   virtual void Shutdown() = 0;
 };

@@ -21,6 +21,7 @@
 
 DEFINE_string(config, "serving/configs/server.pbtxt", "ServerConfig text file");
 DEFINE_string(model_path, "", "overrides ServerConfig.model_path");
+DEFINE_string(model_spec, "", "overrides ServerConfig.model_spec (default: the .spec.pbtxt beside the weights)");
 DEFINE_string(detector_dir, "", "overrides ServerConfig.detector_dir");
 DEFINE_bool(json, false, "print one JSON object per photo (as POST /v1/faces answers)");
 DEFINE_bool(skip_detection, false, "the photos are aligned face crops: classify each whole");
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!FLAGS_model_path.empty()) config->set_model_path(FLAGS_model_path);
+  if (!FLAGS_model_spec.empty()) config->set_model_spec(FLAGS_model_spec);
   if (!FLAGS_detector_dir.empty()) config->set_detector_dir(FLAGS_detector_dir);
   config->set_batch_delay_us(0);  // one caller: nothing to wait for
   if (absl::Status s = dmue::serving::ValidateServerConfig(*config); !s.ok()) {

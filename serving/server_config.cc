@@ -28,9 +28,10 @@ absl::Status CheckPort(absl::string_view field, int port, bool zero_allowed) {
 
 absl::Status ValidateServerConfig(const ServerConfig& config) {
   if (config.model_path().empty()) return FieldError("model_path", "is required");
-  if (!config.has_model()) return FieldError("model", "is required (backbone, num_classes)");
-  if (absl::Status s = ValidateModelConfig(config.model()); !s.ok()) {
-    return FieldError("model", s.message());
+  if (config.has_model()) {
+    if (absl::Status s = ValidateModelConfig(config.model()); !s.ok()) return FieldError("model", s.message());
+  } else if (config.class_names_size() > 0) {
+    return FieldError("class_names", "belongs to an inline spec: set model too, or use the bundle's spec");
   }
   if (config.detector_dir().empty()) return FieldError("detector_dir", "is required");
   if (config.model_name().empty() || config.model_name().find('/') != std::string::npos) {
@@ -75,12 +76,17 @@ absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
   return config;
 }
 
-std::vector<std::string> ClassNames(const ServerConfig& config) {
-  std::vector<std::string> names(config.class_names().begin(), config.class_names().end());
-  for (int c = static_cast<int>(names.size()); c < config.model().num_classes(); ++c) {
-    names.push_back(absl::StrCat(c));
+ModelSpec InlineSpec(const ServerConfig& config) {
+  ModelSpec spec;
+  *spec.mutable_model() = config.model();
+  for (int c = 0; c < config.model().num_classes(); ++c) {
+    spec.add_class_names(c < config.class_names_size() ? config.class_names(c) : absl::StrCat(c));
   }
-  return names;
+  InputSpec* input = spec.mutable_input();
+  input->set_resize(config.input_resize());
+  input->set_crop(config.input_crop());
+  input->set_grayscale(config.grayscale());
+  return spec;
 }
 
 }  // namespace dmue::serving

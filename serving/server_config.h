@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "dmue/model_spec.pb.h"
 #include "serving/server_config.pb.h"
 
 namespace dmue::serving {
@@ -17,8 +18,10 @@ absl::Status ValidateServerConfig(const ServerConfig& config);
 // Parses a text-format ServerConfig file and validates it.
 absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path);
 
-// config.class_names, completed with "0", "1", ... up to num_classes.
-std::vector<std::string> ClassNames(const ServerConfig& config);
+// The spec the config gives inline (model, class_names completed with "0",
+// "1", ..., input_resize / input_crop / grayscale); for checkpoints without
+// a spec file.
+ModelSpec InlineSpec(const ServerConfig& config);
 
 }  // namespace dmue::serving
 

@@ -23,7 +23,11 @@ TEST(ServerConfigTest, ErrorsNameTheField) {
   };
   const std::vector<Case> cases = {
       {[](ServerConfig& c) { c.clear_model_path(); }, "ServerConfig.model_path"},
-      {[](ServerConfig& c) { c.clear_model(); }, "ServerConfig.model"},
+      {[](ServerConfig& c) {
+         c.clear_model();
+         c.add_class_names("neutral");
+       },
+       "ServerConfig.class_names"},  // names without an inline model
       {[](ServerConfig& c) { c.mutable_model()->set_num_classes(1); }, "ServerConfig.model"},
       {[](ServerConfig& c) { c.clear_detector_dir(); }, "ServerConfig.detector_dir"},
       {[](ServerConfig& c) { c.set_max_batch_size(0); }, "ServerConfig.max_batch_size"},
@@ -48,13 +52,27 @@ TEST(ServerConfigTest, ErrorsNameTheField) {
   }
 }
 
-TEST(ServerConfigTest, ClassNamesAreCompleted) {
+TEST(ServerConfigTest, InlineSpecCompletesClassNames) {
   ServerConfig config = Valid();
+  config.clear_class_names();
   config.add_class_names("neutral");
-  const std::vector<std::string> names = ClassNames(config);
-  ASSERT_EQ(names.size(), 8u);
-  EXPECT_EQ(names[0], "neutral");
-  EXPECT_EQ(names[7], "7");
+  config.set_input_resize(72);
+  config.set_input_crop(64);
+  config.set_grayscale(true);
+  const ModelSpec spec = InlineSpec(config);
+  ASSERT_EQ(spec.class_names_size(), 8);
+  EXPECT_EQ(spec.class_names(0), "neutral");
+  EXPECT_EQ(spec.class_names(7), "7");
+  EXPECT_EQ(spec.input().resize(), 72);
+  EXPECT_EQ(spec.input().crop(), 64);
+  EXPECT_TRUE(spec.input().grayscale());
+}
+
+TEST(ServerConfigTest, BundleOnlyConfigIsValid) {
+  ServerConfig config;
+  config.set_model_path("serving/models/x.pth");
+  config.set_detector_dir("d");
+  EXPECT_TRUE(ValidateServerConfig(config).ok()) << ValidateServerConfig(config);
 }
 
 TEST(ServerConfigTest, MissingFileIsNamed) {

@@ -29,6 +29,7 @@ DEFINE_int32(port, -1, "overrides ServerConfig.port when >= 0 (0: any free port)
 DEFINE_int32(grpc_port, -1, "overrides ServerConfig.grpc_port when >= 0 (0: no gRPC)");
 DEFINE_string(host, "", "overrides ServerConfig.host");
 DEFINE_string(model_path, "", "overrides ServerConfig.model_path");
+DEFINE_string(model_spec, "", "overrides ServerConfig.model_spec (default: the .spec.pbtxt beside the weights)");
 DEFINE_string(detector_dir, "", "overrides ServerConfig.detector_dir");
 
 int main(int argc, char** argv) {
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
   if (FLAGS_grpc_port >= 0) config->set_grpc_port(FLAGS_grpc_port);
   if (!FLAGS_host.empty()) config->set_host(FLAGS_host);
   if (!FLAGS_model_path.empty()) config->set_model_path(FLAGS_model_path);
+  if (!FLAGS_model_spec.empty()) config->set_model_spec(FLAGS_model_spec);
   if (!FLAGS_detector_dir.empty()) config->set_detector_dir(FLAGS_detector_dir);
   if (absl::Status s = dmue::serving::ValidateServerConfig(*config); !s.ok()) {
     std::cerr << "error: " << FLAGS_config << ": " << s.message() << "\n";

@@ -174,6 +174,7 @@ absl::Status SaveTrainingCheckpoint(const std::string& path, DmueModel& model,
                   Put(training, "best_accuracy", Value::Double(state.best_accuracy)),
                   Put(training, "sampler_state", Value::Bytes(state.sampler_state)),
                   Put(training, "config", Value::String(state.config_text)),
+                  Put(training, "model_spec", Value::String(state.model_spec_text)),
                   Put(root, "format", Value::String("dmue-cpp-training-checkpoint")),
                   Put(root, "version", Value::Int(2)), Put(root, "state_dict", *state_dict),
                   Put(root, "optimizer", Value::String(OptimizerKind(optimizer))),
@@ -228,6 +229,10 @@ absl::StatusOr<TrainingState> LoadTrainingCheckpoint(const std::string& path, Dm
   if (const Value* v = training->Get("config")) {
     if (!v->is_string()) return wrong_type("config");
     state.config_text = v->as_string();
+  }
+  if (const Value* v = training->Get("model_spec")) {
+    if (!v->is_string()) return wrong_type("model_spec");
+    state.model_spec_text = v->as_string();
   }
   return state;
 }

@@ -24,6 +24,7 @@ struct TrainingState {
   double best_accuracy = -1;
   std::string sampler_state;   // Opaque bytes from the sampler.
   std::string config_text;     // The trainer config that produced the run.
+  std::string model_spec_text; // ModelSpec of the exported model (text proto).
 };
 
 absl::Status SaveTrainingCheckpoint(const std::string& path, DmueModel& model,

@@ -12,6 +12,7 @@
 #include "dmue/config/text_proto.h"
 #include "dmue/dmue_model.h"
 #include "dmue/io/torch_checkpoint.h"
+#include "dmue/model_bundle.h"
 #include "dmue/model_io.h"
 #include "dmue/optimizer.h"
 #include "dmue/schedule.h"
@@ -251,6 +252,7 @@ absl::Status Trainer::State::SaveLast() {
   if (!is_main()) return absl::OkStatus();
   progress.sampler_state = train_loader->SerializeState();
   progress.config_text = config_text;
+  google::protobuf::TextFormat::PrintToString(InferenceSpec(config), &progress.model_spec_text);
   progress.best_accuracy = summary.best_accuracy;
   return SaveTrainingCheckpoint(config.output_dir() + "/last.pth", model, *optimizer, progress);
 }
@@ -287,8 +289,10 @@ absl::Status Trainer::State::AfterEval(const EvalResult& eval, const std::string
         !s.ok()) {
       return s;
     }
-    LOG(INFO) << "New best accuracy " << absl::StrFormat("%.4f", eval.accuracy) << ": wrote "
-              << out << "/best_inference.pth";
+    const std::string weights = out + "/best_inference.pth";
+    if (auto s = WriteModelSpec(SpecPathFor(weights), InferenceSpec(config)); !s.ok()) return s;
+    LOG(INFO) << "New best accuracy " << absl::StrFormat("%.4f", eval.accuracy) << ": wrote " << weights
+              << " and its spec " << SpecPathFor(weights);
   }
   return metrics->WriteCurves();
 }

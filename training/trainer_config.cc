@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/text_format.h"
 #include "datasets/dataset_config.h"
 #include "dmue/config/text_proto.h"
 #include "dmue/model_config.h"
@@ -52,6 +53,31 @@ LearningRates LearningRatesAt(const TrainerConfig& config, double t) {
   }
   const int epoch = static_cast<int>(std::floor(t));
   return {LrAt(Lr1(config), epoch), LrAt(Lr2(config), epoch)};
+}
+
+ModelSpec InferenceSpec(const TrainerConfig& config) {
+  ModelSpec spec;
+  *spec.mutable_model() = config.model();
+  for (int c = 0; c < config.model().num_classes(); ++c) {
+    spec.add_class_names(c < config.class_names_size() ? config.class_names(c) : absl::StrCat(c));
+  }
+  const datasets::DatasetConfig& data = config.has_val_data() ? config.val_data() : config.train_data();
+  InputSpec* input = spec.mutable_input();
+  input->set_face_crop(InputSpec::CROP_ALIGN);
+  input->set_resize(data.resize());
+  input->set_crop(data.crop());
+  input->set_mean(data.normalize_mean());
+  input->set_std(data.normalize_std());
+  input->set_grayscale(data.grayscale());
+  input->set_channel_order(InputSpec::RGB);
+  switch (config.precision()) {
+    case TrainerConfig::FP32: spec.mutable_compute()->set_precision(ComputeHints::FP32); break;
+    case TrainerConfig::BF16: spec.mutable_compute()->set_precision(ComputeHints::BF16); break;
+    default: spec.mutable_compute()->set_precision(ComputeHints::AUTO); break;
+  }
+  spec.mutable_compute()->set_channels_last(config.precision() == TrainerConfig::AUTO || config.channels_last());
+  google::protobuf::TextFormat::PrintToString(config, spec.mutable_training_config());
+  return spec;
 }
 
 PiecewiseLr Lr1(const TrainerConfig& config) { return ToPiecewise(config.lr1(), ReferenceLr1()); }

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "dmue/model_spec.pb.h"
 #include "dmue/schedule.h"
 #include "training/trainer_config.pb.h"
 
@@ -27,6 +28,11 @@ struct LearningRates {
   double classifier = 0;  // lr2: classifiers (and heads)
 };
 LearningRates LearningRatesAt(const TrainerConfig& config, double t);
+
+// The spec of the inference model this run exports: architecture, class
+// names (indices when class_names is empty), the eval transform of val_data
+// (else train_data), the precision setting, the config itself.
+ModelSpec InferenceSpec(const TrainerConfig& config);
 
 }  // namespace dmue::training
 

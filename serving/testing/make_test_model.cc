@@ -1,14 +1,38 @@
 // Writes a random-weights inference checkpoint (for tests and demos of the
 // server without a trained model) and prints its path.
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include <gflags/gflags.h>
 
+#include "dmue/model_bundle.h"
 #include "serving/testing/test_model.h"
 
 DEFINE_string(output_dir, "", "folder to write random_inference.pth into");
 DEFINE_int32(num_classes, 8, "classes of the model");
 DEFINE_uint64(seed, 0, "initialisation seed");
+DEFINE_bool(with_spec, true,
+            "also write random_inference.spec.pbtxt (8 classes: FERPlus names; grey 72 -> 64 input), "
+            "making it a model bundle");
+
+namespace {
+
+dmue::ModelSpec TestSpec(int num_classes) {
+  dmue::ModelSpec spec;
+  spec.mutable_model()->set_backbone(dmue::ModelConfig::RESNET18);
+  spec.mutable_model()->set_num_classes(num_classes);
+  const std::vector<std::string> ferplus = {"neutral", "happiness", "surprise", "sadness",
+                                            "anger",   "disgust",   "fear",     "contempt"};
+  for (int c = 0; c < num_classes; ++c) spec.add_class_names(num_classes == 8 ? ferplus[c] : std::to_string(c));
+  spec.mutable_input()->set_resize(72);
+  spec.mutable_input()->set_crop(64);
+  spec.mutable_input()->set_grayscale(true);
+  spec.set_description("random weights, for tests");
+  return spec;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&argc, &argv, true);
@@ -21,6 +45,12 @@ int main(int argc, char** argv) {
   if (!path.ok()) {
     std::cerr << "error: " << path.status().message() << "\n";
     return 1;
+  }
+  if (FLAGS_with_spec) {
+    if (absl::Status s = dmue::WriteModelSpec(dmue::SpecPathFor(*path), TestSpec(FLAGS_num_classes)); !s.ok()) {
+      std::cerr << "error: " << s.message() << "\n";
+      return 1;
+    }
   }
   std::cout << *path << "\n";
   return 0;

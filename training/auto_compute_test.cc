@@ -1,0 +1,51 @@
+#include "training/auto_compute.h"
+
+#include "gtest/gtest.h"
+
+namespace dmue::training {
+namespace {
+
+ComputeProbe SmallProbe(bool dmue) {
+  ComputeProbe probe;
+  probe.model.set_num_classes(3);
+  probe.dmue = dmue;
+  probe.batch_size = 6;
+  probe.image_size = 32;
+  probe.timed_steps = 1;
+  return probe;
+}
+
+TEST(AutoComputeTest, TimesEveryCandidateAndPicksTheFastestWithinBound) {
+  for (bool dmue : {false, true}) {
+    absl::StatusOr<ComputeChoice> choice = ChooseTrainingCompute(SmallProbe(dmue));
+    ASSERT_TRUE(choice.ok()) << choice.status();
+    ASSERT_EQ(choice->trials.size(), 3u);
+    EXPECT_EQ(choice->trials[0].loss_deviation, 0.0);  // fp32 is the reference
+    const ComputeTrial* chosen = nullptr;
+    for (const ComputeTrial& t : choice->trials) {
+      EXPECT_GT(t.seconds_per_step, 0) << t.name;
+      if (t.options.precision == choice->options.precision && t.options.channels_last == choice->options.channels_last) {
+        chosen = &t;
+      }
+    }
+    ASSERT_NE(chosen, nullptr);
+    EXPECT_TRUE(chosen->within_bound);
+    for (const ComputeTrial& t : choice->trials) {
+      if (t.within_bound) EXPECT_LE(chosen->seconds_per_step, t.seconds_per_step) << t.name;
+    }
+    EXPECT_NE(choice->Summary().find("AUTO compute: " + chosen->name), std::string::npos) << choice->Summary();
+  }
+}
+
+TEST(AutoComputeTest, OutOfBoundCandidatesAreNotChosen) {
+  ComputeProbe probe = SmallProbe(false);
+  probe.max_loss_deviation = -1;  // no candidate qualifies
+  absl::StatusOr<ComputeChoice> choice = ChooseTrainingCompute(probe);
+  ASSERT_TRUE(choice.ok());
+  // The fallback is the fp32 reference itself.
+  EXPECT_EQ(choice->options.precision, Precision::kFloat32);
+  EXPECT_FALSE(choice->options.channels_last);
+}
+
+}  // namespace
+}  // namespace dmue::training
