@@ -66,6 +66,12 @@ absl::Status ValidateDatasetConfig(const DatasetConfig& c) {
     return FieldError("sampler", "must be CLASS_BALANCED, SHUFFLED or SEQUENTIAL");
   }
   if (c.num_samples() < 0) return FieldError("num_samples", "must be >= 0");
+  if (!(c.label_noise_rate() >= 0 && c.label_noise_rate() < 1)) {
+    return FieldError("label_noise_rate", absl::StrCat("must be in [0, 1), got ", c.label_noise_rate()));
+  }
+  if (c.label_noise_rate() > 0 && c.soft_labels()) {
+    return FieldError("label_noise_rate", "flips hard labels; soft_labels would train on the clean distributions");
+  }
   if (c.num_samples() > 0 && c.sampler() != DatasetConfig::CLASS_BALANCED) {
     return FieldError("num_samples", "only CLASS_BALANCED draws a set number of samples");
   }
@@ -156,7 +162,14 @@ ParseOptions ToParseOptions(const DatasetConfig& c) {
   return p;
 }
 
-absl::StatusOr<std::unique_ptr<Loader>> MakeLoader(const DatasetConfig& config, int rank, int world_size) {
+std::string FormatNoisyLabels(const std::vector<NoisyLabel>& noisy) {
+  std::string out;
+  for (const NoisyLabel& n : noisy) absl::StrAppend(&out, n.key, " ", n.clean, " ", n.noisy, "\n");
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<Loader>> MakeLoader(const DatasetConfig& config, int rank, int world_size,
+                                                   std::vector<NoisyLabel>* noisy) {
   if (absl::Status s = ValidateDatasetConfig(config); !s.ok()) return s;
   absl::StatusOr<LabelList> list =
       ReadLabelList(config.list_path(), ToListFormat(config.list_format()), ToParseOptions(config));
@@ -164,6 +177,16 @@ absl::StatusOr<std::unique_ptr<Loader>> MakeLoader(const DatasetConfig& config, 
   if (list->entries.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("DatasetConfig.list_path: '", config.list_path(), "' has no entries for split '", config.split(), "'"));
+  }
+  if (config.label_noise_rate() > 0) {
+    const std::vector<LabelEntry> clean = list->entries;
+    absl::StatusOr<std::vector<int64_t>> changed = InjectSymmetricLabelNoise(
+        &list->entries, config.label_noise_rate(), config.num_classes(), config.label_noise_seed());
+    if (!changed.ok()) return absl::InvalidArgumentError(absl::StrCat("DatasetConfig.label_noise_rate: ",
+                                                                      changed.status().message()));
+    for (int64_t i : *changed) {
+      if (noisy != nullptr) noisy->push_back({LmdbKey(clean[i]), clean[i].label, list->entries[i].label});
+    }
   }
   absl::StatusOr<std::shared_ptr<LmdbSource>> source = LmdbSource::Open(config.lmdb_path(), std::move(list->entries));
   if (!source.ok()) return source.status();

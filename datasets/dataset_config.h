@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -26,9 +27,21 @@ LoaderOptions ToLoaderOptions(const DatasetConfig& config);
 ListFormat ToListFormat(DatasetConfig::ListFormat format);
 ParseOptions ToParseOptions(const DatasetConfig& config);
 
-// Reads the list, opens the LMDB (checking every key), and builds the loader
-// for this rank.
-absl::StatusOr<std::unique_ptr<Loader>> MakeLoader(const DatasetConfig& config, int rank = 0, int world_size = 1);
+// An entry whose label label_noise_rate changed.
+struct NoisyLabel {
+  std::string key;  // LMDB key
+  int clean = -1;
+  int noisy = -1;
+};
+
+// Reads the list, applies the configured label noise (the changed entries go
+// to `noisy` when not null), opens the LMDB (checking every key), and builds
+// the loader for this rank.
+absl::StatusOr<std::unique_ptr<Loader>> MakeLoader(const DatasetConfig& config, int rank = 0, int world_size = 1,
+                                                   std::vector<NoisyLabel>* noisy = nullptr);
+
+// "<key> <clean> <noisy>" per line, sorted by key order of the list.
+std::string FormatNoisyLabels(const std::vector<NoisyLabel>& noisy);
 
 }  // namespace dmue::datasets
 

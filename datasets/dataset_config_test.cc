@@ -43,7 +43,10 @@ TEST(DatasetConfigTest, RejectedValuesNameTheField) {
                         Case{"augmentation { erasing_scale_min: 0.5 erasing_scale_max: 0.1 }", "erasing_scale_min"},
                         Case{"sampler: SEQUENTIAL num_samples: 10", "num_samples"},
                         Case{"list_format: FERPLUS num_classes: 7", "num_classes"},
-                        Case{"sampler: SAMPLER_KIND_UNSPECIFIED", "sampler"}}) {
+                        Case{"sampler: SAMPLER_KIND_UNSPECIFIED", "sampler"},
+                        Case{"label_noise_rate: 1.0", "label_noise_rate"},
+                        Case{"label_noise_rate: 0.3 soft_labels: true", "label_noise_rate"},
+                        Case{"augmentation { affine_p: -0.1 }", "augmentation.affine_p"}}) {
     DatasetConfig config;
     const std::string text = absl::StrCat("lmdb_path: '/tmp/x' list_path: '/tmp/x.txt' ", c.text);
     ASSERT_TRUE(ParseTextProto(text, "test", &config).ok()) << c.text;
@@ -92,6 +95,50 @@ TEST(DatasetConfigTest, LoadsFileAndBuildsLoader) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find(path), std::string::npos);
   EXPECT_NE(bad.status().message().find("crop"), std::string::npos);
+}
+
+TEST(DatasetConfigTest, LabelNoiseFlipsTheConfiguredFractionReproducibly) {
+  namespace fs = std::filesystem;
+  const std::string dir = ::testing::TempDir() + "/noise_db";
+  fs::remove_all(dir);
+  std::vector<LabelEntry> entries;
+  {
+    auto writer = LmdbWriter::Open(dir + "/lmdb", {.encoding = ImageEncoding::kPng});
+    ASSERT_TRUE(writer.ok());
+    for (int i = 0; i < 200; ++i) {
+      LabelEntry e{absl::StrCat(i, ".png"), "train", i % 4, {}};
+      ASSERT_TRUE((*writer)->Put(LmdbKey(e), cv::Mat(8, 8, CV_8UC1, cv::Scalar(i))).ok());
+      entries.push_back(e);
+    }
+    ASSERT_TRUE((*writer)->Finish(&entries).ok());
+  }
+  ASSERT_TRUE(WriteLabelList(dir + "/list.txt", entries).ok());
+  DatasetConfig config;
+  config.set_lmdb_path(dir + "/lmdb");
+  config.set_list_path(dir + "/list.txt");
+  config.set_num_classes(4);
+  config.set_resize(0);
+  config.set_crop(8);
+  config.set_batch_size(10);
+  config.set_num_workers(1);
+  config.set_label_noise_rate(0.3f);
+  config.set_label_noise_seed(11);
+  std::vector<NoisyLabel> a, b, c;
+  ASSERT_TRUE(MakeLoader(config, 0, 1, &a).ok());
+  ASSERT_TRUE(MakeLoader(config, 0, 1, &b).ok());
+  config.set_label_noise_seed(12);
+  ASSERT_TRUE(MakeLoader(config, 0, 1, &c).ok());
+  ASSERT_EQ(a.size(), 60u);  // exactly round(0.3 * 200)
+  EXPECT_EQ(FormatNoisyLabels(a), FormatNoisyLabels(b));
+  EXPECT_NE(FormatNoisyLabels(a), FormatNoisyLabels(c));
+  for (const NoisyLabel& n : a) {
+    EXPECT_NE(n.clean, n.noisy) << n.key;  // never flipped to its own class
+    EXPECT_GE(n.noisy, 0);
+    EXPECT_LT(n.noisy, 4);
+    const int index = std::stoi(n.key.substr(n.key.find('_') + 1));
+    EXPECT_EQ(n.clean, index % 4) << n.key;
+  }
+  EXPECT_EQ(FormatNoisyLabels({{"train_7.png", 3, 1}}), "train_7.png 3 1\n");
 }
 
 }  // namespace

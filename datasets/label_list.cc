@@ -1,5 +1,7 @@
 #include "datasets/label_list.h"
 
+#include "dmue/base/files.h"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -312,17 +314,7 @@ absl::Status WriteLabelList(const std::string& path, const std::vector<LabelEntr
           absl::StrCat("cannot write '", e.path, "' to label list '", path, "': path has whitespace"));
     }
   }
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write label list '", tmp, "'"));
-    out << FormatLabelList(entries, with_distribution);
-    if (!out.good()) return absl::DataLossError(absl::StrCat("cannot write label list '", tmp, "'"));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot rename '", tmp, "' to '", path, "': ", ec.message()));
-  return absl::OkStatus();
+  return WriteFileAtomically(path, FormatLabelList(entries, with_distribution));
 }
 
 std::vector<int64_t> ClassCounts(const std::vector<LabelEntry>& entries, int num_classes) {

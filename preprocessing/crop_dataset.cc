@@ -17,6 +17,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "absl/status/status.h"
+#include "dmue/base/files.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -52,7 +53,8 @@ absl::Status WriteImageAtomically(const std::string& path, const cv::Mat& rgb, i
   fs::create_directories(fs::path(path).parent_path(), ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create folder for ", path, ": ", ec.message()));
   const std::string ext = fs::path(path).extension().string();
-  const std::string tmp = absl::StrCat(path, ".partial", ext);
+  // The encoder picks the format from the extension: keep it last.
+  const std::string tmp = absl::StrCat(UniqueTempPath(path), ext);
   cv::Mat bgr;
   cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
   bool ok = false;
@@ -62,23 +64,9 @@ absl::Status WriteImageAtomically(const std::string& path, const cv::Mat& rgb, i
     return absl::InternalError(absl::StrCat("cannot write ", path, ": ", e.what()));
   }
   if (!ok) return absl::InternalError(absl::StrCat("cannot write ", path));
-  fs::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot rename to ", path, ": ", ec.message()));
-  return absl::OkStatus();
+  return CommitTempFile(tmp, path);
 }
 
-absl::Status WriteTextAtomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".partial";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot rename to ", path, ": ", ec.message()));
-  return absl::OkStatus();
-}
 
 cv::Mat ContactSheet(const std::vector<cv::Mat>& thumbs, int cell) {
   const int n = static_cast<int>(thumbs.size());
@@ -309,7 +297,7 @@ absl::StatusOr<CropRunStats> RunCropDataset(const CropConfig& config, std::ostre
     std::replace(d.begin(), d.end(), '\n', ' ');
     absl::StrAppend(&text, f.path, "\t", f.reason, "\t", d, "\n");
   }
-  if (absl::Status s = WriteTextAtomically(
+  if (absl::Status s = WriteFileAtomically(
           (fs::path(config.output_root()) / config.failure_list()).string(), text);
       !s.ok()) {
     return s;

@@ -1,6 +1,6 @@
 // The inference server: HTTP/JSON (Open Inference Protocol + /v1/faces, the
 // web page, /metrics) and optionally gRPC, over one ExpressionService.
-//   bazel run //serving:server -- --config=serving/configs/server.pbtxt
+//   bazel run //serving:server   (serving/configs/server.pbtxt: the shipped FERPlus bundle)
 // It listens at once (live), loads the model and the detector, then reports
 // ready; SIGTERM / SIGINT stop accepting, finish what is in flight, and exit.
 #include <malloc.h>
@@ -24,7 +24,7 @@
 #include "serving/server_config.h"
 #include "serving/web/index_html.h"
 
-DEFINE_string(config, "", "ServerConfig text file (serving/server_config.proto)");
+DEFINE_string(config, "serving/configs/server.pbtxt", "ServerConfig text file (serving/server_config.proto)");
 DEFINE_int32(port, -1, "overrides ServerConfig.port when >= 0 (0: any free port)");
 DEFINE_int32(grpc_port, -1, "overrides ServerConfig.grpc_port when >= 0 (0: no gRPC)");
 DEFINE_string(host, "", "overrides ServerConfig.host");
@@ -42,10 +42,6 @@ int main(int argc, char** argv) {
       std::cerr << "cannot enter the workspace " << workspace << "\n";
       return 2;
     }
-  }
-  if (FLAGS_config.empty()) {
-    std::cerr << "--config is required (e.g. serving/configs/server.pbtxt)\n";
-    return 2;
   }
   absl::StatusOr<dmue::serving::ServerConfig> config =
       dmue::LoadTextProto<dmue::serving::ServerConfig>(FLAGS_config);

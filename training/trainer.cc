@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "datasets/dataset_config.h"
 #include "datasets/loader.h"
+#include "dmue/base/files.h"
 #include "dmue/config/text_proto.h"
 #include "dmue/dmue_model.h"
 #include "dmue/io/torch_checkpoint.h"
@@ -162,8 +163,16 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& co
   state->model->train();
   state->optimizer = MakeOptimizer(state->model, ToOptimizerSettings(config));
 
-  absl::StatusOr<std::unique_ptr<datasets::Loader>> train = datasets::MakeLoader(config.train_data(), rank, world_size);
+  std::vector<datasets::NoisyLabel> noisy;
+  absl::StatusOr<std::unique_ptr<datasets::Loader>> train =
+      datasets::MakeLoader(config.train_data(), rank, world_size, &noisy);
   if (!train.ok()) return absl::Status(train.status().code(), absl::StrCat("train_data: ", train.status().message()));
+  if (!noisy.empty() && state->is_main()) {
+    // Which labels were flipped, for the label audit to score its ranking.
+    if (auto s = WriteFileAtomically(out + "/noisy_labels.txt", datasets::FormatNoisyLabels(noisy)); !s.ok()) return s;
+    LOG(INFO) << "label_noise_rate " << config.train_data().label_noise_rate() << ": " << noisy.size()
+              << " labels flipped, listed in " << out << "/noisy_labels.txt";
+  }
   state->train_loader = std::move(*train);
   if (config.has_val_data() && state->is_main()) {
     absl::StatusOr<std::unique_ptr<datasets::Loader>> val = datasets::MakeLoader(config.val_data());

@@ -1,5 +1,7 @@
 #include "dmue/config/text_proto.h"
 
+#include "dmue/base/files.h"
+
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -55,17 +57,7 @@ absl::Status WriteTextProtoFile(const std::string& path, const google::protobuf:
   if (!google::protobuf::TextFormat::PrintToString(message, &text)) {
     return absl::InternalError(absl::StrCat("cannot print ", message.GetTypeName()));
   }
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) return absl::DataLossError(absl::StrCat("cannot write '", tmp, "'"));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::DataLossError(absl::StrCat("cannot rename '", tmp, "' to '", path, "'"));
-  }
-  return absl::OkStatus();
+  return WriteFileAtomically(path, text);
 }
 
 }  // namespace dmue

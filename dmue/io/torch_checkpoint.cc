@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "dmue/base/files.h"
 #include "dmue/io/pickle.h"
 #include "dmue/io/zip_archive.h"
 
@@ -652,7 +653,7 @@ absl::Status WriteCheckpoint(const std::string& path, const Value& root) {
         absl::StrCat("cannot write ", path, ": ", pickle.status().message()));
   }
 
-  const std::string tmp = path + ".tmp";
+  const std::string tmp = UniqueTempPath(path);
   absl::Status status = [&]() -> absl::Status {
     absl::StatusOr<std::unique_ptr<ZipWriter>> zip = ZipWriter::Create(tmp);
     if (!zip.ok()) return zip.status();
@@ -671,10 +672,7 @@ absl::Status WriteCheckpoint(const std::string& path, const Value& root) {
     }
     if (auto s = writer.AddEntry("archive/version", "3\n"); !s.ok()) return s;
     if (auto s = writer.Finish(); !s.ok()) return s;
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-      return ErrnoError(absl::StrCat("cannot rename ", tmp, " to"), path);
-    }
-    return absl::OkStatus();
+    return CommitTempFile(tmp, path);
   }();
   if (!status.ok()) std::remove(tmp.c_str());
   return status;
