@@ -32,6 +32,7 @@ absl::StatusOr<std::shared_ptr<LmdbSource>> LmdbSource::Open(const std::string& 
                                                              std::vector<LabelEntry> entries, bool check_keys) {
   absl::StatusOr<std::unique_ptr<LmdbReader>> reader = LmdbReader::Open(lmdb_path);
   if (!reader.ok()) return reader.status();
+  if (absl::Status s = CheckComplete(**reader, lmdb_path); !s.ok()) return s;
   if (entries.empty()) return absl::InvalidArgumentError(absl::StrCat("no label entries for LMDB '", lmdb_path, "'"));
   auto source = std::shared_ptr<LmdbSource>(new LmdbSource());
   source->reader_ = *std::move(reader);

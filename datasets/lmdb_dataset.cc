@@ -481,9 +481,17 @@ absl::StatusOr<std::vector<LabelEntry>> LmdbReader::Labels() const {
   return std::move(list->entries);
 }
 
+absl::Status CheckComplete(const LmdbReader& reader, const std::string& path) {
+  if (!reader.info().has_meta || reader.info().complete) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "LMDB '", path, "' is incomplete: its packing stopped before the end (", reader.info().num_records,
+      " records so far); rerun the same pack_lmdb command to resume and complete it"));
+}
+
 absl::StatusOr<VerifyReport> VerifyLmdb(const std::string& path) {
   absl::StatusOr<std::unique_ptr<LmdbReader>> reader = LmdbReader::Open(path);
   if (!reader.ok()) return reader.status();
+  if (absl::Status s = CheckComplete(**reader, path); !s.ok()) return s;
   absl::StatusOr<std::vector<std::string>> keys = (*reader)->Keys();
   if (!keys.ok()) return keys.status();
   absl::StatusOr<LmdbReader::Snapshot> snapshot = (*reader)->BeginRead();

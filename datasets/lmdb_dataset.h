@@ -180,6 +180,12 @@ struct VerifyReport {
 // Decodes every record (and checks that __labels__ keys exist).
 absl::StatusOr<VerifyReport> VerifyLmdb(const std::string& path);
 
+// FailedPrecondition for a database whose packing never finished (our
+// __meta__ says complete=0: a killed or failed pack), saying how to resume;
+// OK for complete ones and for databases without __meta__ (the reference's).
+// The loaders and VerifyLmdb refuse such databases.
+absl::Status CheckComplete(const LmdbReader& reader, const std::string& path);
+
 }  // namespace dmue::datasets
 
 #endif  // DATASETS_LMDB_DATASET_H_

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "datasets/example_source.h"
 #include "gtest/gtest.h"
 
 namespace dmue::datasets {
@@ -115,6 +116,14 @@ TEST(LmdbDatasetTest, ResumeAfterInterruptedWrite) {
     ASSERT_TRUE(reader.ok()) << reader.status();
     EXPECT_EQ((*reader)->info().num_records, 16);
     EXPECT_FALSE((*reader)->info().complete);
+    // A half-packed database is refused by --verify and the loaders, with
+    // the way out in the message.
+    const absl::Status incomplete = CheckComplete(**reader, dir);
+    EXPECT_EQ(incomplete.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(incomplete.message().find("rerun the same pack_lmdb command"), std::string::npos) << incomplete;
+    EXPECT_EQ(VerifyLmdb(dir).status().code(), absl::StatusCode::kFailedPrecondition);
+    LabelEntry entry{"k0", "", 0, {}};
+    EXPECT_EQ(LmdbSource::Open(dir, {entry}).status().code(), absl::StatusCode::kFailedPrecondition);
   }
   auto no_resume = LmdbWriter::Open(dir, {.resume = false});
   EXPECT_FALSE(no_resume.ok());
@@ -138,6 +147,8 @@ TEST(LmdbDatasetTest, ResumeAfterInterruptedWrite) {
   ASSERT_TRUE(reader.ok());
   EXPECT_EQ((*reader)->info().num_records, 40);
   EXPECT_TRUE((*reader)->info().complete);
+  EXPECT_TRUE(CheckComplete(**reader, dir).ok());
+  EXPECT_TRUE(VerifyLmdb(dir).ok());
   for (int i = 0; i < 40; ++i) {
     auto image = (*reader)->ReadImage(absl::StrCat("k", i));
     ASSERT_TRUE(image.ok());

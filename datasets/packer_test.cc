@@ -154,6 +154,13 @@ TEST(PackerTest, BinaryPacksAndVerifies) {
     auto writer = LmdbWriter::Open(out, {.encoding = ImageEncoding::kPng});
     ASSERT_TRUE(writer.ok()) << writer.status();
     ASSERT_TRUE((*writer)->PutRecord("val_corrupt.png", "DMUE\x01\x01\x01").ok());
+    // Left unfinished (as a killed pack): --verify refuses it as incomplete.
+  }
+  EXPECT_EQ(WEXITSTATUS(std::system((binary + " --verify --output=" + out + " >/dev/null 2>&1").c_str())), 1);
+  {
+    auto writer = LmdbWriter::Open(out, {.encoding = ImageEncoding::kPng});
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    ASSERT_TRUE((*writer)->Finish(nullptr).ok());
   }
   EXPECT_EQ(WEXITSTATUS(std::system((binary + " --verify --output=" + out + " >/dev/null").c_str())), 2);
 }

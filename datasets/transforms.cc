@@ -221,9 +221,12 @@ absl::Status ApplyTransform(const cv::Mat& rgb, const TransformOptions& o, std::
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   cv::Mat image = rgb;
   if (o.grayscale) {
-    cv::Mat grey;
+    // Into a new Mat: `image` still shares the caller's pixels (read-only
+    // LMDB memory for raw records).
+    cv::Mat grey, replicated;
     cv::cvtColor(rgb, grey, cv::COLOR_RGB2GRAY);
-    cv::cvtColor(grey, image, cv::COLOR_GRAY2RGB);
+    cv::cvtColor(grey, replicated, cv::COLOR_GRAY2RGB);
+    image = replicated;
   }
   if (o.train && o.noise_p > 0 && unit(*rng) < o.noise_p) {
     image = AddGaussianNoise(image, std::sqrt(double(o.noise_var)), rng);

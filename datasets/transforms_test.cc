@@ -265,6 +265,7 @@ TEST(GrayscaleTest, ChannelsBecomeEqualLuma) {
     EXPECT_EQ(out[i], out[256 + i]);
     EXPECT_EQ(out[i], out[512 + i]);
   }
+  EXPECT_EQ(cv::norm(image, Gradient(16, 16), cv::NORM_INF), 0) << "the input image was modified";
   const cv::Vec3b p = image.at<cv::Vec3b>(3, 5);
   const float luma = std::round(0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]);
   EXPECT_NEAR(out[3 * 16 + 5], (luma / 255.0f - 0.5f) / 0.5f, 1.0f / 127.0f);
@@ -284,6 +285,19 @@ TEST(AffineTest, OptionsAreValidatedByName) {
   o = PlainTrain(48);
   o.translate = 0.7f;
   EXPECT_NE(ValidateTransformOptions(o).message().find("translate"), std::string::npos);
+}
+
+TEST(NativeSizeTest, ResizeZeroKeepsFer2013Faces) {
+  // FER2013 / FERPlus faces are 48x48: resize 0 + crop 48 feeds them as they
+  // are, without upsampling (the pixels are the normalised input values).
+  const cv::Mat face = Gradient(48, 48);
+  TransformOptions o = PlainTrain(48);
+  ASSERT_TRUE(ValidateTransformOptions(o).ok());
+  const std::vector<float> out = Apply(face, o, 3);
+  ASSERT_EQ(out.size(), 3u * 48 * 48);
+  const cv::Vec3b p = face.at<cv::Vec3b>(10, 20);
+  EXPECT_FLOAT_EQ(out[10 * 48 + 20], (p[0] / 255.0f - 0.5f) / 0.5f);
+  EXPECT_FLOAT_EQ(out[48 * 48 + 10 * 48 + 20], (p[1] / 255.0f - 0.5f) / 0.5f);
 }
 
 }  // namespace

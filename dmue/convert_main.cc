@@ -3,7 +3,7 @@
 // their ModelSpec beside them, checked against each other.
 //
 //   bazel run //dmue:convert_to_inference -- --input=ep7_acc0.63.pth --output=target.pth --num_classes=8
-//   bazel run //dmue:convert_to_inference -- --input=$PWD/runs/x/best_inference.pth \
+//   bazel run //dmue:convert_to_inference -- --input=$PWD/runs/x/last.pth
 //       --spec=$PWD/runs/x/best_inference.spec.pbtxt --half_storage --output=$PWD/serving/models/x.pth
 #include <cstdlib>
 #include <iostream>

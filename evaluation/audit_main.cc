@@ -37,28 +37,50 @@ int Fail(const absl::Status& status) {
   return 1;
 }
 
+// The baseline with its own spec when it has one (it may be another
+// architecture), which must then prepare the same images with the same
+// classes; without one, with the architecture flags.
+absl::StatusOr<LoadedClassifier> LoadBaseline(const CheckpointSpec& audited, int num_classes,
+                                              const ModelContract& contract) {
+  absl::StatusOr<std::optional<SpecFile>> spec = FindModelSpec(FLAGS_baseline_checkpoint, "");
+  if (!spec.ok()) return spec.status();
+  if (*spec) {
+    if (absl::Status s = CheckSameContract(**spec, contract); !s.ok()) return s;
+  }
+  CheckpointSpec baseline = audited;
+  baseline.checkpoint = FLAGS_baseline_checkpoint;
+  baseline.num_classes = num_classes;
+  baseline.spec = *spec;
+  if (baseline.spec) {
+    // Its spec gives its architecture; the flags are the audited model's.
+    baseline.backbone = "auto";
+    baseline.model_config.clear();
+  }
+  return LoadClassifier(baseline);
+}
+
 int Main() {
   ApplyThreadFlag();
   const std::string output_dir = OutputDirFlag();
   if (output_dir.empty()) return Fail(absl::InvalidArgumentError("--output_dir is required"));
   absl::StatusOr<RankBy> rank_by = ParseRankBy(FLAGS_rank_by);
   if (!rank_by.ok()) return Fail(rank_by.status());
-  const ModelSpec spec = ModelSpecFromFlags();
-  absl::StatusOr<LoadedDmue> model = LoadMultiBranch(spec);
+  absl::StatusOr<std::optional<SpecFile>> spec = SpecFileFromFlags();
+  if (!spec.ok()) return Fail(spec.status());
+  const CheckpointSpec checkpoint = CheckpointSpecFromFlags(*spec);
+  absl::StatusOr<LoadedDmue> model = LoadMultiBranch(checkpoint);
   if (!model.ok()) return Fail(model.status());
   const int num_classes = model->info.num_classes;
-  absl::StatusOr<std::vector<std::string>> names = ResolveClassNames(num_classes);
-  if (!names.ok()) return Fail(names.status());
+  absl::StatusOr<ModelContract> contract = ContractFromFlags(*spec, num_classes);
+  if (!contract.ok()) return Fail(contract.status());
+  const std::vector<std::string>& names = contract->class_names;
   std::optional<LoadedClassifier> baseline;
   if (!FLAGS_baseline_checkpoint.empty()) {
-    ModelSpec baseline_spec = spec;
-    baseline_spec.checkpoint = FLAGS_baseline_checkpoint;
-    baseline_spec.num_classes = num_classes;
-    absl::StatusOr<LoadedClassifier> loaded = LoadClassifier(baseline_spec);
+    absl::StatusOr<LoadedClassifier> loaded = LoadBaseline(checkpoint, num_classes, *contract);
     if (!loaded.ok()) return Fail(loaded.status());
     baseline = *std::move(loaded);
   }
-  absl::StatusOr<EvalData> data = OpenEvalData(DataSpecFromFlags(), num_classes);
+  absl::StatusOr<EvalData> data = OpenEvalData(DataSpecFromFlags(*contract), num_classes);
   if (!data.ok()) return Fail(data.status());
   AuditOptions options;
   options.temperature = FLAGS_temperature;
@@ -67,10 +89,11 @@ int Main() {
   if (!run.ok()) return Fail(run.status());
   const std::vector<size_t> order = RankRecords(&run->records, *rank_by);
   AuditSummary summary;
-  summary.checkpoint = spec.checkpoint;
+  summary.checkpoint = checkpoint.checkpoint;
+  summary.model_spec = *spec ? (*spec)->path : "";
   summary.baseline_checkpoint = FLAGS_baseline_checkpoint;
   summary.data = data->description;
-  summary.class_names = *names;
+  summary.class_names = names;
   summary.temperature = FLAGS_temperature;
   summary.rank_by = *rank_by;
   summary.count = int64_t(run->records.size());
@@ -88,8 +111,8 @@ int Main() {
   std::cout << AuditSummaryText(summary);
   for (size_t k = 0; k < order.size() && k < 10; ++k) {
     const AuditRecord& r = run->records[order[k]];
-    std::cout << "#" << r.rank << " " << r.key << " given " << (*names)[r.label] << " score " << r.score
-              << " p(given) " << r.label_prob << " predicted " << (*names)[r.predicted] << "\n";
+    std::cout << "#" << r.rank << " " << r.key << " given " << names[r.label] << " score " << r.score
+              << " p(given) " << r.label_prob << " predicted " << names[r.predicted] << "\n";
   }
   std::cout << "outputs: " << output_dir << "/{audit.csv, audit_summary.json, audit_top.png, audit.html}\n";
   return 0;
@@ -102,5 +125,9 @@ int main(int argc, char** argv) {
   gflags::SetUsageMessage("Audits training labels with a multi-branch DMUE checkpoint; see evaluation/audit_main.cc.");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   google::InitGoogleLogging(argv[0]);
+  if (absl::Status s = dmue::evaluation::EnterWorkspace(); !s.ok()) {
+    std::cerr << "audit: " << s.message() << "\n";
+    return 2;
+  }
   return dmue::evaluation::Main();
 }

@@ -57,7 +57,7 @@ std::string Distribution(const std::vector<double>& d, const std::vector<std::st
 std::optional<Agreement> ComputeAgreement(const std::vector<AuditRecord>& records, bool baseline) {
   Agreement a;
   std::vector<double> confidence, label_prob, entropy;
-  double kl_sum = 0;
+  double kl_sum = 0, js_sum = 0;
   int64_t top2 = 0;
   for (const AuditRecord& r : records) {
     if (r.votes.empty()) continue;
@@ -73,11 +73,13 @@ std::optional<Agreement> ComputeAgreement(const std::vector<AuditRecord>& record
     ++a.count_off_label;
     const std::vector<double> predicted_off = OffLabel(predicted, r.label);
     kl_sum += KlDivergence(votes_off, predicted_off);
+    js_sum += JsDivergence(votes_off, predicted_off);
     top2 += ArgMax(predicted_off) == ArgMax(votes_off);
   }
   if (a.count_votes == 0) return std::nullopt;
   if (a.count_off_label > 0) {
     a.mean_kl = kl_sum / double(a.count_off_label);
+    a.mean_js = js_sum / double(a.count_off_label);
     a.top2_agreement = double(top2) / double(a.count_off_label);
   }
   a.spearman_confidence_vs_entropy = SpearmanCorrelation(confidence, entropy);
@@ -89,6 +91,7 @@ std::string AgreementJson(const std::optional<Agreement>& a) {
   if (!a.has_value()) return "null";
   return absl::StrCat("{\"count_votes\": ", a->count_votes, ", \"count_off_label\": ", a->count_off_label,
                       ", \"mean_kl_votes_off_label\": ", JsonNumber(a->mean_kl),
+                      ", \"mean_js_votes_off_label\": ", JsonNumber(a->mean_js),
                       ", \"top2_agreement\": ", JsonNumber(a->top2_agreement),
                       ", \"spearman_confidence_vs_vote_entropy\": ", JsonNumber(a->spearman_confidence_vs_entropy),
                       ", \"spearman_label_prob_vs_vote_entropy\": ", JsonNumber(a->spearman_label_prob_vs_entropy),
@@ -101,9 +104,9 @@ std::string AgreementLine(const std::string& who, const Agreement& a) {
                            "samples)\n", who, a.spearman_confidence_vs_entropy, a.count_votes);
   }
   return absl::StrFormat(
-      "%-9s KL(votes_off||pred_off) %.4f  top-2 agreement %.4f (%d samples)  Spearman(confidence, vote entropy) "
-      "%.4f  Spearman(p(label), vote entropy) %.4f (%d samples)\n",
-      who, a.mean_kl, a.top2_agreement, a.count_off_label, a.spearman_confidence_vs_entropy,
+      "%-9s KL(votes_off||pred_off) %.4f  JS(votes_off, pred_off) %.4f  top-2 agreement %.4f (%d samples)  "
+      "Spearman(confidence, vote entropy) %.4f  Spearman(p(label), vote entropy) %.4f (%d samples)\n",
+      who, a.mean_kl, a.mean_js, a.top2_agreement, a.count_off_label, a.spearman_confidence_vs_entropy,
       a.spearman_label_prob_vs_entropy, a.count_votes);
 }
 
@@ -205,7 +208,8 @@ std::string AuditSummaryJson(const AuditSummary& s) {
   std::vector<std::string> names;
   for (const std::string& n : s.class_names) names.push_back(JsonString(n));
   return absl::StrCat(
-      "{\n  \"checkpoint\": ", JsonString(s.checkpoint), ",\n  \"baseline_checkpoint\": ",
+      "{\n  \"checkpoint\": ", JsonString(s.checkpoint), ",\n  \"model_spec\": ",
+      s.model_spec.empty() ? "null" : JsonString(s.model_spec), ",\n  \"baseline_checkpoint\": ",
       JsonString(s.baseline_checkpoint), ",\n  \"data\": ", JsonString(s.data), ",\n  \"class_names\": [",
       absl::StrJoin(names, ", "), "],\n  \"temperature\": ", JsonNumber(s.temperature), ",\n  \"count\": ", s.count,
       ",\n  \"padded_samples\": ", s.padded_samples, ",\n  \"ranking\": ",
@@ -287,11 +291,12 @@ absl::Status WriteAuditOutputs(const AuditSummary& summary, const std::vector<Au
   if (summary.dmue.has_value()) {
     absl::StrAppend(&html,
                     "<h2>Agreement with human votes</h2>\n<table><tr><th>model</th><th>samples with votes off the "
-                    "label</th><th>mean KL(votes_off || pred_off)</th><th>top-2 agreement</th><th>Spearman(confidence,"
+                    "label</th><th>mean KL(votes_off || pred_off)</th><th>mean JS(votes_off, pred_off)</th><th>top-2 agreement</th><th>Spearman(confidence,"
                     " vote entropy)</th><th>Spearman(p(label), vote entropy)</th></tr>\n");
     auto row = [&](const std::string& who, const Agreement& a) {
       absl::StrAppend(&html, "<tr><td>", who, "</td><td>", a.count_off_label, " / ", a.count_votes, "</td><td>",
-                      absl::StrFormat("%.4f", a.mean_kl), "</td><td>", absl::StrFormat("%.4f", a.top2_agreement),
+                      absl::StrFormat("%.4f", a.mean_kl), "</td><td>", absl::StrFormat("%.4f", a.mean_js),
+                      "</td><td>", absl::StrFormat("%.4f", a.top2_agreement),
                       "</td><td>", absl::StrFormat("%.4f", a.spearman_confidence_vs_entropy), "</td><td>",
                       absl::StrFormat("%.4f", a.spearman_label_prob_vs_entropy), "</td></tr>\n");
     };

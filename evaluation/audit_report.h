@@ -25,6 +25,8 @@
 //     given label zeroed and renormalised. Only samples with some votes off
 //     the given label count here.
 //   * mean_kl: mean KL(votes_off || predicted_off) (prediction floored 1e-12).
+//   * mean_js: mean Jensen-Shannon divergence of the same pair (nats, in
+//     [0, ln 2]; needs no floor).
 //   * top2_agreement: rate at which the predicted off-label argmax equals the
 //     votes' off-label argmax (the runner-up class of the votes).
 //   * spearman_confidence_vs_entropy: Spearman correlation between the
@@ -79,6 +81,7 @@ struct Agreement {
   int64_t count_votes = 0;      // samples with votes
   int64_t count_off_label = 0;  // ... with votes off the given label
   double mean_kl = 0;
+  double mean_js = 0;
   double top2_agreement = 0;
   double spearman_confidence_vs_entropy = 0;
   double spearman_label_prob_vs_entropy = 0;
@@ -91,6 +94,7 @@ std::optional<Agreement> BaselineAgreement(const std::vector<AuditRecord>& recor
 
 struct AuditSummary {
   std::string checkpoint;
+  std::string model_spec;  // its ModelSpec file ("": none)
   std::string baseline_checkpoint;
   std::string data;
   std::vector<std::string> class_names;

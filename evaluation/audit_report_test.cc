@@ -8,6 +8,7 @@
 
 #include <opencv2/imgcodecs.hpp>
 
+#include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 
 namespace dmue::evaluation {
@@ -89,6 +90,10 @@ TEST(AgreementTest, Dmue) {
   // C: votes_off (.5, .5, 0), mined_off (.9, .1, 0): argmax 0 both (first on ties).
   const double kl_c = 0.5 * std::log(0.5 / 0.9) + 0.5 * std::log(0.5 / 0.1);
   EXPECT_NEAR(a->mean_kl, kl_c / 2, 1e-12);
+  // JS of C: m = (.7, .3, 0).
+  const double js_c = 0.5 * (0.5 * std::log(0.5 / 0.7) + 0.5 * std::log(0.5 / 0.3)) +
+                      0.5 * (0.9 * std::log(0.9 / 0.7) + 0.1 * std::log(0.1 / 0.3));
+  EXPECT_NEAR(a->mean_js, js_c / 2, 1e-12);
   EXPECT_NEAR(a->top2_agreement, 1.0, 1e-12);
   // Entropy ranks A 2, B 1, C 3; score ranks A 3, B 1, C 2 -> rho 0.5.
   EXPECT_NEAR(a->spearman_confidence_vs_entropy, 0.5, 1e-12);
@@ -147,6 +152,12 @@ TEST(AuditOutputsTest, CsvHtmlAndSheet) {
   EXPECT_NE(html.str().find("data:image/png;base64,"), std::string::npos);
   EXPECT_NE(html.str().find("&lt;data&gt;"), std::string::npos);
   EXPECT_NE(html.str().find("Agreement with human votes"), std::string::npos);
+  EXPECT_NE(html.str().find("mean JS(votes_off, pred_off)"), std::string::npos);
+  const std::string js = absl::StrFormat("%.4f", summary.dmue->mean_js);
+  EXPECT_NE(AuditSummaryText(summary).find("JS(votes_off, pred_off) " + js), std::string::npos)
+      << AuditSummaryText(summary);
+  EXPECT_NE(AuditSummaryJson(summary).find("\"mean_js_votes_off_label\": "), std::string::npos)
+      << AuditSummaryJson(summary);
   EXPECT_TRUE(std::filesystem::exists(dir + "/audit.csv"));
   EXPECT_TRUE(std::filesystem::exists(dir + "/audit_summary.json"));
 

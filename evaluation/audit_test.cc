@@ -34,8 +34,8 @@ DataSpec Spec(const std::string& list, int batch_size) {
   return spec;
 }
 
-ModelSpec Model(const std::string& path) {
-  ModelSpec spec;
+CheckpointSpec Model(const std::string& path) {
+  CheckpointSpec spec;
   spec.checkpoint = path;
   return spec;
 }
@@ -115,7 +115,7 @@ TEST(AuditTest, MinedDistributionsMatchLatentSoftLabelsWhateverTheBatching) {
 
 TEST(AuditTest, VotesAndBaseline) {
   auto model = LoadMultiBranch(Model(MakeTinyModels().multi_branch));
-  ModelSpec baseline_spec = Model(MakeTinyModels().baseline);
+  CheckpointSpec baseline_spec = Model(MakeTinyModels().baseline);
   auto baseline = LoadClassifier(baseline_spec);
   ASSERT_TRUE(model.ok() && baseline.ok());
   auto data = OpenEvalData(Spec(MakeTinyData().train_soft_list, 10), kClasses);

@@ -1,26 +1,39 @@
 // Command-line flags shared by //evaluation:evaluate and //evaluation:audit:
-// the checkpoint, the data (DatasetConfig file, LMDB + list, or image
-// folder), sizes, threads and class names.
+// the checkpoint and its model spec, the data (DatasetConfig file, LMDB +
+// list, or image folder), sizes, threads and class names.
+//
+//   absl::StatusOr<std::optional<SpecFile>> spec = SpecFileFromFlags();
+//   ... LoadClassifier(CheckpointSpecFromFlags(*spec)) ...
+//   absl::StatusOr<ModelContract> contract = ContractFromFlags(*spec, num_classes);
+//   ... OpenEvalData(DataSpecFromFlags(*contract), num_classes) ...
 #ifndef EVALUATION_COMMON_FLAGS_H_
 #define EVALUATION_COMMON_FLAGS_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "evaluation/eval_data.h"
+#include "evaluation/model_contract.h"
 #include "evaluation/model_loading.h"
 
 namespace dmue::evaluation {
 
-ModelSpec ModelSpecFromFlags();
-DataSpec DataSpecFromFlags();
+// --spec, else the spec beside --checkpoint when it exists (nullopt: none).
+absl::StatusOr<std::optional<SpecFile>> SpecFileFromFlags();
+CheckpointSpec CheckpointSpecFromFlags(const std::optional<SpecFile>& spec);
+// The contract of --checkpoint (`num_classes` classes) from its spec or the
+// flags; its warning, if any, goes to stderr.
+absl::StatusOr<ModelContract> ContractFromFlags(const std::optional<SpecFile>& spec, int num_classes);
+// The data flags with the contract's input and class names.
+DataSpec DataSpecFromFlags(const ModelContract& contract);
 // --class_names split on commas (empty when not given).
 std::vector<std::string> ClassNamesFlag();
-// Class names for `num_classes`: --class_names (its length must match) or the
-// defaults.
-absl::StatusOr<std::vector<std::string>> ResolveClassNames(int num_classes);
 std::string OutputDirFlag();
+// Under `bazel run`, relative paths mean the workspace (as for train, server
+// and predict): enters BUILD_WORKSPACE_DIRECTORY when it is set.
+absl::Status EnterWorkspace();
 // Applies --num_threads (0 leaves LibTorch's default).
 void ApplyThreadFlag();
 

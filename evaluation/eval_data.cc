@@ -37,6 +37,58 @@ absl::StatusOr<DatasetConfig::LabelMode> ParseLabelMode(const std::string& name)
   return mode;
 }
 
+template <typename T>
+std::string Str(T value) {
+  return absl::StrCat(value);
+}
+std::string Str(bool value) { return value ? "true" : "false"; }
+
+// "--resize=40 disagrees with the model spec m.spec.pbtxt (input.resize 36)".
+template <typename T>
+absl::Status Agrees(bool given, T value, T specified, const std::string& what, const std::string& field,
+                    const InputContract& contract) {
+  if (!given || value == specified) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(what, Str(value), " disagrees with the model spec ", contract.origin,
+                                                 " (input.", field, " ", Str(specified), ")"));
+}
+
+// A DatasetConfig file that sets a transform value the model was not trained
+// with is refused rather than overridden in silence.
+absl::Status ConfigAgrees(const DatasetConfig& config, const std::string& path, const InputContract& c) {
+  const std::string field = absl::StrCat(path, ": DatasetConfig.");
+  for (const absl::Status& s :
+       {Agrees(config.has_resize(), config.resize(), c.resize, field + "resize ", "resize", c),
+        Agrees(config.has_crop(), config.crop(), c.crop, field + "crop ", "crop", c),
+        Agrees(config.has_normalize_mean(), config.normalize_mean(), c.mean, field + "normalize_mean ", "mean", c),
+        Agrees(config.has_normalize_std(), config.normalize_std(), c.std, field + "normalize_std ", "std", c),
+        Agrees(config.has_grayscale(), config.grayscale(), c.grayscale, field + "grayscale ", "grayscale", c)}) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+// The transform settings: the contract's when there is one, else the config's
+// with the --resize / --crop overrides.
+absl::Status ApplyInputSettings(const DataSpec& spec, DatasetConfig* config) {
+  if (!spec.contract.has_value()) {
+    if (spec.resize > 0) config->set_resize(spec.resize);
+    if (spec.crop > 0) config->set_crop(spec.crop);
+    return absl::OkStatus();
+  }
+  const InputContract& c = *spec.contract;
+  if (absl::Status s = Agrees(spec.resize > 0, spec.resize, c.resize, "--resize=", "resize", c); !s.ok()) return s;
+  if (absl::Status s = Agrees(spec.crop > 0, spec.crop, c.crop, "--crop=", "crop", c); !s.ok()) return s;
+  if (!spec.data_config.empty()) {
+    if (absl::Status s = ConfigAgrees(*config, spec.data_config, c); !s.ok()) return s;
+  }
+  config->set_resize(c.resize);
+  config->set_crop(c.crop);
+  config->set_normalize_mean(c.mean);
+  config->set_normalize_std(c.std);
+  config->set_grayscale(c.grayscale);
+  return absl::OkStatus();
+}
+
 // The DatasetConfig the spec describes (not yet validated).
 absl::StatusOr<DatasetConfig> ConfigFromSpec(const DataSpec& spec, int model_classes, std::string* origin) {
   const int sources = int(!spec.data_config.empty()) + int(!spec.lmdb.empty() || !spec.list.empty()) +
@@ -85,8 +137,7 @@ absl::StatusOr<DatasetConfig> ConfigFromSpec(const DataSpec& spec, int model_cla
   config.set_sampler(DatasetConfig::SEQUENTIAL);
   config.set_drop_last(false);
   config.set_num_samples(0);
-  if (spec.resize > 0) config.set_resize(spec.resize);
-  if (spec.crop > 0) config.set_crop(spec.crop);
+  if (absl::Status s = ApplyInputSettings(spec, &config); !s.ok()) return s;
   config.set_batch_size(spec.batch_size > 0 ? spec.batch_size : (spec.data_config.empty() ? 64 : config.batch_size()));
   config.set_num_workers(spec.num_workers > 0 ? spec.num_workers : (spec.data_config.empty() ? 2 : config.num_workers()));
   return config;
@@ -110,6 +161,11 @@ absl::StatusOr<std::vector<std::string>> FolderClasses(const DataSpec& spec, int
         ") but the checkpoint has ", model_classes));
   }
   return classes;
+}
+
+// "72 -> 64, mean 0.5 std 0.5, grey": what a reader needs to redo the numbers.
+std::string TransformDescription(const datasets::TransformOptions& t) {
+  return absl::StrCat(t.resize, " -> ", t.crop, ", mean ", t.mean, " std ", t.std, t.grayscale ? ", grey" : "");
 }
 
 }  // namespace
@@ -185,8 +241,7 @@ absl::StatusOr<EvalData> OpenEvalData(const DataSpec& spec, int model_classes) {
     data.keys.push_back(config->list_format() == DatasetConfig::FOLDER ? e.path : datasets::LmdbKey(e));
   }
   data.description = absl::StrCat(origin, config->split().empty() ? "" : absl::StrCat(" (split ", config->split(), ")"),
-                                   ", ", entries.size(), " examples, ", data.transform.resize, " -> ",
-                                   data.transform.crop);
+                                   ", ", entries.size(), " examples, ", TransformDescription(data.transform));
   if (config->list_format() == DatasetConfig::FOLDER) {
     data.source = std::make_shared<FileSource>(spec.image_folder, std::move(entries));
   } else {

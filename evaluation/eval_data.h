@@ -1,7 +1,9 @@
 // The data an evaluation or an audit runs on: a DatasetConfig file, or an
 // LMDB + label list given by flags, or a folder-per-class image tree; always
 // read in order (sequential sampler, every example once, no augmentation, the
-// eval transform Resize -> CenterCrop -> Normalize).
+// eval transform [grey] -> Resize -> CenterCrop -> Normalize). The model's
+// input contract (its ModelSpec), when given, sets that transform: the model
+// is measured on what it saw in training.
 //
 // Errors name the input: a missing LMDB key names the key and the database,
 // an empty selection names the list and the split, a class count that does
@@ -11,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +25,17 @@
 #include "datasets/transforms.h"
 
 namespace dmue::evaluation {
+
+// How a model wants its input (ModelSpec.input, evaluation/model_contract.h).
+// The data are face crops already, so its face_crop does not apply here.
+struct InputContract {
+  std::string origin;  // the spec file, for errors
+  int resize = 0;      // 0 keeps the image size
+  int crop = 0;
+  float mean = 0.5f;
+  float std = 0.5f;
+  bool grayscale = false;
+};
 
 struct DataSpec {
   // Either a DatasetConfig text file ...
@@ -37,9 +51,13 @@ struct DataSpec {
   // Folder class names in label order (empty: sorted sub-folder names).
   std::vector<std::string> folder_classes;
 
+  // The model's input contract: it replaces the transform settings of the
+  // config, and a config value or a resize / crop override that differs
+  // from it is an error naming both.
+  std::optional<InputContract> contract;
   // Overrides (<= 0: the config's value; defaults 256 / 224 / 64 / 2).
-  int resize = 0;
-  int crop = 0;
+  int resize = 0;  // --resize
+  int crop = 0;    // --crop
   int batch_size = 0;
   int num_workers = 0;
   int64_t max_examples = 0;  // first N examples only (0: all)

@@ -1,6 +1,8 @@
 // Evaluates a DMUE checkpoint on labelled data: accuracy, mean per-class
 // accuracy, per-class precision / recall / F1, confusion matrix, ECE, and
-// vote-distribution agreement for FERPlus-style data. Writes report.json,
+// vote-distribution agreement for FERPlus-style data. Class names and the
+// input transform come from the checkpoint's model spec (--spec, or
+// x.spec.pbtxt beside x.pth) when it has one. Writes report.json,
 // predictions.csv, confusion.png, confusion_counts.png and reliability.png to
 // --output_dir and prints a table.
 //
@@ -34,12 +36,15 @@ int Main() {
   ApplyThreadFlag();
   const std::string output_dir = OutputDirFlag();
   if (output_dir.empty()) return Fail(absl::InvalidArgumentError("--output_dir is required"));
-  const ModelSpec model_spec = ModelSpecFromFlags();
-  absl::StatusOr<LoadedClassifier> classifier = LoadClassifier(model_spec);
+  absl::StatusOr<std::optional<SpecFile>> spec = SpecFileFromFlags();
+  if (!spec.ok()) return Fail(spec.status());
+  const CheckpointSpec checkpoint = CheckpointSpecFromFlags(*spec);
+  absl::StatusOr<LoadedClassifier> classifier = LoadClassifier(checkpoint);
   if (!classifier.ok()) return Fail(classifier.status());
-  absl::StatusOr<std::vector<std::string>> names = ResolveClassNames(classifier->info.num_classes);
-  if (!names.ok()) return Fail(names.status());
-  absl::StatusOr<EvalData> data = OpenEvalData(DataSpecFromFlags(), classifier->info.num_classes);
+  absl::StatusOr<ModelContract> contract = ContractFromFlags(*spec, classifier->info.num_classes);
+  if (!contract.ok()) return Fail(contract.status());
+  const std::vector<std::string>& names = contract->class_names;
+  absl::StatusOr<EvalData> data = OpenEvalData(DataSpecFromFlags(*contract), classifier->info.num_classes);
   if (!data.ok()) return Fail(data.status());
   EvaluatorOptions options;
   options.tta_flip = FLAGS_tta_flip;
@@ -49,11 +54,12 @@ int Main() {
   std::vector<Prediction> predictions;
   absl::StatusOr<EvaluationReport> report = Evaluate(*classifier, *data, options, &predictions);
   if (!report.ok()) return Fail(report.status());
-  report->checkpoint = model_spec.checkpoint;
+  report->checkpoint = checkpoint.checkpoint;
+  report->model_spec = *spec ? (*spec)->path : "";
   report->model_kind = classifier->info.multi_branch ? "multi_branch" : "inference";
-  report->class_names = *names;
+  report->class_names = names;
   if (absl::Status s = WriteEvaluationOutputs(*report, output_dir); !s.ok()) return Fail(s);
-  if (absl::Status s = WriteTextFile(output_dir + "/predictions.csv", PredictionsCsv(predictions, *data, *names));
+  if (absl::Status s = WriteTextFile(output_dir + "/predictions.csv", PredictionsCsv(predictions, *data, names));
       !s.ok()) {
     return Fail(s);
   }
@@ -67,7 +73,14 @@ int Main() {
 
 int main(int argc, char** argv) {
   gflags::SetUsageMessage("Evaluates a DMUE checkpoint; see evaluation/evaluate_main.cc.");
+  // Without --checkpoint: the shipped model bundle (its spec beside it).
+  gflags::SetCommandLineOptionWithMode("checkpoint", "serving/models/ferplus_resnet18.pth",
+                                       gflags::SET_FLAGS_DEFAULT);
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   google::InitGoogleLogging(argv[0]);
+  if (absl::Status s = dmue::evaluation::EnterWorkspace(); !s.ok()) {
+    std::cerr << "evaluate: " << s.message() << "\n";
+    return 2;
+  }
   return dmue::evaluation::Main();
 }

@@ -2,7 +2,8 @@
 // accuracy, mean per-class accuracy, per-class precision / recall / F1, the
 // confusion matrix, calibration (ECE over the top-1 softmax probability), the
 // mean NLL, and, for data with vote distributions (FERPlus), accuracy against
-// the vote majority, KL(votes || prediction) and the top-1-among-voted rate.
+// the vote majority, KL(votes || prediction), JS(votes, prediction) and the
+// top-1-among-voted rate.
 // Optional horizontal-flip test-time augmentation averages the softmax of the
 // image and of its mirror. Throughput counts loading and forward passes.
 #ifndef EVALUATION_EVALUATOR_H_

@@ -13,9 +13,11 @@
 #include "datasets/label_list.h"
 #include "datasets/lmdb_dataset.h"
 #include "datasets/synthetic_faces.h"
+#include "dmue/model_bundle.h"
 #include "dmue/model_io.h"
 #include "dmue/state_dict.h"
 #include "dmue/train_step.h"
+#include "evaluation/model_contract.h"
 #include "evaluation/test_fixtures.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
@@ -24,10 +26,12 @@ namespace dmue::evaluation {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::CheckpointWithSpec;
 using testing::kClasses;
 using testing::kVal;
 using testing::MakeTinyData;
 using testing::MakeTinyModels;
+using testing::TinySpec;
 
 DataSpec ValSpec(bool soft = false) {
   DataSpec spec;
@@ -40,8 +44,8 @@ DataSpec ValSpec(bool soft = false) {
   return spec;
 }
 
-ModelSpec Model(const std::string& path, int num_classes = 0) {
-  ModelSpec spec;
+CheckpointSpec Model(const std::string& path, int num_classes = 0) {
+  CheckpointSpec spec;
   spec.checkpoint = path;
   spec.num_classes = num_classes;
   return spec;
@@ -159,6 +163,9 @@ TEST(EvaluatorTest, VoteDistributionMetrics) {
                  std::vector<double>(p.probabilities.begin(), p.probabilities.end()));
   }
   EXPECT_NEAR(report->votes->mean_kl, expected.Result().mean_kl, 1e-9);
+  EXPECT_NEAR(report->votes->mean_js, expected.Result().mean_js, 1e-9);
+  EXPECT_GT(report->votes->mean_js, 0);
+  EXPECT_LE(report->votes->mean_js, std::log(2.0));
   EXPECT_NEAR(report->votes->top1_in_voted_rate, expected.Result().top1_in_voted_rate, 1e-12);
   EXPECT_NEAR(report->votes->majority_accuracy, expected.Result().majority_accuracy, 1e-12);
 }
@@ -171,7 +178,7 @@ TEST(EvaluatorTest, WritesOutputs) {
   std::vector<Prediction> predictions;
   auto report = Evaluate(*classifier, *data, Quiet(), &predictions);
   ASSERT_TRUE(report.ok());
-  report->class_names = DefaultClassNames(kClasses);
+  report->class_names = IndexClassNames(kClasses);
   const std::string dir = ::testing::TempDir() + "/evaluator_out";
   fs::remove_all(dir);
   ASSERT_TRUE(WriteEvaluationOutputs(*report, dir).ok());
@@ -296,6 +303,172 @@ TEST(EvaluatorTest, ImageFolder) {
       << wrong.status();
 }
 
+// The checkpoint with its spec, as evaluate_main loads it.
+struct SpecRun {
+  std::optional<SpecFile> spec;
+  std::optional<LoadedClassifier> classifier;
+  ModelContract contract;
+};
+
+SpecRun LoadWithSpec(const std::string& checkpoint) {
+  SpecRun run;
+  auto spec = FindModelSpec(checkpoint, "");
+  EXPECT_TRUE(spec.ok() && spec->has_value()) << spec.status();
+  run.spec = *spec;
+  CheckpointSpec model = Model(checkpoint);
+  model.spec = run.spec;
+  auto classifier = LoadClassifier(model);
+  EXPECT_TRUE(classifier.ok()) << classifier.status();
+  run.classifier = *std::move(classifier);
+  auto contract = ResolveContract(checkpoint, run.spec, {}, kClasses);
+  EXPECT_TRUE(contract.ok()) << contract.status();
+  run.contract = *contract;
+  return run;
+}
+
+TEST(EvaluatorSpecTest, SpecBesideTheCheckpointSetsNamesAndTransform) {
+  ModelSpec spec = TinySpec({"anger", "happiness", "contempt"});
+  spec.mutable_input()->set_mean(0.4f);
+  spec.mutable_input()->set_std(0.3f);
+  spec.mutable_input()->set_grayscale(true);
+  const std::string checkpoint = CheckpointWithSpec(MakeTinyModels().inference, "eval_with_spec", spec);
+  SpecRun run = LoadWithSpec(checkpoint);
+  ASSERT_TRUE(run.classifier.has_value());
+  DataSpec lmdb = ValSpec();
+  lmdb.resize = lmdb.crop = 0;  // from the spec
+  lmdb.contract = run.contract.input;
+  auto data = OpenEvalData(lmdb, kClasses);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->transform.resize, 36);
+  EXPECT_EQ(data->transform.crop, 32);
+  EXPECT_FLOAT_EQ(data->transform.mean, 0.4f);
+  EXPECT_FLOAT_EQ(data->transform.std, 0.3f);
+  EXPECT_TRUE(data->transform.grayscale);
+  EXPECT_NE(data->description.find("36 -> 32, mean 0.4 std 0.3, grey"), std::string::npos) << data->description;
+
+  // End to end over a folder named by the spec's classes. (Not over the raw
+  // LMDB: datasets' grey conversion writes into its input, here LMDB's
+  // read-only map.)
+  const std::string root = ::testing::TempDir() + "/spec_folder";
+  fs::remove_all(root);
+  for (int i = 0; i < kVal; ++i) {
+    auto image = ReadExampleImage(*data, i);
+    ASSERT_TRUE(image.ok());
+    const std::string name = run.contract.class_names[i % kClasses];
+    fs::create_directories(root + "/" + name);
+    ASSERT_TRUE(datasets::WriteImageFile(root + "/" + name + "/" + std::to_string(i) + ".png", *image).ok());
+  }
+  DataSpec folder;
+  folder.image_folder = root;
+  folder.folder_classes = run.contract.class_names;
+  folder.contract = run.contract.input;
+  folder.num_workers = 1;
+  auto folder_data = OpenEvalData(folder, kClasses);
+  ASSERT_TRUE(folder_data.ok()) << folder_data.status();
+  std::vector<Prediction> predictions;
+  auto report = Evaluate(*run.classifier, *folder_data, Quiet(), &predictions);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->num_examples, kVal);
+  report->class_names = run.contract.class_names;
+  report->model_spec = run.spec->path;
+  const std::string json = ReportJson(*report);
+  EXPECT_NE(json.find("\"class_names\": [\"anger\", \"happiness\", \"contempt\"]"), std::string::npos) << json;
+  EXPECT_NE(json.find(SpecPathFor(checkpoint)), std::string::npos) << json;
+
+  // The model saw grey faces normalised with the spec's mean and std.
+  auto image = ReadExampleImage(*folder_data, 4);
+  ASSERT_TRUE(image.ok());
+  datasets::TransformOptions expected = datasets::EvalTransform(36, 32);
+  expected.mean = 0.4f;
+  expected.std = 0.3f;
+  expected.grayscale = true;
+  torch::Tensor x = torch::empty({1, 3, 32, 32});
+  ASSERT_TRUE(datasets::ApplyTransform(*image, expected, nullptr, x.data_ptr<float>()).ok());
+  EXPECT_TRUE(torch::equal(x[0][0], x[0][2]));
+  torch::NoGradGuard no_grad;
+  SetChannelsLast(*run.classifier->model, false);
+  torch::Tensor probs = torch::softmax(run.classifier->model->forward(x), 1);
+  for (int c = 0; c < kClasses; ++c) EXPECT_NEAR(probs[0][c].item<float>(), predictions[4].probabilities[c], 1e-5);
+}
+
+TEST(EvaluatorSpecTest, DisagreeingFlagsAndConfigsNameTheSpec) {
+  const std::string checkpoint = CheckpointWithSpec(MakeTinyModels().inference, "eval_spec_flags", TinySpec());
+  SpecRun run = LoadWithSpec(checkpoint);
+  const std::string spec_path = SpecPathFor(checkpoint);
+  DataSpec spec = ValSpec();  // --resize=36 --crop=32: agree with the spec
+  spec.contract = run.contract.input;
+  EXPECT_TRUE(OpenEvalData(spec, kClasses).ok());
+  spec.crop = 28;
+  auto crop = OpenEvalData(spec, kClasses);
+  ASSERT_FALSE(crop.ok());
+  EXPECT_NE(crop.status().message().find("--crop=28 disagrees with the model spec " + spec_path + " (input.crop 32)"),
+            std::string::npos)
+      << crop.status();
+
+  // A DatasetConfig that sets another transform value names both files.
+  const std::string config = ::testing::TempDir() + "/grey_config.pbtxt";
+  WriteFile(config, "lmdb_path: \"" + MakeTinyData().lmdb + "\"\nlist_path: \"" + MakeTinyData().val_list +
+                        "\"\nsplit: \"val\"\nnum_classes: 3\nresize: 36\ncrop: 32\ngrayscale: true\n");
+  DataSpec from_config;
+  from_config.data_config = config;
+  from_config.contract = run.contract.input;
+  auto grey = OpenEvalData(from_config, kClasses);
+  ASSERT_FALSE(grey.ok());
+  EXPECT_NE(grey.status().message().find(config + ": DatasetConfig.grayscale true disagrees with the model spec " +
+                                         spec_path),
+            std::string::npos)
+      << grey.status();
+}
+
+TEST(EvaluatorSpecTest, ArchitectureMustAgreeWithTheCheckpoint) {
+  const std::string& weights = MakeTinyModels().inference;
+  ModelSpec four = TinySpec({"a", "b", "c", "d"});
+  four.mutable_model()->set_num_classes(4);
+  std::string checkpoint = CheckpointWithSpec(weights, "spec_four_classes", four);
+  CheckpointSpec model = Model(checkpoint);
+  model.spec = *FindModelSpec(checkpoint, "").value();
+  auto classifier = LoadClassifier(model);
+  ASSERT_FALSE(classifier.ok());
+  EXPECT_NE(classifier.status().message().find(checkpoint + " has 3 classes"), std::string::npos)
+      << classifier.status();
+  EXPECT_NE(classifier.status().message().find(SpecPathFor(checkpoint) + " has model.num_classes 4"),
+            std::string::npos)
+      << classifier.status();
+
+  ModelSpec ibn = TinySpec();
+  ibn.mutable_model()->set_backbone(ModelConfig::RESNET50_IBN);
+  checkpoint = CheckpointWithSpec(weights, "spec_ibn", ibn);
+  model = Model(checkpoint);
+  model.spec = *FindModelSpec(checkpoint, "").value();
+  classifier = LoadClassifier(model);
+  ASSERT_FALSE(classifier.ok());
+  EXPECT_NE(classifier.status().message().find(checkpoint + " holds a RESNET18 backbone but its model spec " +
+                                               SpecPathFor(checkpoint) + " says model.backbone RESNET50_IBN"),
+            std::string::npos)
+      << classifier.status();
+
+  // Flags that restate the architecture must agree; --model_config is a second source.
+  checkpoint = CheckpointWithSpec(weights, "spec_flags", TinySpec());
+  model = Model(checkpoint);
+  model.spec = *FindModelSpec(checkpoint, "").value();
+  model.backbone = "resnet18";
+  EXPECT_TRUE(LoadClassifier(model).ok());
+  model.backbone = "resnet50_ibn";
+  EXPECT_NE(LoadClassifier(model).status().message().find("--backbone=resnet50_ibn disagrees with the model spec"),
+            std::string::npos);
+  model.backbone = "auto";
+  model.model_config = "other.pbtxt";
+  EXPECT_NE(LoadClassifier(model).status().message().find("both give the architecture"), std::string::npos);
+  model.model_config.clear();
+  model.num_classes = 4;
+  EXPECT_NE(LoadClassifier(model).status().message().find("--num_classes is 4"), std::string::npos);
+
+  // A multi-branch snapshot with the inference spec loads with it too.
+  CheckpointSpec multi = Model(MakeTinyModels().multi_branch);
+  multi.spec = model.spec;
+  EXPECT_TRUE(LoadMultiBranch(multi).ok());
+}
+
 TEST(EvaluatorBadInputTest, MissingKeyInTheDatabase) {
   const std::string list = ::testing::TempDir() + "/missing_key.txt";
   WriteFile(list, "val_36.png 0\nval_does_not_exist.png 1\n");
@@ -361,7 +534,7 @@ TEST(EvaluatorBadInputTest, CorruptCheckpoint) {
 }
 
 TEST(EvaluatorBadInputTest, WrongBackbone) {
-  ModelSpec spec = Model(MakeTinyModels().inference);
+  CheckpointSpec spec = Model(MakeTinyModels().inference);
   spec.backbone = "resnet50_ibn";
   auto classifier = LoadClassifier(spec);
   ASSERT_FALSE(classifier.ok());

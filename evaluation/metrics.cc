@@ -136,6 +136,17 @@ double KlDivergence(absl::Span<const double> p, absl::Span<const double> q, doub
   return kl;
 }
 
+double JsDivergence(absl::Span<const double> p, absl::Span<const double> q) {
+  if (p.size() != q.size()) return std::numeric_limits<double>::quiet_NaN();
+  double js = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const double m = 0.5 * (p[i] + q[i]);
+    if (p[i] > 0) js += 0.5 * p[i] * std::log(p[i] / m);
+    if (q[i] > 0) js += 0.5 * q[i] * std::log(q[i] / m);
+  }
+  return js;
+}
+
 double Entropy(absl::Span<const double> p) {
   double h = 0;
   for (double v : p) {
@@ -210,6 +221,7 @@ bool VoteAccumulator::Add(absl::Span<const double> votes, absl::Span<const doubl
   majority_correct_ += predicted == ArgMax(p);
   top1_in_voted_ += p[predicted] > 0;
   kl_sum_ += KlDivergence(p, prediction);
+  js_sum_ += JsDivergence(p, prediction);
   return true;
 }
 
@@ -220,6 +232,7 @@ VoteSummary VoteAccumulator::Result() const {
   s.majority_accuracy = double(majority_correct_) / double(count_);
   s.top1_in_voted_rate = double(top1_in_voted_) / double(count_);
   s.mean_kl = kl_sum_ / double(count_);
+  s.mean_js = js_sum_ / double(count_);
   return s;
 }
 

@@ -11,9 +11,11 @@
 //     confidences in ((m-1)/M, m/M] (confidence 0 goes to the first bin);
 //     ECE = sum_m |B_m| / n * |acc(B_m) - conf(B_m)|. MCE is the largest gap.
 //   * Vote distributions (FERPlus): KL(votes || prediction) with 0 log 0 = 0
-//     and the prediction clamped below at 1e-12; top-1 prediction among the
-//     voted labels (the predicted class got at least one vote); accuracy
-//     against the vote argmax ("majority" label, first on ties).
+//     and the prediction clamped below at 1e-12; Jensen-Shannon divergence
+//     (natural log, in [0, ln 2]: bounded and symmetric, so one voted class
+//     the model gives ~0 does not dominate the mean as it does for KL); top-1
+//     prediction among the voted labels (the predicted class got at least one
+//     vote); accuracy against the vote argmax ("majority" label, first on ties).
 //   * Spearman rank correlation: Pearson correlation of average ranks (ties
 //     share the mean of their ranks); NaN when either side is constant.
 #ifndef EVALUATION_METRICS_H_
@@ -103,6 +105,10 @@ class CalibrationAccumulator {
 // KL(p || q) in nats: sum_i p_i log(p_i / max(q_i, q_floor)), terms with
 // p_i = 0 skipped. NaN when the sizes differ.
 double KlDivergence(absl::Span<const double> p, absl::Span<const double> q, double q_floor = 1e-12);
+// Jensen-Shannon divergence in nats: (KL(p || m) + KL(q || m)) / 2 with
+// m = (p + q) / 2 (0 log 0 = 0; no floor needed since m_i >= p_i / 2). 0 for
+// equal distributions, ln 2 for disjoint ones. NaN when the sizes differ.
+double JsDivergence(absl::Span<const double> p, absl::Span<const double> q);
 // Shannon entropy in nats (0 log 0 = 0).
 double Entropy(absl::Span<const double> p);
 // Index of the largest value, first on ties; -1 for an empty span.
@@ -117,6 +123,7 @@ struct VoteSummary {
   int64_t count = 0;
   double majority_accuracy = 0;      // argmax(prediction) == argmax(votes)
   double mean_kl = 0;                // mean KL(votes || prediction)
+  double mean_js = 0;                // mean JS(votes, prediction)
   double top1_in_voted_rate = 0;     // votes[argmax(prediction)] > 0
 };
 
@@ -132,6 +139,7 @@ class VoteAccumulator {
   int64_t majority_correct_ = 0;
   int64_t top1_in_voted_ = 0;
   double kl_sum_ = 0;
+  double js_sum_ = 0;
 };
 
 // Normalises to sum 1; all-zero input gives all zeros.

@@ -149,6 +149,24 @@ TEST(DistributionTest, KlDivergence) {
   EXPECT_TRUE(std::isnan(KlDivergence({1.0}, {0.5, 0.5})));
 }
 
+TEST(DistributionTest, JsDivergence) {
+  const double ln2 = std::log(2.0);
+  EXPECT_NEAR(JsDivergence({0.2, 0.8}, {0.2, 0.8}), 0.0, kEps);  // identical
+  EXPECT_NEAR(JsDivergence({1.0, 0.0}, {0.0, 1.0}), ln2, kEps);  // disjoint: the maximum
+  EXPECT_NEAR(JsDivergence({0.5, 0.5, 0.0, 0.0}, {0.0, 0.0, 0.3, 0.7}), ln2, kEps);
+  // m = (.375, .375, .25): KL(p||m) = ln(4/3), KL(q||m) = .5 ln(2/3) + .5 ln 2 = .5 ln(4/3).
+  EXPECT_NEAR(JsDivergence({0.5, 0.5, 0.0}, {0.25, 0.25, 0.5}), 0.75 * std::log(4.0 / 3.0), kEps);
+  // Zero in both at index 2 (m = 0 there): m = (.25, .5, 0, .25), each KL = .5 ln 2.
+  EXPECT_NEAR(JsDivergence({0.5, 0.5, 0.0, 0.0}, {0.0, 0.5, 0.0, 0.5}), 0.5 * ln2, kEps);
+  // A voted class the model gives exactly 0: KL needs its floor, JS stays small and finite.
+  // p = (.9, .1), q = (1, 0): m = (.95, .05).
+  const double expected = 0.5 * (0.9 * std::log(0.9 / 0.95) + 0.1 * std::log(0.1 / 0.05)) +
+                          0.5 * std::log(1.0 / 0.95);
+  EXPECT_NEAR(JsDivergence({0.9, 0.1}, {1.0, 0.0}), expected, kEps);
+  EXPECT_NEAR(JsDivergence({0.9, 0.1}, {1.0, 0.0}), JsDivergence({1.0, 0.0}, {0.9, 0.1}), kEps);  // symmetric
+  EXPECT_TRUE(std::isnan(JsDivergence({1.0}, {0.5, 0.5})));
+}
+
 TEST(DistributionTest, EntropyAndArgMax) {
   EXPECT_NEAR(Entropy({0.5, 0.5, 0.0}), std::log(2.0), kEps);
   EXPECT_NEAR(Entropy({1.0, 0.0}), 0.0, kEps);
@@ -173,6 +191,11 @@ TEST(DistributionTest, VoteAccumulator) {
   const double kl2 = std::log(10.0);
   const double kl3 = std::log(2.0);
   EXPECT_NEAR(s.mean_kl, (kl1 + kl2 + kl3) / 3, 1e-12);
+  const double js1 = JsDivergence({0.6, 0.3, 0.1, 0}, {0.1, 0.6, 0.2, 0.1});
+  // Votes (0, 0, 0, 1), prediction (.7, .1, .1, .1): m = (.35, .05, .05, .55).
+  const double js2 = 0.5 * std::log(1 / 0.55) + 0.5 * (0.9 * std::log(2.0) + 0.1 * std::log(0.1 / 0.55));
+  const double js3 = JsDivergence({1, 0, 0, 0}, {0.5, 0.5 / 3, 0.5 / 3, 0.5 / 3});
+  EXPECT_NEAR(s.mean_js, (js1 + js2 + js3) / 3, 1e-12);
 }
 
 TEST(RankTest, AverageRanksAndSpearman) {

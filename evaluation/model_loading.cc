@@ -13,9 +13,69 @@
 namespace dmue::evaluation {
 namespace {
 
-absl::StatusOr<ModelConfig> BaseConfig(const ModelSpec& spec) {
+// The spec's model, or --model_config's, or the defaults. Both a spec and
+// --model_config would be two sources of truth for one architecture.
+absl::StatusOr<ModelConfig> BaseConfig(const CheckpointSpec& spec) {
+  if (spec.spec.has_value()) {
+    if (!spec.model_config.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("--model_config ", spec.model_config, " and the model spec ",
+                                                     spec.spec->path, " both give the architecture; give one"));
+    }
+    return spec.spec->spec.model();
+  }
   if (spec.model_config.empty()) return ModelConfig();
   return LoadModelConfig(spec.model_config);
+}
+
+// The backbone --backbone names; nullopt for "auto".
+absl::StatusOr<std::optional<ModelConfig::Backbone>> BackboneFlag(const std::string& name) {
+  const std::string backbone = absl::AsciiStrToLower(name);
+  if (backbone == "auto" || backbone.empty()) return std::nullopt;
+  if (backbone == "resnet18") return ModelConfig::RESNET18;
+  if (backbone == "resnet50_ibn") return ModelConfig::RESNET50_IBN;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--backbone: '", name, "' is not one of auto, resnet18, resnet50_ibn"));
+}
+
+// Without a spec: --backbone, else what the checkpoint's blocks say. With one:
+// the spec's, which --backbone and the checkpoint must agree with (refused
+// here, before a state dict mismatch buries the reason in tensor names).
+absl::StatusOr<ModelConfig::Backbone> ChooseBackbone(const CheckpointSpec& spec, bool bottleneck_blocks) {
+  absl::StatusOr<std::optional<ModelConfig::Backbone>> asked = BackboneFlag(spec.backbone);
+  if (!asked.ok()) return asked.status();
+  const ModelConfig::Backbone found = bottleneck_blocks ? ModelConfig::RESNET50_IBN : ModelConfig::RESNET18;
+  if (!spec.spec.has_value()) return asked->value_or(found);
+  const ModelConfig::Backbone specified = spec.spec->spec.model().backbone();
+  if (asked->has_value() && **asked != specified) {
+    return absl::InvalidArgumentError(absl::StrCat("--backbone=", spec.backbone, " disagrees with the model spec ",
+                                                   spec.spec->path, " (model.backbone ",
+                                                   ModelConfig::Backbone_Name(specified), ")"));
+  }
+  if (found != specified) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        spec.checkpoint, " holds a ", ModelConfig::Backbone_Name(found), " backbone but its model spec ",
+        spec.spec->path, " says model.backbone ", ModelConfig::Backbone_Name(specified)));
+  }
+  return specified;
+}
+
+// The checkpoint's class count against --num_classes and the spec's.
+absl::Status CheckClassCount(const CheckpointSpec& spec, int num_classes, int head, const torch::Tensor& classifier) {
+  const std::string found = absl::StrCat(spec.checkpoint, " has ", num_classes, " classes (classifiers.", head,
+                                         ".weight is ", c10::str(classifier.sizes()), ")");
+  if (spec.num_classes > 0 && spec.num_classes != num_classes) {
+    return absl::InvalidArgumentError(absl::StrCat(found, " but --num_classes is ", spec.num_classes));
+  }
+  if (spec.spec.has_value() && spec.spec->spec.model().num_classes() != num_classes) {
+    return absl::InvalidArgumentError(absl::StrCat(found, " but its model spec ", spec.spec->path,
+                                                   " has model.num_classes ", spec.spec->spec.model().num_classes()));
+  }
+  return absl::OkStatus();
+}
+
+// " of the model spec Y" when there is one, for errors about the architecture.
+std::string ModelOrigin(const CheckpointSpec& spec) {
+  return spec.spec.has_value() ? absl::StrCat(" of the model spec ", spec.spec->path) : "";
 }
 
 absl::StatusOr<NamedTensors> ReadCheckpointWeights(const std::string& path) {
@@ -32,7 +92,7 @@ absl::StatusOr<NamedTensors> ReadCheckpointWeights(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<CheckpointInfo> InspectWeights(const NamedTensors& weights, const ModelSpec& spec) {
+absl::StatusOr<CheckpointInfo> InspectWeights(const NamedTensors& weights, const CheckpointSpec& spec) {
   const std::string& path = spec.checkpoint;
   CheckpointInfo info;
   info.multi_branch = IsMultiBranch(weights);
@@ -58,31 +118,19 @@ absl::StatusOr<CheckpointInfo> InspectWeights(const NamedTensors& weights, const
     return absl::InvalidArgumentError(absl::StrCat(path, ": multi-branch checkpoint with main classifier classifiers.",
                                                    head, " of ", info.num_classes, " outputs (expected ", head, ")"));
   }
-  if (spec.num_classes > 0 && spec.num_classes != info.num_classes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, " has ", info.num_classes, " classes (classifiers.", head, ".weight is ",
-        c10::str(classifiers[head].sizes()), ") but --num_classes is ", spec.num_classes));
-  }
+  if (absl::Status s = CheckClassCount(spec, info.num_classes, head, classifiers[head]); !s.ok()) return s;
   absl::StatusOr<ModelConfig> config = BaseConfig(spec);
   if (!config.ok()) return config.status();
   info.config = *config;
-  const std::string backbone = absl::AsciiStrToLower(spec.backbone);
-  if (backbone == "auto" || backbone.empty()) {
-    info.config.set_backbone(bottleneck_blocks ? ModelConfig::RESNET50_IBN : ModelConfig::RESNET18);
-  } else if (backbone == "resnet18") {
-    info.config.set_backbone(ModelConfig::RESNET18);
-  } else if (backbone == "resnet50_ibn") {
-    info.config.set_backbone(ModelConfig::RESNET50_IBN);
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--backbone: '", spec.backbone, "' is not one of auto, resnet18, resnet50_ibn"));
-  }
+  absl::StatusOr<ModelConfig::Backbone> backbone = ChooseBackbone(spec, bottleneck_blocks);
+  if (!backbone.ok()) return backbone.status();
+  info.config.set_backbone(*backbone);
   info.config.set_num_classes(info.num_classes);
   if (absl::Status s = ValidateModelConfig(info.config); !s.ok()) return s;
   return info;
 }
 
-absl::StatusOr<LoadedClassifier> LoadClassifier(const ModelSpec& spec) {
+absl::StatusOr<LoadedClassifier> LoadClassifier(const CheckpointSpec& spec) {
   absl::StatusOr<NamedTensors> weights = ReadCheckpointWeights(spec.checkpoint);
   if (!weights.ok()) return weights.status();
   absl::StatusOr<CheckpointInfo> info = InspectWeights(*weights, spec);
@@ -99,14 +147,14 @@ absl::StatusOr<LoadedClassifier> LoadClassifier(const ModelSpec& spec) {
   options.ignore_substrings = {"fc."};
   if (absl::Status s = LoadStateDict(*loaded.model, *weights, options); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        spec.checkpoint, " does not fit the model (backbone ", ModelConfig::Backbone_Name(info->config.backbone()),
-        ", ", info->num_classes, " classes): ", s.message()));
+        spec.checkpoint, " does not fit the model", ModelOrigin(spec), " (backbone ",
+        ModelConfig::Backbone_Name(info->config.backbone()), ", ", info->num_classes, " classes): ", s.message()));
   }
   loaded.model->eval();
   return loaded;
 }
 
-absl::StatusOr<LoadedDmue> LoadMultiBranch(const ModelSpec& spec) {
+absl::StatusOr<LoadedDmue> LoadMultiBranch(const CheckpointSpec& spec) {
   absl::StatusOr<NamedTensors> weights = ReadCheckpointWeights(spec.checkpoint);
   if (!weights.ok()) return weights.status();
   absl::StatusOr<CheckpointInfo> info = InspectWeights(*weights, spec);
@@ -119,7 +167,7 @@ absl::StatusOr<LoadedDmue> LoadMultiBranch(const ModelSpec& spec) {
   LoadedDmue loaded{*info, DmueModel(info->config)};
   if (absl::Status s = LoadStateDict(*loaded.model, *weights); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        spec.checkpoint, " does not fit the multi-branch model (backbone ",
+        spec.checkpoint, " does not fit the multi-branch model", ModelOrigin(spec), " (backbone ",
         ModelConfig::Backbone_Name(info->config.backbone()), ", ", info->num_classes, " classes): ", s.message()));
   }
   loaded.model->eval();

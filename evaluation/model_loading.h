@@ -2,10 +2,14 @@
 // converted inference model, a multi-branch snapshot, a training checkpoint
 // with weights under 'state_dict'), kind auto-detected with IsMultiBranch.
 // The class count is read from the checkpoint's classifier and checked
-// against the one asked for; errors name the file.
+// against the one asked for; errors name the file. With the checkpoint's
+// ModelSpec (dmue/model_spec.proto) the architecture is the spec's, and a
+// checkpoint whose backbone or class count differs is refused naming both
+// files.
 #ifndef EVALUATION_MODEL_LOADING_H_
 #define EVALUATION_MODEL_LOADING_H_
 
+#include <optional>
 #include <string>
 
 #include <torch/torch.h>
@@ -14,11 +18,19 @@
 #include "dmue/dmue_model.h"
 #include "dmue/inference_model.h"
 #include "dmue/model_config.pb.h"
+#include "dmue/model_spec.pb.h"
 #include "dmue/state_dict.h"
 
 namespace dmue::evaluation {
 
-struct ModelSpec {
+// A ModelSpec text file and what it holds.
+struct SpecFile {
+  std::string path;
+  dmue::ModelSpec spec;
+};
+
+// Which checkpoint to load and how (the flags of evaluate / audit).
+struct CheckpointSpec {
   std::string checkpoint;
   // "auto" (ResNet-50-IBN-a when the checkpoint has bottleneck blocks, else
   // ResNet-18), "resnet18" or "resnet50_ibn".
@@ -27,6 +39,10 @@ struct ModelSpec {
   // Optional ModelConfig text file for other architecture settings (its
   // backbone and num_classes are overridden by the two fields above).
   std::string model_config;
+  // The checkpoint's spec, when it has one: its model is the architecture
+  // (then --model_config is refused, and --backbone / --num_classes must
+  // agree with it).
+  std::optional<SpecFile> spec;
 };
 
 struct CheckpointInfo {
@@ -36,7 +52,7 @@ struct CheckpointInfo {
 };
 
 // Class count and kind from weights read from `path` (for errors).
-absl::StatusOr<CheckpointInfo> InspectWeights(const NamedTensors& weights, const ModelSpec& spec);
+absl::StatusOr<CheckpointInfo> InspectWeights(const NamedTensors& weights, const CheckpointSpec& spec);
 
 // An eval-mode inference model (multi-branch checkpoints are converted to
 // their main branch, which is bit-identical to ForwardEval).
@@ -44,14 +60,14 @@ struct LoadedClassifier {
   CheckpointInfo info;
   InferenceModel model{nullptr};
 };
-absl::StatusOr<LoadedClassifier> LoadClassifier(const ModelSpec& spec);
+absl::StatusOr<LoadedClassifier> LoadClassifier(const CheckpointSpec& spec);
 
 // An eval-mode multi-branch model; an inference checkpoint is refused.
 struct LoadedDmue {
   CheckpointInfo info;
   DmueModel model{nullptr};
 };
-absl::StatusOr<LoadedDmue> LoadMultiBranch(const ModelSpec& spec);
+absl::StatusOr<LoadedDmue> LoadMultiBranch(const CheckpointSpec& spec);
 
 }  // namespace dmue::evaluation
 

@@ -1,5 +1,6 @@
 #include "evaluation/report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -8,7 +9,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "datasets/label_list.h"
 #include "dmue/util/plot.h"
 #include "evaluation/charts.h"
 
@@ -64,6 +64,7 @@ std::string ReportJson(const EvaluationReport& r) {
   const ClassificationSummary& s = r.summary;
   std::string j = "{\n";
   absl::StrAppend(&j, "  \"checkpoint\": ", JsonString(r.checkpoint), ",\n");
+  absl::StrAppend(&j, "  \"model_spec\": ", r.model_spec.empty() ? "null" : JsonString(r.model_spec), ",\n");
   absl::StrAppend(&j, "  \"model_kind\": ", JsonString(r.model_kind), ",\n");
   absl::StrAppend(&j, "  \"data\": ", JsonString(r.data), ",\n");
   absl::StrAppend(&j, "  \"tta_flip\": ", r.tta_flip ? "true" : "false", ",\n");
@@ -107,6 +108,7 @@ std::string ReportJson(const EvaluationReport& r) {
     absl::StrAppend(&j, "  \"votes\": {\"count\": ", r.votes->count, ", \"missing\": ", r.votes_missing,
                     ", \"majority_accuracy\": ", JsonNumber(r.votes->majority_accuracy),
                     ", \"mean_kl_votes_to_prediction\": ", JsonNumber(r.votes->mean_kl),
+                    ", \"mean_js_votes_vs_prediction\": ", JsonNumber(r.votes->mean_js),
                     ", \"top1_in_voted_rate\": ", JsonNumber(r.votes->top1_in_voted_rate), "},\n");
   } else {
     absl::StrAppend(&j, "  \"votes\": null,\n");
@@ -117,17 +119,34 @@ std::string ReportJson(const EvaluationReport& r) {
   return j;
 }
 
+namespace {
+
+std::string ClassName(const EvaluationReport& r, int c) {
+  return c < int(r.class_names.size()) ? r.class_names[c] : std::to_string(c);
+}
+
+// The longest class name, at least `minimum` characters.
+int NameWidth(const EvaluationReport& r, int minimum) {
+  int width = minimum;
+  for (int c = 0; c < r.confusion.num_classes(); ++c) width = std::max(width, int(ClassName(r, c).size()));
+  return width;
+}
+
+}  // namespace
+
 std::string ReportTable(const EvaluationReport& r) {
   const ClassificationSummary& s = r.summary;
+  // Columns as wide as the longest name: a truncated "happine" is a puzzle.
+  const int width = NameWidth(r, 9);
   std::string t;
   absl::StrAppend(&t, "checkpoint: ", r.checkpoint, " (", r.model_kind, ")", r.tta_flip ? ", flip TTA" : "", "\n");
+  absl::StrAppend(&t, "model spec: ", r.model_spec.empty() ? "none" : r.model_spec, "\n");
   absl::StrAppend(&t, "data: ", r.data, "\n");
-  absl::StrAppendFormat(&t, "%-14s %9s %9s %9s %9s %9s\n", "class", "support", "precision", "recall", "f1",
+  absl::StrAppendFormat(&t, "%-*s %9s %9s %9s %9s %9s\n", width, "class", "support", "precision", "recall", "f1",
                         "predicted");
   for (size_t c = 0; c < s.per_class.size(); ++c) {
     const ClassMetrics& m = s.per_class[c];
-    const std::string name = (c < r.class_names.size() ? r.class_names[c] : std::to_string(c)).substr(0, 14);
-    absl::StrAppendFormat(&t, "%-14s %9d %9s %9s %9.4f %9d\n", name, m.support,
+    absl::StrAppendFormat(&t, "%-*s %9d %9s %9s %9.4f %9d\n", width, ClassName(r, int(c)), m.support,
                           m.precision_defined ? absl::StrFormat("%.4f", m.precision) : "-",
                           m.recall_defined ? absl::StrFormat("%.4f", m.recall) : "-", m.f1, m.predicted);
   }
@@ -138,19 +157,19 @@ std::string ReportTable(const EvaluationReport& r) {
   if (r.votes.has_value()) {
     absl::StrAppendFormat(&t,
                           "votes (%d examples, %d without): majority-label accuracy %.4f  KL(votes||pred) %.4f  "
-                          "top-1 among voted %.4f\n",
+                          "JS(votes, pred) %.4f  top-1 among voted %.4f\n",
                           r.votes->count, r.votes_missing, r.votes->majority_accuracy, r.votes->mean_kl,
-                          r.votes->top1_in_voted_rate);
+                          r.votes->mean_js, r.votes->top1_in_voted_rate);
   }
   // Confusion matrix (counts).
   absl::StrAppend(&t, "confusion (rows: true, columns: predicted)\n");
-  absl::StrAppendFormat(&t, "%-10s", "");
-  for (size_t c = 0; c < r.class_names.size(); ++c) absl::StrAppendFormat(&t, " %7s", r.class_names[c].substr(0, 7));
+  const int cell = NameWidth(r, 7);
+  absl::StrAppendFormat(&t, "%-*s", width, "");
+  for (int c = 0; c < r.confusion.num_classes(); ++c) absl::StrAppendFormat(&t, " %*s", cell, ClassName(r, c));
   absl::StrAppend(&t, "\n");
   for (int a = 0; a < r.confusion.num_classes(); ++a) {
-    absl::StrAppendFormat(&t, "%-10s",
-                          (a < int(r.class_names.size()) ? r.class_names[a] : std::to_string(a)).substr(0, 10));
-    for (int b = 0; b < r.confusion.num_classes(); ++b) absl::StrAppendFormat(&t, " %7d", r.confusion.count(a, b));
+    absl::StrAppendFormat(&t, "%-*s", width, ClassName(r, a));
+    for (int b = 0; b < r.confusion.num_classes(); ++b) absl::StrAppendFormat(&t, " %*d", cell, r.confusion.count(a, b));
     absl::StrAppend(&t, "\n");
   }
   absl::StrAppendFormat(&t, "speed: %.1f images/s (%.2f s for %d images, loading included)\n", r.images_per_second,
@@ -194,10 +213,7 @@ absl::Status WriteEvaluationOutputs(const EvaluationReport& r, const std::string
   return WriteReliabilityDiagram(dir + "/reliability.png", r.calibration, "reliability");
 }
 
-std::vector<std::string> DefaultClassNames(int num_classes, const std::vector<std::string>& given) {
-  if (int(given.size()) == num_classes) return given;
-  if (num_classes == 8) return datasets::FerPlusClassNames();
-  if (num_classes == 7) return datasets::RafDbClassNames();
+std::vector<std::string> IndexClassNames(int num_classes) {
   std::vector<std::string> names;
   for (int c = 0; c < num_classes; ++c) names.push_back(std::to_string(c));
   return names;

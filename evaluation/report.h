@@ -16,6 +16,7 @@ namespace dmue::evaluation {
 
 struct EvaluationReport {
   std::string checkpoint;
+  std::string model_spec;  // its ModelSpec file ("": none)
   std::string model_kind;  // "inference" or "multi_branch"
   std::string data;        // description of the data
   bool tta_flip = false;
@@ -48,9 +49,10 @@ absl::Status WriteEvaluationOutputs(const EvaluationReport& report, const std::s
 // Writes `contents` to `path` atomically (temp + rename).
 absl::Status WriteTextFile(const std::string& path, absl::string_view contents);
 
-// Class names of length `num_classes`: `given` when it has that length, the
-// FERPlus names for 8 classes, RAF-DB names for 7, else "0".."C-1".
-std::vector<std::string> DefaultClassNames(int num_classes, const std::vector<std::string>& given = {});
+// "0", "1", ..., "C-1": the names of classes nobody named. Names are never
+// guessed from the count (8 classes are FERPlus's in one order and the
+// reference AffectNet's in another).
+std::vector<std::string> IndexClassNames(int num_classes);
 
 }  // namespace dmue::evaluation
 

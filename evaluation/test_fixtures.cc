@@ -12,6 +12,7 @@
 #include "datasets/synthetic_faces.h"
 #include "dmue/dmue_model.h"
 #include "dmue/io/torch_checkpoint.h"
+#include "dmue/model_bundle.h"
 #include "dmue/model_io.h"
 #include "dmue/state_dict.h"
 #include "gtest/gtest.h"
@@ -109,6 +110,26 @@ const TinyModels& MakeTinyModels() {
     return m;
   }();
   return *models;
+}
+
+dmue::ModelSpec TinySpec(const std::vector<std::string>& names) {
+  dmue::ModelSpec spec;
+  spec.mutable_model()->set_num_classes(kClasses);
+  for (const std::string& name : names) spec.add_class_names(name);
+  spec.mutable_input()->set_face_crop(dmue::InputSpec::NONE);
+  spec.mutable_input()->set_resize(36);
+  spec.mutable_input()->set_crop(32);
+  return spec;
+}
+
+std::string CheckpointWithSpec(const std::string& weights, const std::string& dir, const dmue::ModelSpec& spec) {
+  const std::string folder = UniqueTempDir() + "/" + dir;
+  fs::remove_all(folder);
+  fs::create_directories(folder);
+  const std::string copy = folder + "/" + fs::path(weights).filename().string();
+  fs::copy_file(weights, copy);
+  CHECK(WriteModelSpec(SpecPathFor(copy), spec).ok());
+  return copy;
 }
 
 }  // namespace dmue::evaluation::testing

@@ -7,6 +7,9 @@
 #define EVALUATION_TEST_FIXTURES_H_
 
 #include <string>
+#include <vector>
+
+#include "dmue/model_spec.pb.h"
 
 namespace dmue::evaluation::testing {
 
@@ -30,6 +33,14 @@ struct TinyModels {
   std::string baseline;      // another (seed 2) inference model
 };
 const TinyModels& MakeTinyModels();
+
+// A valid ModelSpec of the tiny models (ResNet-18, kClasses classes) with
+// `names`, the tiny data's geometry (resize 36, crop 32) and face crops.
+dmue::ModelSpec TinySpec(const std::vector<std::string>& names = {"anger", "joy", "calm"});
+
+// Copies `weights` into a fresh folder `dir` (so the spec beside it is the
+// test's own) and writes `spec` beside the copy; returns the copy's path.
+std::string CheckpointWithSpec(const std::string& weights, const std::string& dir, const dmue::ModelSpec& spec);
 
 }  // namespace dmue::evaluation::testing
 
