@@ -2,10 +2,11 @@
 # Loopback load test of //serving:server on a one-face photo: throughput and
 # p50 / p90 / p99 latency at concurrency 1, 8 and 32, then 10,000 requests at
 # concurrency 8 with the server's resident memory sampled before and after.
-# Run it alone (2 cores): usage tools/serving_load_test.sh [model.pth] [photo]
+# Run it alone (2 cores): usage tools/serving_load_test.sh [bundle.pth] [photo]
+# (default: the shipped bundle).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MODEL="${1:-runs/ferplus_dmue/best_inference.pth}"
+MODEL="${1:-serving/models/ferplus_resnet18.pth}"
 PHOTO="${2:-../shared/data/photos/test1.jpg}"
 REQUESTS="${REQUESTS:-1000}"
 LONG_REQUESTS="${LONG_REQUESTS:-10000}"

@@ -108,9 +108,14 @@ absl::StatusOr<ImageHeader> PeekJpeg(const unsigned char* b, size_t n, absl::str
     if (m == 0xDA) {  // Start of scan: the header is over.
       if (!have_sof) return Invalid(source, "JPEG scan before its frame header");
       // In entropy-coded data 0xFF is always followed by 0x00 or a RST
-      // marker, so an FF D9 after the first scan is the end-of-image marker.
+      // marker, so an FF D9 after the first scan is the end-of-image marker
+      // and every later FF DA starts another scan.
       const absl::string_view rest(reinterpret_cast<const char*>(b) + pos, n - pos);
       h.complete = rest.rfind("\xFF\xD9") != absl::string_view::npos;
+      h.scans = 1;
+      for (size_t at = rest.find("\xFF\xDA"); at != absl::string_view::npos; at = rest.find("\xFF\xDA", at + 2)) {
+        ++h.scans;
+      }
       return h;
     }
     if (pos + len > n) {
@@ -127,6 +132,7 @@ absl::StatusOr<ImageHeader> PeekJpeg(const unsigned char* b, size_t n, absl::str
       h.height = Be16(seg + 1);
       h.width = Be16(seg + 3);
       h.channels = seg[5];
+      h.progressive = m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE;
       if (h.width == 0 || h.height == 0) {
         return Invalid(source, absl::StrCat("JPEG declares an empty image (", h.width, "x",
                                             h.height, ")"));
@@ -292,6 +298,15 @@ absl::StatusOr<DecodedImage> DecodeImage(absl::string_view bytes, absl::string_v
   int reduction = 1;
   if (reduce && h.format == ImageFormat::kJpeg) {
     reduction = JpegReduction(longer, limits.max_decoded_side);
+  }
+  if (h.format == ImageFormat::kJpeg && h.scans > limits.max_jpeg_scans) {
+    return absl::ResourceExhaustedError(absl::StrCat(source, ": JPEG with ", h.scans,
+                                                     " scans, more than the limit of ", limits.max_jpeg_scans));
+  }
+  if (h.progressive && h.width * h.height > limits.max_pixels) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        source, ": progressive JPEG declares ", h.width, "x", h.height, ", more than the limit of ",
+        limits.max_pixels, " pixels (its decoder holds full-size coefficient buffers even when decoding reduced)"));
   }
   const int64_t held_w = (h.width + reduction - 1) / reduction;
   const int64_t held_h = (h.height + reduction - 1) / reduction;

@@ -54,14 +54,24 @@ struct ImageHeader {
   // JPEG: whether an end-of-image marker follows the scan data (false for a
   // truncated file). Always true for the other formats.
   bool complete = true;
+  // JPEG: a progressive frame (SOF2/6/10/14), which libjpeg decodes through
+  // coefficient buffers of the full declared size whatever the output scale.
+  bool progressive = false;
+  // JPEG: start-of-scan markers in the file (1 for a plain baseline JPEG).
+  int scans = 0;
 };
 
 struct ImageLimits {
   // Largest accepted encoded size.
   int64_t max_bytes = int64_t{64} << 20;
   // Most pixels the decoder may hold at once: the declared width x height,
-  // or for a JPEG decoded reduced the reduced size.
+  // or for a baseline JPEG decoded reduced the reduced size (a progressive
+  // JPEG holds full-size coefficient buffers, so its declared size counts).
   int64_t max_pixels = 100'000'000;
+  // Most JPEG scans: each scan of a progressive file costs a pass over the
+  // whole coefficient buffer (hundreds of empty scans take a minute to
+  // decode). Camera and web encoders write at most ~12.
+  int max_jpeg_scans = 64;
   // When > 0, images whose longer side exceeds this are decoded downscaled so
   // that the longer side is at most this many pixels (see DecodedImage for the
   // factors). 0 keeps the full resolution.

@@ -303,6 +303,52 @@ TEST(DecodeImageTest, DecompressionBombsAreRefusedFromTheHeader) {
   EXPECT_EQ(j.status().code(), absl::StatusCode::kResourceExhausted);
 }
 
+TEST(DecodeImageTest, ProgressiveJpegIsBudgetedAtItsFullSize) {
+  std::vector<uchar> encoded;
+  ASSERT_TRUE(cv::imencode(".jpg", Pattern(64, 48), encoded, {cv::IMWRITE_JPEG_PROGRESSIVE, 1}));
+  std::string jpg(encoded.begin(), encoded.end());
+  absl::StatusOr<ImageHeader> h = PeekImageHeader(jpg);
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_TRUE(h->progressive);
+  EXPECT_GT(h->scans, 1);
+  ASSERT_TRUE(DecodeImage(jpg, "small.jpg").ok());
+  // The same file declaring 12000 x 12000: a baseline JPEG of that size
+  // decodes reduced (HugeJpegDecodesReduced), but libjpeg would allocate
+  // full-size coefficient buffers for this one (~1 GB from a few hundred
+  // bytes), so it is refused before decoding.
+  const size_t sof = jpg.find("\xFF\xC2");
+  ASSERT_NE(sof, std::string::npos);
+  const unsigned char dims[4] = {0x2E, 0xE0, 0x2E, 0xE0};
+  jpg.replace(sof + 5, 4, reinterpret_cast<const char*>(dims), 4);
+  ImageLimits limits;
+  limits.max_decoded_side = 2000;
+  absl::StatusOr<DecodedImage> bomb = DecodeImage(jpg, "progressive_bomb.jpg", limits);
+  EXPECT_EQ(bomb.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_CONTAINS(bomb.status().message(), "progressive_bomb.jpg");
+  EXPECT_CONTAINS(bomb.status().message(), "progressive JPEG declares 12000x12000");
+}
+
+TEST(DecodeImageTest, JpegScansAreLimited) {
+  std::vector<uchar> encoded;
+  ASSERT_TRUE(cv::imencode(".jpg", Pattern(32, 32), encoded, {cv::IMWRITE_JPEG_PROGRESSIVE, 1}));
+  std::string jpg(encoded.begin(), encoded.end());
+  // Hundreds of copies of the last scan before the end-of-image marker: each
+  // would cost libjpeg a pass over the coefficients.
+  const size_t last_scan = jpg.rfind("\xFF\xDA");
+  const size_t eoi = jpg.rfind("\xFF\xD9");
+  ASSERT_LT(last_scan, eoi);
+  const std::string scan = jpg.substr(last_scan, eoi - last_scan);
+  std::string many = jpg.substr(0, eoi);
+  for (int i = 0; i < 300; ++i) many += scan;
+  many += "\xFF\xD9";
+  absl::StatusOr<ImageHeader> h = PeekImageHeader(many);
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_GT(h->scans, 300);
+  absl::StatusOr<DecodedImage> r = DecodeImage(many, "scans.jpg");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_CONTAINS(r.status().message(), "scans, more than the limit of 64");
+}
+
 TEST(DecodeImageTest, HugeJpegDecodesReduced) {
   // 12000 x 12000 (144 MP): over the default pixel limit, fine reduced.
   const std::string jpg = LibjpegEncode(12000, 12000, 3, nullptr, 50);
