@@ -226,7 +226,18 @@ class ExpressionServiceImpl : public ExpressionService {
     return absl::OkStatus();
   }
 
+  // An exception out of LibTorch fails this batch's requests (500), never
+  // the process.
   absl::StatusOr<std::vector<float>> RunModel(const float* items, int n) {
+    try {
+      return RunModelUnguarded(items, n);
+    } catch (const std::exception& e) {
+      LOG(ERROR) << "model call on " << n << " faces failed: " << e.what();
+      return absl::InternalError(absl::StrCat("model call failed: ", e.what()));
+    }
+  }
+
+  absl::StatusOr<std::vector<float>> RunModelUnguarded(const float* items, int n) {
     const int S = InputSide();
     torch::InferenceMode inference;
     torch::Tensor input = torch::from_blob(const_cast<float*>(items), {n, 3, S, S}, torch::kFloat32);

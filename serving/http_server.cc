@@ -1,5 +1,8 @@
 #include "serving/http_server.h"
 
+#include <limits>
+#include <optional>
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -57,7 +60,36 @@ json Tensor(const std::string& name, const std::string& datatype, std::vector<in
   return json{{"name", name}, {"datatype", datatype}, {"shape", std::move(shape)}, {"data", std::move(data)}};
 }
 
-// Flattens nested JSON arrays of numbers (OIP allows both layouts).
+// Deeper JSON is refused while parsing: nothing deeper is ever built, so no
+// walk over a request (flattening, printing, destruction) can exhaust the
+// stack. OIP requests nest 5 levels (body, inputs, tensor, data rows).
+constexpr int kMaxJsonDepth = 32;
+
+struct JsonTooDeep {};
+
+// Parses a request body; nullopt (and the reason) for malformed or too deep.
+std::optional<json> ParseRequestJson(const std::string& text, std::string* why) {
+  try {
+    json value = json::parse(
+        text,
+        [](int depth, json::parse_event_t, json&) {
+          if (depth > kMaxJsonDepth) throw JsonTooDeep{};
+          return true;
+        },
+        /*allow_exceptions=*/false);
+    if (value.is_discarded()) {
+      *why = "request body is not valid JSON";
+      return std::nullopt;
+    }
+    return value;
+  } catch (const JsonTooDeep&) {
+    *why = absl::StrCat("request body nests deeper than ", kMaxJsonDepth, " levels");
+    return std::nullopt;
+  }
+}
+
+// Flattens nested JSON arrays of numbers (OIP allows both layouts); the depth
+// is bounded by kMaxJsonDepth.
 bool FlattenNumbers(const json& value, std::vector<float>* out) {
   if (value.is_number()) {
     out->push_back(value.get<float>());
@@ -163,6 +195,10 @@ void HttpFrontEnd::Route() {
       inflight_->Add(1);
       try {
         fn(req, res);
+      } catch (const json::exception& e) {
+        // A field of the wrong type (a number where a string belongs): the
+        // client's mistake, not the server's.
+        SendError(res, 400, absl::StrCat("malformed request: ", e.what()));
       } catch (const std::exception& e) {
         LOG(ERROR) << route << ": " << e.what();
         SendError(res, 500, absl::StrCat("internal error: ", e.what()));
@@ -242,8 +278,11 @@ void HttpFrontEnd::Route() {
   s.Post(model_path + "/infer", wrap("/v2/models/infer", [model_of](const httplib::Request& req, httplib::Response& res) {
            ExpressionService* service = model_of(req, res);
            if (service == nullptr) return;
-           const json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-           if (body.is_discarded() || !body.is_object()) return SendError(res, 400, "request body is not a JSON object");
+           std::string why;
+           const std::optional<json> parsed = ParseRequestJson(req.body, &why);
+           if (!parsed.has_value()) return SendError(res, 400, why);
+           const json& body = *parsed;
+           if (!body.is_object()) return SendError(res, 400, "request body is not a JSON object");
            if (!body.contains("inputs") || !body["inputs"].is_array() || body["inputs"].size() != 1 ||
                !body["inputs"][0].is_object()) {
              return SendError(res, 400, "'inputs' must be an array with one tensor ('image' or 'input')");
@@ -299,8 +338,13 @@ void HttpFrontEnd::Route() {
              if (!input.contains("data") || !FlattenNumbers(input["data"], &data)) {
                return SendError(res, 400, "input 'input': 'data' must be numbers");
              }
-             const int n = shape[0].get<int>();
-             absl::StatusOr<std::vector<float>> probabilities = service->ClassifyTensors(data, n);
+             // In int64: a batch of 2^31 must not wrap to a small int.
+             const int64_t n = shape[0].get<int64_t>();
+             if (n > std::numeric_limits<int>::max() || n * 3 * S * S != static_cast<int64_t>(data.size())) {
+               return SendError(res, 400, absl::StrCat("input 'input': shape ", shape.dump(), " needs ", n, " x 3 x ", S,
+                                                       " x ", S, " values, 'data' has ", data.size()));
+             }
+             absl::StatusOr<std::vector<float>> probabilities = service->ClassifyTensors(data, static_cast<int>(n));
              if (!probabilities.ok()) return SendStatus(res, probabilities.status());
              reply["outputs"] = {Tensor("probabilities", "FP32", {n, C}, *probabilities)};
              return SendJson(res, 200, reply);

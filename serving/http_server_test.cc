@@ -258,6 +258,16 @@ TEST_F(HttpServerTest, BadRequestsGetJsonErrorsAndTheServerStaysUp) {
        R"({"inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":["@@@"]}]})", 400},
       {"wrong tensor shape", "/v2/models/dmue/infer", "application/json",
        R"({"inputs":[{"name":"input","datatype":"FP32","shape":[1,3,8,8],"data":[0]}]})", 400},
+      {"deeply nested JSON", "/v2/models/dmue/infer", "application/json",
+       std::string(200000, '[') + std::string(200000, ']'), 400},
+      {"nested JSON in a tensor", "/v2/models/dmue/infer", "application/json",
+       R"({"inputs":[{"name":"input","datatype":"FP32","shape":[1,3,64,64],"data":)" + std::string(100000, '[') +
+           std::string(100000, ']') + "}]}",
+       400},
+      {"name of the wrong type", "/v2/models/dmue/infer", "application/json",
+       R"({"inputs":[{"name":7,"datatype":"FP32","shape":[1],"data":[0]}]})", 400},
+      {"batch beyond int range", "/v2/models/dmue/infer", "application/json",
+       R"({"inputs":[{"name":"input","datatype":"FP32","shape":[4294967297,3,64,64],"data":[0]}]})", 400},
       {"unknown model", "/v2/models/nope/infer", "application/json", "{}", 404},
       {"unknown route", "/v3/whatever", "application/json", "{}", 404},
   };
