@@ -1,3 +1,4 @@
+#include "dmue/base/files.h"
 #include "evaluation/audit_report.h"
 
 #include <algorithm>
@@ -237,8 +238,8 @@ absl::Status WriteAuditOutputs(const AuditSummary& summary, const std::vector<Au
   std::filesystem::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create output directory '", dir, "': ", ec.message()));
   const std::vector<std::string>& names = summary.class_names;
-  if (absl::Status s = WriteTextFile(dir + "/audit.csv", AuditCsv(records, order, names)); !s.ok()) return s;
-  if (absl::Status s = WriteTextFile(dir + "/audit_summary.json", AuditSummaryJson(summary)); !s.ok()) return s;
+  if (absl::Status s = WriteFileAtomically(dir + "/audit.csv", AuditCsv(records, order, names)); !s.ok()) return s;
+  if (absl::Status s = WriteFileAtomically(dir + "/audit_summary.json", AuditSummaryJson(summary)); !s.ok()) return s;
 
   const size_t k = std::min(order.size(), size_t(std::max(top_k, 0)));
   std::vector<SheetItem> items;
@@ -319,7 +320,7 @@ absl::Status WriteAuditOutputs(const AuditSummary& summary, const std::vector<Au
                     "</tr>\n");
   }
   absl::StrAppend(&html, "</table>\n</body></html>\n");
-  return WriteTextFile(dir + "/audit.html", html);
+  return WriteFileAtomically(dir + "/audit.html", html);
 }
 
 }  // namespace dmue::evaluation

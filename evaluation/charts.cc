@@ -219,29 +219,6 @@ cv::Mat DrawContactSheet(const std::vector<SheetItem>& items, const std::vector<
   return sheet;
 }
 
-absl::StatusOr<std::string> EncodePng(const cv::Mat& bgr) {
-  std::vector<uchar> buffer;
-  try {
-    if (!cv::imencode(".png", bgr, buffer)) return absl::InternalError("PNG encoding failed");
-  } catch (const cv::Exception& e) {
-    return absl::InternalError(absl::StrCat("PNG encoding failed: ", e.what()));
-  }
-  return std::string(buffer.begin(), buffer.end());
-}
-
-absl::Status WritePng(const std::string& path, const cv::Mat& bgr) {
-  absl::StatusOr<std::string> png = EncodePng(bgr);
-  if (!png.ok()) return absl::InternalError(absl::StrCat(path, ": ", png.status().message()));
-  const std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) return absl::InternalError(absl::StrCat("cannot write image '", tmp, "'"));
-  const bool ok = std::fwrite(png->data(), 1, png->size(), f) == png->size();
-  if (std::fclose(f) != 0 || !ok) return absl::InternalError(absl::StrCat("cannot write image '", tmp, "'"));
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot rename '", tmp, "' to '", path, "'"));
-  }
-  return absl::OkStatus();
-}
 
 std::string Base64Encode(absl::string_view bytes) {
   static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -10,6 +10,7 @@
 #include <opencv2/core.hpp>
 
 #include "absl/status/status.h"
+#include "dmue/util/plot.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "evaluation/metrics.h"
@@ -45,9 +46,6 @@ cv::Mat DrawSheetTile(const SheetItem& item, const std::vector<std::string>& nam
 cv::Mat DrawContactSheet(const std::vector<SheetItem>& items, const std::vector<std::string>& names,
                          int columns, const std::string& title);
 
-// Writes a BGR image as PNG atomically (temp + rename).
-absl::Status WritePng(const std::string& path, const cv::Mat& bgr);
-absl::StatusOr<std::string> EncodePng(const cv::Mat& bgr);
 std::string Base64Encode(absl::string_view bytes);
 
 }  // namespace dmue::evaluation

@@ -15,6 +15,7 @@
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
+#include "dmue/base/files.h"
 #include "evaluation/common_flags.h"
 #include "evaluation/evaluator.h"
 #include "evaluation/report.h"
@@ -59,7 +60,7 @@ int Main() {
   report->model_kind = classifier->info.multi_branch ? "multi_branch" : "inference";
   report->class_names = names;
   if (absl::Status s = WriteEvaluationOutputs(*report, output_dir); !s.ok()) return Fail(s);
-  if (absl::Status s = WriteTextFile(output_dir + "/predictions.csv", PredictionsCsv(predictions, *data, names));
+  if (absl::Status s = WriteFileAtomically(output_dir + "/predictions.csv", PredictionsCsv(predictions, *data, names));
       !s.ok()) {
     return Fail(s);
   }

@@ -1,5 +1,7 @@
 #include "evaluation/report.h"
 
+#include "dmue/base/files.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -177,26 +179,12 @@ std::string ReportTable(const EvaluationReport& r) {
   return t;
 }
 
-absl::Status WriteTextFile(const std::string& path, absl::string_view contents) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return absl::InternalError(absl::StrCat("cannot write '", tmp, "'"));
-    out.write(contents.data(), std::streamsize(contents.size()));
-    out.close();
-    if (!out) return absl::InternalError(absl::StrCat("cannot write '", tmp, "'"));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot rename '", tmp, "' to '", path, "'"));
-  }
-  return absl::OkStatus();
-}
 
 absl::Status WriteEvaluationOutputs(const EvaluationReport& r, const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create output directory '", dir, "': ", ec.message()));
-  if (absl::Status s = WriteTextFile(dir + "/report.json", ReportJson(r)); !s.ok()) return s;
+  if (absl::Status s = WriteFileAtomically(dir + "/report.json", ReportJson(r)); !s.ok()) return s;
   HeatMap map;
   map.row_labels = r.class_names;
   map.col_labels = r.class_names;

@@ -46,9 +46,6 @@ std::string ReportTable(const EvaluationReport& report);
 // reliability.png; the directory is created.
 absl::Status WriteEvaluationOutputs(const EvaluationReport& report, const std::string& dir);
 
-// Writes `contents` to `path` atomically (temp + rename).
-absl::Status WriteTextFile(const std::string& path, absl::string_view contents);
-
 // "0", "1", ..., "C-1": the names of classes nobody named. Names are never
 // guessed from the count (8 classes are FERPlus's in one order and the
 // reference AffectNet's in another).

@@ -1,5 +1,7 @@
 #include "dmue/util/plot.h"
 
+#include "dmue/base/files.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -110,20 +112,6 @@ void DrawTitle(Canvas& canvas, const std::vector<std::string>& lines, int center
   }
 }
 
-absl::Status WritePng(const std::string& path, const cv::Mat& image) {
-  const std::string tmp = path + ".tmp.png";
-  try {
-    if (!cv::imwrite(tmp, image)) {
-      return absl::InternalError(absl::StrCat("cannot write image '", tmp, "'"));
-    }
-  } catch (const cv::Exception& e) {
-    return absl::InternalError(absl::StrCat("cannot write image '", path, "': ", e.what()));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot rename '", tmp, "' to '", path, "'"));
-  }
-  return absl::OkStatus();
-}
 
 // ---- Line plots ----------------------------------------------------------
 
@@ -448,6 +436,22 @@ absl::StatusOr<Chart> DrawHeatMap(const HeatMap& map) {
   DrawCells(canvas, map, layout, cells);
   DrawHeatLabels(canvas, map, layout);
   return canvas.Finish();
+}
+
+absl::StatusOr<std::string> EncodePng(const cv::Mat& bgr) {
+  std::vector<uchar> buffer;
+  try {
+    if (!cv::imencode(".png", bgr, buffer)) return absl::InternalError("PNG encoding failed");
+  } catch (const cv::Exception& e) {
+    return absl::InternalError(absl::StrCat("PNG encoding failed: ", e.what()));
+  }
+  return std::string(buffer.begin(), buffer.end());
+}
+
+absl::Status WritePng(const std::string& path, const cv::Mat& bgr) {
+  absl::StatusOr<std::string> png = EncodePng(bgr);
+  if (!png.ok()) return absl::InternalError(absl::StrCat(path, ": ", png.status().message()));
+  return WriteFileAtomically(path, *png);
 }
 
 absl::Status WriteLinePlot(const std::string& path, const LinePlot& plot) {

@@ -74,6 +74,10 @@ TextBox PutVerticalText(cv::Mat& image, const std::string& text, cv::Point at, d
 absl::StatusOr<Chart> DrawLinePlot(const LinePlot& plot);
 absl::StatusOr<Chart> DrawHeatMap(const HeatMap& map);
 
+// PNG bytes of a BGR image, and a crash-safe write of them (dmue/base/files.h).
+absl::StatusOr<std::string> EncodePng(const cv::Mat& bgr);
+absl::Status WritePng(const std::string& path, const cv::Mat& bgr);
+
 absl::Status WriteLinePlot(const std::string& path, const LinePlot& plot);
 absl::Status WriteHeatMap(const std::string& path, const HeatMap& map);
 
