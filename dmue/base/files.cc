@@ -43,6 +43,17 @@ absl::Status WriteAll(int fd, absl::string_view contents, const std::string& pat
   return ::fsync(fd) == 0 ? absl::OkStatus() : ErrnoError("fsync", path);
 }
 
+// Renames a synced temp file over `path`, then syncs the directory so the
+// rename survives a crash; the temp file is removed if the rename fails.
+absl::Status RenameDurably(const std::string& tmp, const std::string& path) {
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    absl::Status renamed = ErrnoError(absl::StrCat("rename '", tmp, "' to"), path);
+    ::unlink(tmp.c_str());
+    return renamed;
+  }
+  return SyncPath(DirectoryOf(path), O_RDONLY | O_DIRECTORY);
+}
+
 }  // namespace
 
 std::string UniqueTempPath(const std::string& path) {
@@ -60,12 +71,7 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
     ::unlink(tmp.c_str());
     return written;
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    absl::Status renamed = ErrnoError(absl::StrCat("rename '", tmp, "' to"), path);
-    ::unlink(tmp.c_str());
-    return renamed;
-  }
-  return SyncPath(DirectoryOf(path), O_RDONLY | O_DIRECTORY);
+  return RenameDurably(tmp, path);
 }
 
 absl::Status CommitTempFile(const std::string& temp_path, const std::string& path) {
@@ -73,12 +79,7 @@ absl::Status CommitTempFile(const std::string& temp_path, const std::string& pat
     ::unlink(temp_path.c_str());
     return s;
   }
-  if (::rename(temp_path.c_str(), path.c_str()) != 0) {
-    absl::Status renamed = ErrnoError(absl::StrCat("rename '", temp_path, "' to"), path);
-    ::unlink(temp_path.c_str());
-    return renamed;
-  }
-  return SyncPath(DirectoryOf(path), O_RDONLY | O_DIRECTORY);
+  return RenameDurably(temp_path, path);
 }
 
 }  // namespace dmue
