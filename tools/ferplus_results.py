@@ -110,7 +110,10 @@ def main(runs):
         f.write("Written by `python3 tools/ferplus_results.py " + " ".join(runs) + "` after `tools/train_ferplus.sh`.\n")
         f.write("FERPlus Valid: 3,191 images with a majority label (label.csv); accuracy against that label. "
                 "KL / JS: mean divergence between each image's 8 emotion votes and the predicted distribution. "
-                "'final' is the last epoch's model (no selection on Valid); 'best' is the best epoch on Valid.\n\n")
+                "'final' is the last epoch's model (no selection on Valid), measured by `//evaluation:evaluate` "
+                "in fp32; 'best' and the per-epoch figures are the trainer's own evaluations after each epoch "
+                "(bf16 on this CPU, within ~0.1 point of fp32). Train time is wall time with the two runs side "
+                "by side, one thread each, on the 2-core machine (other work ran beside them at times).\n\n")
         f.write(table(rows) + "\n\n## Accuracy against budget\n\n" + budget_table(rows) + "\n")
     print(f"wrote {OUT}/results.md, results.json")
 
