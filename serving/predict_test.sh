@@ -3,17 +3,7 @@
 # and text output, a missing file (named in the error, exit status 1).
 set -euo pipefail
 run="${TEST_SRCDIR}/dmue_cpp"
-shared=""
-for root in "${DMUE_SHARED_DIR:-}" "${TEST_SRCDIR}/shared" "${run}/external/shared"; do
-  if [[ -n "$root" && -f "$root/models/mtcnn/pnet.pt" && -f "$root/data/photos/face_sdk_test1.jpg" ]]; then
-    shared="$root"
-    break
-  fi
-done
-if [[ -z "$shared" ]]; then
-  echo "SKIPPED: shared data file 'models/mtcnn/pnet.pt' not found (the read-only ../shared folder is absent; set DMUE_SHARED_DIR to override)"
-  exit 0
-fi
+source "${run}/serving/testing/shared_dir.sh"
 tmp="${TEST_TMPDIR:-/tmp}/predict_test"
 mkdir -p "$tmp"
 model=$("${run}/serving/testing/make_test_model" --output_dir="$tmp" --num_classes=8)

@@ -4,17 +4,7 @@
 # SIGTERM finishes the request in flight and exits 0.
 set -euo pipefail
 run="${TEST_SRCDIR}/dmue_cpp"
-shared=""
-for root in "${DMUE_SHARED_DIR:-}" "${TEST_SRCDIR}/shared" "${run}/external/shared"; do
-  if [[ -n "$root" && -f "$root/models/mtcnn/pnet.pt" && -f "$root/data/photos/face_sdk_test1.jpg" ]]; then
-    shared="$root"
-    break
-  fi
-done
-if [[ -z "$shared" ]]; then
-  echo "SKIPPED: shared data file 'models/mtcnn/pnet.pt' not found (the read-only ../shared folder is absent; set DMUE_SHARED_DIR to override)"
-  exit 0
-fi
+source "${run}/serving/testing/shared_dir.sh"
 tmp="${TEST_TMPDIR:-/tmp}/server_test"
 mkdir -p "$tmp"
 fail() { echo "FAIL: $*" >&2; cat "$tmp/server.log" >&2 || true; exit 1; }

@@ -6,17 +6,7 @@
 # the labels must be the same on both runs.
 set -euo pipefail
 run="${TEST_SRCDIR}/dmue_cpp"
-shared=""
-for root in "${DMUE_SHARED_DIR:-}" "${TEST_SRCDIR}/shared" "${run}/external/shared"; do
-  if [[ -n "$root" && -f "$root/models/mtcnn/pnet.pt" && -d "$root/data/photos" ]]; then
-    shared="$root"
-    break
-  fi
-done
-if [[ -z "$shared" ]]; then
-  echo "SKIPPED: shared data file 'models/mtcnn/pnet.pt' not found (the read-only ../shared folder is absent; set DMUE_SHARED_DIR to override)"
-  exit 0
-fi
+source "${run}/serving/testing/shared_dir.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 cd "${run}"  # the default config's paths are relative to the workspace
 [[ -f serving/models/ferplus_resnet18.pth && -f serving/models/ferplus_resnet18.spec.pbtxt ]] ||
