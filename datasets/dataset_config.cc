@@ -179,13 +179,14 @@ absl::StatusOr<std::unique_ptr<Loader>> MakeLoader(const DatasetConfig& config, 
         absl::StrCat("DatasetConfig.list_path: '", config.list_path(), "' has no entries for split '", config.split(), "'"));
   }
   if (config.label_noise_rate() > 0) {
-    const std::vector<LabelEntry> clean = list->entries;
+    std::vector<int> clean;
+    for (const LabelEntry& e : list->entries) clean.push_back(e.label);
     absl::StatusOr<std::vector<int64_t>> changed = InjectSymmetricLabelNoise(
         &list->entries, config.label_noise_rate(), config.num_classes(), config.label_noise_seed());
     if (!changed.ok()) return absl::InvalidArgumentError(absl::StrCat("DatasetConfig.label_noise_rate: ",
                                                                       changed.status().message()));
     for (int64_t i : *changed) {
-      if (noisy != nullptr) noisy->push_back({LmdbKey(clean[i]), clean[i].label, list->entries[i].label});
+      if (noisy != nullptr) noisy->push_back({LmdbKey(list->entries[i]), clean[i], list->entries[i].label});
     }
   }
   absl::StatusOr<std::shared_ptr<LmdbSource>> source = LmdbSource::Open(config.lmdb_path(), std::move(list->entries));
