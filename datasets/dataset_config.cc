@@ -72,6 +72,14 @@ absl::Status ValidateDatasetConfig(const DatasetConfig& c) {
   if (c.label_noise_rate() > 0 && c.soft_labels()) {
     return FieldError("label_noise_rate", "flips hard labels; soft_labels would train on the clean distributions");
   }
+  if (c.min_per_class() < 0) return FieldError("min_per_class", "must be >= 0");
+  if (c.min_per_class() > 0 && c.sampler() != DatasetConfig::SHUFFLED) {
+    return FieldError("min_per_class", "only the SHUFFLED sampler tops batches up");
+  }
+  if (int64_t(c.min_per_class()) * c.num_classes() > c.batch_size()) {
+    return FieldError("min_per_class", absl::StrCat("x num_classes (", c.num_classes(), ") exceeds batch_size ",
+                                                    c.batch_size()));
+  }
   if (c.num_samples() > 0 && c.sampler() != DatasetConfig::CLASS_BALANCED) {
     return FieldError("num_samples", "only CLASS_BALANCED draws a set number of samples");
   }
@@ -124,6 +132,8 @@ SamplerOptions ToSamplerOptions(const DatasetConfig& c, int rank, int world_size
   s.rank = rank;
   s.world_size = world_size;
   s.even_shards = c.sampler() != DatasetConfig::SEQUENTIAL;
+  s.min_per_class = c.min_per_class();
+  s.batch_size = c.batch_size();
   return s;
 }
 

@@ -46,7 +46,9 @@ TEST(DatasetConfigTest, RejectedValuesNameTheField) {
                         Case{"sampler: SAMPLER_KIND_UNSPECIFIED", "sampler"},
                         Case{"label_noise_rate: 1.0", "label_noise_rate"},
                         Case{"label_noise_rate: 0.3 soft_labels: true", "label_noise_rate"},
-                        Case{"augmentation { affine_p: -0.1 }", "augmentation.affine_p"}}) {
+                        Case{"augmentation { affine_p: -0.1 }", "augmentation.affine_p"},
+                        Case{"min_per_class: 2", "min_per_class"},  // default sampler is CLASS_BALANCED
+                        Case{"sampler: SHUFFLED min_per_class: 2 batch_size: 15", "min_per_class"}}) {
     DatasetConfig config;
     const std::string text = absl::StrCat("lmdb_path: '/tmp/x' list_path: '/tmp/x.txt' ", c.text);
     ASSERT_TRUE(ParseTextProto(text, "test", &config).ok()) << c.text;

@@ -38,6 +38,10 @@ absl::StatusOr<Sampler> Sampler::Create(const SamplerOptions& options, const std
       options.num_samples != int64_t(labels.size())) {
     return OptionError("num_samples", "only the class-balanced sampler draws a different number of samples");
   }
+  if (options.min_per_class < 0) return OptionError("min_per_class", "must be >= 0");
+  if (options.min_per_class > 0 && options.kind != SamplerKind::kShuffled) {
+    return OptionError("min_per_class", "only the shuffled sampler tops batches up");
+  }
   Sampler sampler;
   sampler.options_ = options;
   sampler.dataset_size_ = int64_t(labels.size());
@@ -52,6 +56,20 @@ absl::StatusOr<Sampler> Sampler::Create(const SamplerOptions& options, const std
                                           [](const std::vector<int64_t>& m) { return m.empty(); }),
                            sampler.members_.end());
     if (sampler.members_.empty()) return OptionError("labels", "no sample has a label >= 0");
+  }
+  if (options.min_per_class > 0) {
+    int classes = 0;
+    for (int64_t i = 0; i < int64_t(labels.size()); ++i) {
+      if (labels[i] < 0) continue;
+      if (labels[i] >= int(sampler.by_class_.size())) sampler.by_class_.resize(labels[i] + 1);
+      classes += sampler.by_class_[labels[i]].empty() ? 1 : 0;
+      sampler.by_class_[labels[i]].push_back(i);
+    }
+    if (options.batch_size < options.min_per_class * classes) {
+      return OptionError("batch_size", absl::StrCat("must be >= min_per_class x classes = ",
+                                                     options.min_per_class * classes, ", got ", options.batch_size));
+    }
+    sampler.labels_ = labels;
   }
   return sampler;
 }
@@ -97,17 +115,48 @@ std::vector<int64_t> Sampler::GlobalIndices(int64_t epoch) const {
 }
 
 std::vector<int64_t> Sampler::EpochIndices(int64_t epoch) const {
-  std::vector<int64_t> global = GlobalIndices(epoch);
+  std::vector<int64_t> mine = GlobalIndices(epoch);
   const int64_t ws = options_.world_size;
-  if (ws == 1) return global;
-  const int64_t count = epoch_size();
-  std::vector<int64_t> mine;
-  mine.reserve(count);
-  for (int64_t k = 0; k < count; ++k) {
-    const int64_t position = options_.rank + k * ws;
-    mine.push_back(global[position % int64_t(global.size())]);
+  if (ws > 1) {
+    std::vector<int64_t> global = std::move(mine);
+    const int64_t count = epoch_size();
+    mine.clear();
+    mine.reserve(count);
+    for (int64_t k = 0; k < count; ++k) {
+      const int64_t position = options_.rank + k * ws;
+      mine.push_back(global[position % int64_t(global.size())]);
+    }
   }
+  if (options_.min_per_class > 0) TopUpClasses(epoch, mine);
   return mine;
+}
+
+void Sampler::TopUpClasses(int64_t epoch, std::vector<int64_t>& indices) const {
+  // Its own stream per rank, so the shuffle itself stays the plain one.
+  std::mt19937_64 rng(MixSeed(options_.seed, {uint64_t(epoch), 0x746f7075ULL, uint64_t(options_.rank)}));
+  const int num_classes = int(by_class_.size());
+  const int64_t k = options_.min_per_class;
+  for (int64_t begin = 0; begin + options_.batch_size <= int64_t(indices.size()); begin += options_.batch_size) {
+    const int64_t end = begin + options_.batch_size;
+    std::vector<int64_t> counts(num_classes, 0);
+    for (int64_t p = begin; p < end; ++p) {
+      if (labels_[indices[p]] >= 0) ++counts[labels_[indices[p]]];
+    }
+    for (int c = 0; c < num_classes; ++c) {
+      const std::vector<int64_t>& members = by_class_[c];
+      while (!members.empty() && counts[c] < k) {
+        // Give up one sample of the class that has the most (always > k,
+        // since batch_size >= k x classes).
+        const int donor = int(std::max_element(counts.begin(), counts.end()) - counts.begin());
+        if (counts[donor] <= k) break;  // unlabelled entries crowd the batch: leave it
+        int64_t p = begin;
+        while (labels_[indices[p]] != donor) ++p;
+        indices[p] = members[std::uniform_int_distribution<size_t>(0, members.size() - 1)(rng)];
+        --counts[donor];
+        ++counts[c];
+      }
+    }
+  }
 }
 
 void Sampler::EnsureCache() const {
@@ -144,7 +193,12 @@ std::string Sampler::SerializeState() const {
   return absl::StrCat("dmue_sampler_v1 kind=", SamplerKindName(options_.kind), " seed=", options_.seed,
                       " num_samples=", options_.num_samples, " dataset_size=", dataset_size_,
                       " rank=", options_.rank, " world_size=", options_.world_size,
-                      " even_shards=", options_.even_shards ? 1 : 0, " epoch=", state_.epoch,
+                      " even_shards=", options_.even_shards ? 1 : 0,
+                      // Only when set, so states saved before the option still restore.
+                      options_.min_per_class > 0 ? absl::StrCat(" min_per_class=", options_.min_per_class,
+                                                                " batch_size=", options_.batch_size)
+                                                 : "",
+                      " epoch=", state_.epoch,
                       " position=", state_.position);
 }
 

@@ -8,6 +8,12 @@
 // (like torch's DistributedSampler; with even_shards the list is padded by
 // wrapping around so all ranks get the same count). The state is therefore
 // (epoch, position); no generator state needs saving.
+//
+// min_per_class (shuffled only): each batch of this rank's list holds at least
+// that many samples of every labelled class, so losses that need every class in
+// a batch (DMUE) can train on natural sampling of imbalanced data; a missing
+// class replaces samples of the batch's most frequent class with members drawn
+// at random (with replacement) from its own list. Everything else stays natural.
 #ifndef DATASETS_SAMPLER_H_
 #define DATASETS_SAMPLER_H_
 
@@ -35,6 +41,10 @@ struct SamplerOptions {
   // Pad the global list (wrapping around) to a multiple of world_size so each
   // rank gets the same count. Turn off for evaluation (each sample once).
   bool even_shards = true;
+  // Guarantee per batch of `batch_size` consecutive indices (kShuffled only;
+  // 0 = off). Classes with no sample are ignored.
+  int64_t min_per_class = 0;
+  int64_t batch_size = 0;
 };
 
 struct SamplerState {
@@ -72,11 +82,14 @@ class Sampler {
  private:
   Sampler() = default;
   std::vector<int64_t> GlobalIndices(int64_t epoch) const;
+  void TopUpClasses(int64_t epoch, std::vector<int64_t>& indices) const;
   void EnsureCache() const;
 
   SamplerOptions options_;
   int64_t dataset_size_ = 0;
-  std::vector<std::vector<int64_t>> members_;  // per class, for kClassBalanced
+  std::vector<std::vector<int64_t>> members_;  // per class present, for kClassBalanced
+  std::vector<int> labels_;                     // for min_per_class
+  std::vector<std::vector<int64_t>> by_class_;  // by_class_[label]: its samples, for min_per_class
   SamplerState state_;
   mutable int64_t cached_epoch_ = -1;
   mutable std::vector<int64_t> cache_;

@@ -115,5 +115,54 @@ TEST(SamplerTest, ExactResumeFromSerializedState) {
   EXPECT_FALSE(resumed->RestoreFromString("garbage").ok());
 }
 
+TEST(SamplerTest, MinPerClassTopsUpEveryBatchAndKeepsTheRest) {
+  const std::vector<int> labels = ImbalancedLabels();
+  const SamplerOptions plain{.kind = SamplerKind::kShuffled, .seed = 3};
+  SamplerOptions topped = plain;
+  topped.min_per_class = 2;
+  topped.batch_size = 32;
+  auto a = Sampler::Create(plain, labels);
+  auto b = Sampler::Create(topped, labels);
+  ASSERT_TRUE(a.ok() && b.ok());
+  const std::vector<int64_t> natural = a->EpochIndices(4);
+  const std::vector<int64_t> balanced = b->EpochIndices(4);
+  ASSERT_EQ(natural.size(), balanced.size());
+  int64_t changed = 0;
+  for (size_t begin = 0; begin + 32 <= balanced.size(); begin += 32) {
+    std::vector<int> counts(3, 0);
+    for (size_t p = begin; p < begin + 32; ++p) {
+      if (labels[balanced[p]] >= 0) ++counts[labels[balanced[p]]];
+      if (balanced[p] != natural[p]) {
+        ++changed;
+        // Only samples of the batch's majority class give way.
+        EXPECT_EQ(labels[natural[p]], 0) << p;
+      }
+    }
+    for (int c = 0; c < 3; ++c) EXPECT_GE(counts[c], 2) << "batch at " << begin << " class " << c;
+  }
+  // Class 1 (10 of 1111) is short in nearly every batch; the rest is natural.
+  EXPECT_GT(changed, 30);
+  EXPECT_LT(changed, int64_t(balanced.size()) / 8);
+  EXPECT_EQ(b->EpochIndices(4), balanced);  // a pure function of (seed, epoch)
+  // Its state names the option, so a plain sampler refuses it.
+  b->SetEpoch(4);
+  b->Next(40);
+  EXPECT_FALSE(a->RestoreFromString(b->SerializeState()).ok());
+  auto c = Sampler::Create(topped, labels);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(c->RestoreFromString(b->SerializeState()).ok());
+  EXPECT_EQ(c->Next(8), b->Next(8));
+}
+
+TEST(SamplerTest, MinPerClassOptionErrors) {
+  const std::vector<int> labels = ImbalancedLabels();
+  auto balanced = Sampler::Create({.kind = SamplerKind::kClassBalanced, .min_per_class = 2, .batch_size = 32}, labels);
+  ASSERT_FALSE(balanced.ok());
+  EXPECT_NE(balanced.status().message().find("min_per_class"), std::string::npos);
+  auto small = Sampler::Create({.kind = SamplerKind::kShuffled, .min_per_class = 2, .batch_size = 5}, labels);
+  ASSERT_FALSE(small.ok());
+  EXPECT_NE(small.status().message().find("batch_size"), std::string::npos) << small.status();
+}
+
 }  // namespace
 }  // namespace dmue::datasets

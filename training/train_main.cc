@@ -16,6 +16,9 @@
 #include "training/trainer_config.h"
 
 DEFINE_string(config, "", "TrainerConfig text file (see training/configs/)");
+DEFINE_string(set, "",
+              "TrainerConfig fields in text format merged over --config, e.g. "
+              "--set='max_epoch: 10 train_data { label_noise_rate: 0.3 }' (the run's config.pbtxt records the result)");
 DEFINE_string(output_dir, "", "overrides TrainerConfig.output_dir");
 DEFINE_int64(max_steps, -1, "overrides TrainerConfig.max_steps when >= 0");
 DEFINE_int32(max_epoch, 0, "overrides TrainerConfig.max_epoch when > 0 (stop early; rerun with more to go on)");
@@ -45,7 +48,7 @@ int main(int argc, char** argv) {
     std::cerr << "--config is required (e.g. training/configs/synthetic.pbtxt)\n";
     return 2;
   }
-  absl::StatusOr<dmue::training::TrainerConfig> config = dmue::training::LoadTrainerConfig(FLAGS_config);
+  absl::StatusOr<dmue::training::TrainerConfig> config = dmue::training::LoadTrainerConfig(FLAGS_config, FLAGS_set);
   if (!config.ok()) {
     std::cerr << "error: " << config.status().message() << "\n";
     return 2;

@@ -163,11 +163,13 @@ absl::Status ValidateTrainerConfig(const TrainerConfig& config) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<TrainerConfig> LoadTrainerConfig(const std::string& path) {
+absl::StatusOr<TrainerConfig> LoadTrainerConfig(const std::string& path, const std::string& overrides) {
   absl::StatusOr<TrainerConfig> config = LoadTextProto<TrainerConfig>(path);
   if (!config.ok()) return config.status();
+  if (absl::Status s = MergeTextProto(overrides, "overrides", &*config); !s.ok()) return s;
   if (absl::Status s = ValidateTrainerConfig(*config); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, overrides.empty() ? "" : " with the overrides", ": ", s.message()));
   }
   return config;
 }

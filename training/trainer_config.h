@@ -15,7 +15,10 @@
 namespace dmue::training {
 
 absl::Status ValidateTrainerConfig(const TrainerConfig& config);
-absl::StatusOr<TrainerConfig> LoadTrainerConfig(const std::string& path);
+// Reads `path`, merges `overrides` (text format, e.g. "max_epoch: 10
+// train_data { label_noise_rate: 0.3 }": singular fields replace, repeated
+// ones append) and validates the result; errors name the file or "overrides".
+absl::StatusOr<TrainerConfig> LoadTrainerConfig(const std::string& path, const std::string& overrides = "");
 
 PiecewiseLr Lr1(const TrainerConfig& config);
 PiecewiseLr Lr2(const TrainerConfig& config);

@@ -19,6 +19,24 @@ TEST(TrainerConfigTest, ShippedConfigsAreValid) {
   EXPECT_GT(checked, 0);
 }
 
+TEST(TrainerConfigTest, OverridesMergeOverTheFileAndAreValidated) {
+  absl::StatusOr<TrainerConfig> config = LoadTrainerConfig(
+      "training/configs/ferplus_ce.pbtxt",
+      "max_epoch: 10 train_data { label_noise_rate: 0.3 min_per_class: 2 }");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->max_epoch(), 10);
+  EXPECT_FLOAT_EQ(config->train_data().label_noise_rate(), 0.3f);
+  EXPECT_EQ(config->train_data().batch_size(), 128);  // untouched fields stay
+  absl::StatusOr<TrainerConfig> bad =
+      LoadTrainerConfig("training/configs/ferplus_ce.pbtxt", "train_data { label_noise_rate: 1.5 }");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("overrides"), std::string::npos) << bad.status();
+  EXPECT_NE(bad.status().message().find("label_noise_rate"), std::string::npos) << bad.status();
+  absl::StatusOr<TrainerConfig> typo = LoadTrainerConfig("training/configs/ferplus_ce.pbtxt", "max_epochs: 3");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("max_epochs"), std::string::npos) << typo.status();
+}
+
 TEST(TrainerConfigTest, DefaultsFollowTheReference) {
   TrainerConfig config;
   EXPECT_DOUBLE_EQ(config.w(), 0.5);

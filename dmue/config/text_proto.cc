@@ -31,16 +31,32 @@ class CollectingErrorPrinter : public google::protobuf::io::ErrorCollector {
 
 }  // namespace
 
-absl::Status ParseTextProto(absl::string_view text, absl::string_view source,
-                            google::protobuf::Message* message) {
+namespace {
+
+absl::Status ParseOrMerge(absl::string_view text, absl::string_view source, bool merge,
+                          google::protobuf::Message* message) {
   google::protobuf::TextFormat::Parser parser;
   CollectingErrorPrinter errors;
   parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(std::string(text), message)) {
+  const bool ok = merge ? parser.MergeFromString(std::string(text), message)
+                        : parser.ParseFromString(std::string(text), message);
+  if (!ok) {
     return absl::InvalidArgumentError(absl::StrCat("invalid ", message->GetTypeName(),
                                                    " in ", source, ": ", errors.Joined()));
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ParseTextProto(absl::string_view text, absl::string_view source,
+                            google::protobuf::Message* message) {
+  return ParseOrMerge(text, source, /*merge=*/false, message);
+}
+
+absl::Status MergeTextProto(absl::string_view text, absl::string_view source,
+                            google::protobuf::Message* message) {
+  return ParseOrMerge(text, source, /*merge=*/true, message);
 }
 
 absl::Status ReadTextProtoFile(const std::string& path, google::protobuf::Message* message) {

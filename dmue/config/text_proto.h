@@ -16,6 +16,12 @@ namespace dmue {
 absl::Status ParseTextProto(absl::string_view text, absl::string_view source,
                             google::protobuf::Message* message);
 
+// Merges `text` into `message` as protobuf's TextFormat merge does: singular
+// fields given in `text` replace, repeated fields append. For command-line
+// overrides of a config file.
+absl::Status MergeTextProto(absl::string_view text, absl::string_view source,
+                            google::protobuf::Message* message);
+
 // Reads and parses the text-format file at `path`.
 absl::Status ReadTextProtoFile(const std::string& path, google::protobuf::Message* message);
 
