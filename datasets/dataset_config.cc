@@ -1,6 +1,11 @@
 #include "datasets/dataset_config.h"
 
+#include <unordered_map>
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/ascii.h"
 #include "datasets/example_source.h"
 #include "datasets/seed.h"
 #include "dmue/config/text_proto.h"
@@ -176,6 +181,45 @@ std::string FormatNoisyLabels(const std::vector<NoisyLabel>& noisy) {
   std::string out;
   for (const NoisyLabel& n : noisy) absl::StrAppend(&out, n.key, " ", n.clean, " ", n.noisy, "\n");
   return out;
+}
+
+absl::StatusOr<std::vector<NoisyLabel>> ParseNoisyLabels(absl::string_view text, absl::string_view source) {
+  std::vector<NoisyLabel> out;
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_number;
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty()) continue;
+    std::vector<absl::string_view> fields = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    NoisyLabel n;
+    if (fields.size() != 3 || !absl::SimpleAtoi(fields[1], &n.clean) || !absl::SimpleAtoi(fields[2], &n.noisy) ||
+        n.clean < 0 || n.noisy < 0 || n.clean == n.noisy) {
+      return absl::InvalidArgumentError(absl::StrCat(source, ":", line_number,
+                                                     ": expected '<key> <clean label> <other noisy label>'"));
+    }
+    n.key = std::string(fields[0]);
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+absl::Status ApplyNoisyLabels(const std::vector<NoisyLabel>& noisy, absl::string_view source,
+                              std::vector<LabelEntry>* entries) {
+  std::unordered_map<std::string, size_t> position;
+  for (size_t i = 0; i < entries->size(); ++i) position.emplace(LmdbKey((*entries)[i]), i);
+  for (const NoisyLabel& n : noisy) {
+    auto it = position.find(n.key);
+    if (it == position.end()) {
+      return absl::NotFoundError(absl::StrCat(source, ": '", n.key, "' is not in the list"));
+    }
+    LabelEntry& e = (*entries)[it->second];
+    if (e.label != n.clean) {
+      return absl::FailedPreconditionError(absl::StrCat(source, ": '", n.key, "' has label ", e.label,
+                                                        " in the list, not the clean label ", n.clean));
+    }
+    e.label = n.noisy;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<Loader>> MakeLoader(const DatasetConfig& config, int rank, int world_size,

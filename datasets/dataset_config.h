@@ -42,6 +42,13 @@ absl::StatusOr<std::unique_ptr<Loader>> MakeLoader(const DatasetConfig& config, 
 
 // "<key> <clean> <noisy>" per line, sorted by key order of the list.
 std::string FormatNoisyLabels(const std::vector<NoisyLabel>& noisy);
+// The inverse; `source` names the input in errors (which give its line).
+absl::StatusOr<std::vector<NoisyLabel>> ParseNoisyLabels(absl::string_view text, absl::string_view source);
+// Gives the entries the noisy labels a run trained on: every listed key must
+// be an entry whose label is the listed clean one (else an error naming the
+// key and `source`), so the flips apply to the list they came from.
+absl::Status ApplyNoisyLabels(const std::vector<NoisyLabel>& noisy, absl::string_view source,
+                              std::vector<LabelEntry>* entries);
 
 }  // namespace dmue::datasets
 

@@ -141,6 +141,26 @@ TEST(DatasetConfigTest, LabelNoiseFlipsTheConfiguredFractionReproducibly) {
     EXPECT_EQ(n.clean, index % 4) << n.key;
   }
   EXPECT_EQ(FormatNoisyLabels({{"train_7.png", 3, 1}}), "train_7.png 3 1\n");
+
+  // The file round-trips and puts the noisy labels back on the clean list.
+  absl::StatusOr<std::vector<NoisyLabel>> parsed = ParseNoisyLabels(FormatNoisyLabels(a), "noisy.txt");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_EQ(parsed->size(), a.size());
+  std::vector<LabelEntry> relabelled = entries;
+  ASSERT_TRUE(ApplyNoisyLabels(*parsed, "noisy.txt", &relabelled).ok());
+  int changed = 0;
+  for (size_t i = 0; i < entries.size(); ++i) changed += relabelled[i].label != entries[i].label;
+  EXPECT_EQ(changed, 60);
+  // Applying twice finds labels that are no longer the clean ones.
+  absl::Status twice = ApplyNoisyLabels(*parsed, "noisy.txt", &relabelled);
+  EXPECT_EQ(twice.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(twice.message().find("noisy.txt"), std::string::npos) << twice;
+  EXPECT_FALSE(ApplyNoisyLabels({{"train_999.png", 0, 1}}, "n", &relabelled).ok());
+  for (const char* bad : {"k 1", "k 1 1", "k a 2", "k 1 2 3", "k -1 2"}) {
+    absl::StatusOr<std::vector<NoisyLabel>> p = ParseNoisyLabels(absl::StrCat("ok 0 1\n", bad, "\n"), "f.txt");
+    ASSERT_FALSE(p.ok()) << bad;
+    EXPECT_NE(p.status().message().find("f.txt:2"), std::string::npos) << p.status();
+  }
 }
 
 }  // namespace

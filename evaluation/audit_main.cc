@@ -21,6 +21,9 @@
 DEFINE_string(baseline_checkpoint, "", "Optional plain cross-entropy model (inference checkpoint) to compare with.");
 DEFINE_double(temperature, 1.2, "Sharpening temperature T of the mined distributions (the reference's 1.2).");
 DEFINE_int32(top_k, 48, "Samples shown in the contact sheet and the HTML page.");
+DEFINE_string(noisy_labels, "",
+              "A run's noisy_labels.txt (label_noise_rate): audit the labels it trained on and score how many "
+              "flipped ones the ranking finds.");
 DEFINE_bool(channels_last, true, "NHWC activations (faster on this CPU).");
 // label_prob is the default: on 1,400 synthetic training faces with 121 known
 // flipped labels it found 97% of them in its top 121, combined 84%, score alone
@@ -80,13 +83,18 @@ int Main() {
     if (!loaded.ok()) return Fail(loaded.status());
     baseline = *std::move(loaded);
   }
-  absl::StatusOr<EvalData> data = OpenEvalData(DataSpecFromFlags(*contract), num_classes);
+  DataSpec data_spec = DataSpecFromFlags(*contract);
+  data_spec.noisy_labels = FLAGS_noisy_labels;
+  absl::StatusOr<EvalData> data = OpenEvalData(data_spec, num_classes);
   if (!data.ok()) return Fail(data.status());
   AuditOptions options;
   options.temperature = FLAGS_temperature;
   options.channels_last = FLAGS_channels_last;
   absl::StatusOr<AuditRun> run = RunAudit(*model, *data, baseline ? &*baseline : nullptr, options);
   if (!run.ok()) return Fail(run.status());
+  if (!data->clean_labels.empty()) {
+    for (AuditRecord& r : run->records) r.clean_label = data->clean_labels[r.index];
+  }
   const std::vector<size_t> order = RankRecords(&run->records, *rank_by);
   AuditSummary summary;
   summary.checkpoint = checkpoint.checkpoint;
@@ -102,6 +110,9 @@ int Main() {
   summary.images_per_second = run->images_per_second;
   summary.dmue = DmueAgreement(run->records);
   if (baseline) summary.baseline = BaselineAgreement(run->records);
+  summary.noisy_labels = FLAGS_noisy_labels;
+  summary.dmue_noise = DmueNoiseRecovery(run->records);
+  if (baseline) summary.baseline_noise = BaselineNoiseRecovery(run->records);
   const EvalData& d = *data;
   if (absl::Status s = WriteAuditOutputs(summary, run->records, order, FLAGS_top_k,
                                          [&d](int64_t index) { return ReadExampleImage(d, index); }, output_dir);

@@ -1,4 +1,3 @@
-#include "dmue/base/files.h"
 #include "evaluation/audit_report.h"
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "dmue/base/files.h"
 #include "evaluation/charts.h"
 #include "evaluation/metrics.h"
 #include "evaluation/report.h"
@@ -173,12 +173,94 @@ std::optional<Agreement> BaselineAgreement(const std::vector<AuditRecord>& recor
   return ComputeAgreement(records, true);
 }
 
+namespace {
+
+// `suspicion[i]` higher = more suspicious; `predicted[i]` the model's class.
+NoiseRecovery ScoreFlips(const std::vector<AuditRecord>& records, const std::vector<double>& suspicion,
+                         const std::vector<int>& predicted) {
+  NoiseRecovery out;
+  out.count = int64_t(records.size());
+  std::vector<size_t> order(records.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return suspicion[a] > suspicion[b]; });
+  int64_t recovered = 0;
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (records[i].clean_label < 0) continue;
+    ++out.flipped;
+    recovered += predicted[i] == records[i].clean_label;
+  }
+  int64_t hits = 0;
+  for (int64_t k = 0; k < out.flipped; ++k) hits += records[order[k]].clean_label >= 0;
+  out.precision_at_flipped = out.flipped ? double(hits) / out.flipped : 0;
+  out.clean_label_recovered = out.flipped ? double(recovered) / out.flipped : 0;
+  // Mann-Whitney U from average ranks (ascending suspicion, ties averaged).
+  std::vector<size_t> ascending(order.rbegin(), order.rend());
+  double flipped_rank_sum = 0;
+  for (size_t i = 0; i < ascending.size();) {
+    size_t j = i;
+    while (j + 1 < ascending.size() && suspicion[ascending[j + 1]] == suspicion[ascending[i]]) ++j;
+    const double rank = 0.5 * double(i + j) + 1;
+    for (size_t t = i; t <= j; ++t) flipped_rank_sum += records[ascending[t]].clean_label >= 0 ? rank : 0;
+    i = j + 1;
+  }
+  const double n_flipped = double(out.flipped), n_clean = double(out.count - out.flipped);
+  if (n_flipped > 0 && n_clean > 0) {
+    out.roc_auc = (flipped_rank_sum - n_flipped * (n_flipped + 1) / 2) / (n_flipped * n_clean);
+  }
+  return out;
+}
+
+bool AnyFlipped(const std::vector<AuditRecord>& records) {
+  return std::any_of(records.begin(), records.end(), [](const AuditRecord& r) { return r.clean_label >= 0; });
+}
+
+std::string NoiseJson(const std::optional<NoiseRecovery>& n) {
+  if (!n.has_value()) return "null";
+  return absl::StrCat("{\"count\": ", n->count, ", \"flipped\": ", n->flipped,
+                      ", \"precision_at_flipped\": ", JsonNumber(n->precision_at_flipped),
+                      ", \"roc_auc\": ", JsonNumber(n->roc_auc),
+                      ", \"clean_label_recovered\": ", JsonNumber(n->clean_label_recovered), "}");
+}
+
+std::string NoiseLine(const std::string& who, const NoiseRecovery& n) {
+  return absl::StrFormat("%-9s finds flipped labels: precision at %d %.4f, ROC AUC %.4f, clean label predicted for "
+                         "%.4f of them\n",
+                         who, n.flipped, n.precision_at_flipped, n.roc_auc, n.clean_label_recovered);
+}
+
+}  // namespace
+
+std::optional<NoiseRecovery> DmueNoiseRecovery(const std::vector<AuditRecord>& records) {
+  if (!AnyFlipped(records)) return std::nullopt;
+  std::vector<double> suspicion;
+  std::vector<int> predicted;
+  for (const AuditRecord& r : records) {
+    suspicion.push_back(r.suspicion);
+    predicted.push_back(r.predicted);
+  }
+  return ScoreFlips(records, suspicion, predicted);
+}
+
+std::optional<NoiseRecovery> BaselineNoiseRecovery(const std::vector<AuditRecord>& records) {
+  if (!AnyFlipped(records)) return std::nullopt;
+  std::vector<double> suspicion;
+  std::vector<int> predicted;
+  for (const AuditRecord& r : records) {
+    if (r.baseline.empty()) return std::nullopt;
+    suspicion.push_back(1.0 - r.baseline[r.label]);
+    predicted.push_back(int(std::max_element(r.baseline.begin(), r.baseline.end()) - r.baseline.begin()));
+  }
+  return ScoreFlips(records, suspicion, predicted);
+}
+
 std::string AuditCsv(const std::vector<AuditRecord>& records, const std::vector<size_t>& order,
                      const std::vector<std::string>& names) {
   const bool votes = std::any_of(records.begin(), records.end(), [](const auto& r) { return !r.votes.empty(); });
   const bool baseline =
       std::any_of(records.begin(), records.end(), [](const auto& r) { return !r.baseline.empty(); });
+  const bool flips = AnyFlipped(records);
   std::string csv = "rank,key,index,given_label,given_name,suspicion,score,batch_score,p_given_label,predicted";
+  if (flips) csv += ",clean_label";
   for (const std::string& n : names) absl::StrAppend(&csv, ",", CsvField("mined_" + n));
   if (votes) {
     for (const std::string& n : names) absl::StrAppend(&csv, ",", CsvField("votes_" + n));
@@ -197,6 +279,7 @@ std::string AuditCsv(const std::vector<AuditRecord>& records, const std::vector<
     absl::StrAppend(&csv, r.rank, ",", CsvField(r.key), ",", r.index, ",", r.label, ",", CsvField(Name(names, r.label)),
                     ",", absl::StrFormat("%.6f,%.6f,%.6f,%.6f", r.suspicion, r.score, r.batch_score, r.label_prob),
                     ",", r.predicted);
+    if (flips) absl::StrAppend(&csv, ",", r.clean_label);
     append(r.mined);
     if (votes) append(r.votes);
     if (baseline) append(r.baseline);
@@ -217,6 +300,8 @@ std::string AuditSummaryJson(const AuditSummary& s) {
       JsonString(absl::StrCat(RankByFormula(s.rank_by),
                                  "; R_class = normalised average rank within the samples of the same given label")),
       ",\n  \"dmue\": ", AgreementJson(s.dmue), ",\n  \"baseline\": ", AgreementJson(s.baseline),
+      ",\n  \"noisy_labels\": ", s.noisy_labels.empty() ? "null" : JsonString(s.noisy_labels),
+      ",\n  \"dmue_noise\": ", NoiseJson(s.dmue_noise), ",\n  \"baseline_noise\": ", NoiseJson(s.baseline_noise),
       ",\n  \"seconds\": ", JsonNumber(s.seconds), ",\n  \"images_per_second\": ", JsonNumber(s.images_per_second),
       "\n}\n");
 }
@@ -227,6 +312,8 @@ std::string AuditSummaryText(const AuditSummary& s) {
   if (s.dmue.has_value()) absl::StrAppend(&t, AgreementLine("DMUE", *s.dmue));
   if (s.baseline.has_value()) absl::StrAppend(&t, AgreementLine("baseline", *s.baseline));
   if (!s.dmue.has_value()) absl::StrAppend(&t, "(no vote distributions in the data: no agreement measured)\n");
+  if (s.dmue_noise.has_value()) absl::StrAppend(&t, NoiseLine("DMUE", *s.dmue_noise));
+  if (s.baseline_noise.has_value()) absl::StrAppend(&t, NoiseLine("baseline", *s.baseline_noise));
   return t;
 }
 

@@ -35,6 +35,17 @@
 //     is less confident where people disagree more).
 //   * spearman_label_prob_vs_entropy: the same with p(given label) for DMUE's
 //     main branch (equal to the above for the baseline).
+//
+// Finding flipped labels (audits of a run trained with label_noise_rate, the
+// given labels being the noisy ones it trained on; `clean_label` >= 0 marks a
+// flipped sample):
+//   * precision_at_flipped: the share of flipped samples among the K most
+//     suspicious, K = the number flipped (= recall at K);
+//   * roc_auc: the probability that a flipped sample is ranked above a clean
+//     one (ties count half);
+//   * clean_label_recovered: the share of flipped samples whose prediction is
+//     their clean label.
+// DMUE ranks by `suspicion`, the baseline by 1 - its softmax of the label.
 #ifndef EVALUATION_AUDIT_REPORT_H_
 #define EVALUATION_AUDIT_REPORT_H_
 
@@ -62,6 +73,7 @@ struct AuditRecord {
   std::vector<double> mined;     // [C] latent distribution, 0 at `label`
   std::vector<double> votes;     // [C] normalised human votes (empty: none)
   std::vector<double> baseline;  // [C] baseline softmax (empty: none)
+  int clean_label = -1;          // the label before a flip (-1: not flipped)
   double suspicion = 0;
   int64_t rank = 0;  // 1 = most suspicious
 };
@@ -92,6 +104,19 @@ struct Agreement {
 std::optional<Agreement> DmueAgreement(const std::vector<AuditRecord>& records);
 std::optional<Agreement> BaselineAgreement(const std::vector<AuditRecord>& records);
 
+struct NoiseRecovery {
+  int64_t count = 0;
+  int64_t flipped = 0;
+  double precision_at_flipped = 0;
+  double roc_auc = 0;
+  double clean_label_recovered = 0;
+};
+
+// nullopt when no record is flipped (or, for the baseline, none has one).
+// DmueNoiseRecovery needs RankRecords to have run.
+std::optional<NoiseRecovery> DmueNoiseRecovery(const std::vector<AuditRecord>& records);
+std::optional<NoiseRecovery> BaselineNoiseRecovery(const std::vector<AuditRecord>& records);
+
 struct AuditSummary {
   std::string checkpoint;
   std::string model_spec;  // its ModelSpec file ("": none)
@@ -106,6 +131,9 @@ struct AuditSummary {
   double images_per_second = 0;
   std::optional<Agreement> dmue;
   std::optional<Agreement> baseline;
+  std::string noisy_labels;  // the run's noisy_labels.txt ("": clean labels)
+  std::optional<NoiseRecovery> dmue_noise;
+  std::optional<NoiseRecovery> baseline_noise;
 };
 
 // Rows in rank order.

@@ -53,6 +53,41 @@ TEST(RankTest, AlternativesAndTies) {
   EXPECT_FALSE(ParseRankBy("best").ok());
 }
 
+TEST(NoiseRecoveryTest, PrecisionAucAndRecoveredClean) {
+  // Suspicion (combined) ranks r2 (.8), r3 (.4), r1 (.1), r0 (.05).
+  std::vector<AuditRecord> records = FourRecords();
+  EXPECT_FALSE(DmueNoiseRecovery(records).has_value());  // nothing flipped
+  records[2].clean_label = 0;  // flipped from 0 to 1; predicted 0 below
+  records[1].clean_label = 1;
+  records[2].predicted = 0;
+  records[1].predicted = 0;
+  RankRecords(&records);
+  std::optional<NoiseRecovery> dmue = DmueNoiseRecovery(records);
+  ASSERT_TRUE(dmue.has_value());
+  EXPECT_EQ(dmue->flipped, 2);
+  EXPECT_DOUBLE_EQ(dmue->precision_at_flipped, 0.5);  // top 2: r2 (flipped), r3 (clean)
+  // Pairs (flipped above clean): r2 > r3, r2 > r0, r1 > r0, r1 < r3: 3 of 4.
+  EXPECT_DOUBLE_EQ(dmue->roc_auc, 0.75);
+  EXPECT_DOUBLE_EQ(dmue->clean_label_recovered, 0.5);
+  EXPECT_FALSE(BaselineNoiseRecovery(records).has_value());  // no baseline
+  // Baseline: 1 - p(label) with a tie between a flipped and a clean sample.
+  records[0].baseline = {0.9, 0.1};
+  records[1].baseline = {0.7, 0.3};  // label 0: suspicion .3
+  records[2].baseline = {0.6, 0.4};  // label 1: suspicion .6
+  records[3].baseline = {0.6, 0.4};  // label 1: suspicion .6
+  std::optional<NoiseRecovery> baseline = BaselineNoiseRecovery(records);
+  ASSERT_TRUE(baseline.has_value());
+  // Pairs: r2 = r3 (half), r2 > r0, r1 > r0, r1 < r3: 2.5 of 4.
+  EXPECT_DOUBLE_EQ(baseline->roc_auc, 0.625);
+  EXPECT_DOUBLE_EQ(baseline->clean_label_recovered, 0.5);  // argmax 0 for both; r2's clean label is 0
+  AuditSummary summary;
+  summary.noisy_labels = "runs/x/noisy_labels.txt";
+  summary.dmue_noise = dmue;
+  EXPECT_NE(AuditSummaryJson(summary).find("\"precision_at_flipped\": 0.5"), std::string::npos)
+      << AuditSummaryJson(summary);
+  EXPECT_NE(AuditSummaryText(summary).find("precision at 2 0.5000"), std::string::npos) << AuditSummaryText(summary);
+}
+
 TEST(AgreementTest, OffLabel) {
   const std::vector<double> off = OffLabel({0.6, 0.3, 0.1}, 0);
   ASSERT_EQ(off.size(), 3u);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -168,6 +170,16 @@ std::string TransformDescription(const datasets::TransformOptions& t) {
   return absl::StrCat(t.resize, " -> ", t.crop, ", mean ", t.mean, " std ", t.std, t.grayscale ? ", grey" : "");
 }
 
+absl::Status ApplyNoisyLabelFile(const std::string& path, std::vector<datasets::LabelEntry>* entries) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open the noisy label list '", path, "'"));
+  std::stringstream text;
+  text << in.rdbuf();
+  absl::StatusOr<std::vector<datasets::NoisyLabel>> noisy = datasets::ParseNoisyLabels(text.str(), path);
+  if (!noisy.ok()) return noisy.status();
+  return datasets::ApplyNoisyLabels(*noisy, path, entries);
+}
+
 }  // namespace
 
 FileSource::FileSource(std::string root, std::vector<datasets::LabelEntry> entries)
@@ -220,6 +232,14 @@ absl::StatusOr<EvalData> OpenEvalData(const DataSpec& spec, int model_classes) {
         datasets::ReadLabelList(config->list_path(), datasets::ToListFormat(config->list_format()), parse);
     if (!list.ok()) return list.status();
     entries = std::move(list->entries);
+  }
+  if (!spec.noisy_labels.empty()) {
+    std::vector<int> before;
+    for (const datasets::LabelEntry& e : entries) before.push_back(e.label);
+    if (absl::Status s = ApplyNoisyLabelFile(spec.noisy_labels, &entries); !s.ok()) return s;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      data.clean_labels.push_back(entries[i].label != before[i] ? before[i] : -1);
+    }
   }
   if (spec.max_examples > 0 && int64_t(entries.size()) > spec.max_examples) entries.resize(spec.max_examples);
   if (entries.empty()) {

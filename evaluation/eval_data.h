@@ -61,6 +61,9 @@ struct DataSpec {
   int batch_size = 0;
   int num_workers = 0;
   int64_t max_examples = 0;  // first N examples only (0: all)
+  // A run's noisy_labels.txt ("<key> <clean> <noisy>", label_noise_rate):
+  // those entries get the noisy label the run trained on.
+  std::string noisy_labels;
 };
 
 struct EvalData {
@@ -71,6 +74,9 @@ struct EvalData {
   int batch_size = 64;
   int num_workers = 2;
   bool has_distributions = false;  // some example carries a soft label / votes
+  // With DataSpec::noisy_labels: per example, its label before the flip (-1:
+  // not flipped); empty otherwise.
+  std::vector<int> clean_labels;
   std::string description;
 };
 
