@@ -59,7 +59,7 @@ DmueLosses ComputeDmueLosses(const TrainForwardOutput& forward, const torch::Ten
   torch::Tensor aux_sum = losses.aux_per_branch[0];
   for (int c = 1; c < num_classes; ++c) aux_sum = aux_sum + losses.aux_per_branch[c];
   losses.aux = aux_sum / static_cast<int64_t>(num_classes);
-  losses.ce = F::cross_entropy(forward.weighted_logits, labels);
+  losses.ce = F::cross_entropy(weights.pairwise_uncertainty ? forward.weighted_logits : forward.logits, labels);
   losses.sp = SpKdLoss(forward.aux_gram, forward.main_gram);
   // Same association order as train.py, so the float32 sum matches bit for bit.
   losses.total = losses.ce * weights.ramp_up +

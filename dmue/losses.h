@@ -17,6 +17,9 @@ struct LossWeights {
   double gamma = 1000;   // SP-KD weight.
   double ramp_up = 1;    // Weight of the main-branch losses.
   double ramp_down = 1;  // Weight of the auxiliary losses.
+  // false (an ablation): CEloss on the plain main logits, not the ones scaled
+  // by the pairwise uncertainty score.
+  bool pairwise_uncertainty = true;
 };
 
 struct DmueLosses {

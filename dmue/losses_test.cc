@@ -41,5 +41,31 @@ TEST(TargetCrossEntropyTest, GradientPullsTowardsTheVotes) {
   EXPECT_NEAR(logits.grad()[0][2].item<double>(), 1.0 / 3, 1e-6);
 }
 
+TEST(DmueLossesTest, PairwiseUncertaintyOffUsesThePlainLogits) {
+  // Two classes, two samples of each: one auxiliary output per branch.
+  torch::manual_seed(3);
+  TrainForwardOutput f;
+  const torch::Tensor labels = torch::tensor({0, 0, 1, 1}, torch::kLong);
+  f.logits = torch::randn({4, 2});
+  f.score = torch::full({4, 1}, 0.25);
+  f.weighted_logits = f.logits * f.score;
+  for (int c = 0; c < 2; ++c) {
+    f.aux_logits.push_back(torch::randn({2, 1}));
+    f.aux_targets.push_back(torch::zeros({2}, torch::kLong));
+    f.latent_logits.push_back(torch::randn({2, 1}));
+    f.aux_gram.push_back(torch::eye(4));
+    f.main_gram.push_back(torch::eye(4));
+  }
+  namespace F = torch::nn::functional;
+  LossWeights weights;
+  const DmueLosses with = ComputeDmueLosses(f, labels, 2, 1.2, weights);
+  EXPECT_NEAR(with.ce.item<double>(), F::cross_entropy(f.weighted_logits, labels).item<double>(), 1e-6);
+  weights.pairwise_uncertainty = false;
+  const DmueLosses without = ComputeDmueLosses(f, labels, 2, 1.2, weights);
+  EXPECT_NEAR(without.ce.item<double>(), F::cross_entropy(f.logits, labels).item<double>(), 1e-6);
+  EXPECT_NE(with.ce.item<double>(), without.ce.item<double>());
+  EXPECT_NEAR(with.soft.item<double>(), without.soft.item<double>(), 1e-9);  // the rest unchanged
+}
+
 }  // namespace
 }  // namespace dmue

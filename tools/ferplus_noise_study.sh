@@ -9,8 +9,15 @@
 # Noise: label_noise_rate of the training labels flipped uniformly to another
 # class, label_noise_seed 1 (the same images in every run at that rate).
 #
-#   tools/ferplus_noise_study.sh train <name> <ce|dmue> <noise rate>
-#   tools/ferplus_noise_study.sh eval <name>      final weights on Valid + audit
+#   tools/ferplus_noise_study.sh train <name> <ce|dmue> <noise rate> [extra overrides]
+#   tools/ferplus_noise_study.sh branch <ce name> <dmue name>
+#   tools/ferplus_noise_study.sh eval <name> [baseline name]   final weights on Valid + audit
+# A DMUE run's first 5 epochs are the cross-entropy run's first 5, bit for bit
+# (same config but the loss, which the warm-up does not use), so instead of
+# training them twice: train the CE run with extra overrides 'max_steps: 975'
+# (5 epochs of 195 steps; it stops there and saves last.pth), `branch` copies
+# that state into the DMUE run (which resumes at epoch 5 with DMUE), then rerun
+# the CE run's `train` without max_steps to finish it.
 # Runs land in runs/noise/<name>; rerunning a step resumes it. Pack the data
 # first (tools/train_ferplus.sh step 1).
 set -euo pipefail
@@ -20,17 +27,27 @@ BIN="$(bazel info "${BAZEL_FLAGS[@]}" bazel-bin 2>/dev/null)"
 EPOCHS="${EPOCHS:-10}"
 
 train() {
-  local name="$1" loss="$2" rate="$3"
+  local name="$1" loss="$2" rate="$3" extra="${4:-}"
   local noise=""
   if [[ "${rate}" != "0" ]]; then noise="label_noise_rate: ${rate} label_noise_seed: 1"; fi
   mkdir -p runs/noise
   "${BIN}/training/train" --config="training/configs/ferplus_${loss}.pbtxt" \
-    --set="max_epoch: ${EPOCHS} output_dir: 'runs/noise/${name}' train_data { min_per_class: 2 ${noise} }" \
+    --set="max_epoch: ${EPOCHS} output_dir: 'runs/noise/${name}' train_data { min_per_class: 2 ${noise} } ${extra}" \
     >> "runs/noise/${name}.log" 2>&1
 }
 
+branch() {
+  local from="runs/noise/$1" to="runs/noise/$2"
+  if [[ -e "${to}/last.pth" ]]; then echo "${to} has a last.pth already" >&2; exit 1; fi
+  mkdir -p "${to}"
+  cp "${from}/last.pth" "${from}/metrics.jsonl" "${from}/metrics.csv" "${from}/best_inference.pth" \
+    "${from}/best_inference.spec.pbtxt" "${to}/"
+  echo "branched ${to} from ${from} (the warm-up's state and metrics)"
+}
+
 evaluate() {
-  local name="$1" run="runs/noise/$1"
+  local name="$1" run="runs/noise/$1" baseline=()
+  if [[ -n "${2:-}" ]]; then baseline=(--baseline_checkpoint="runs/noise/$2/final_inference.pth"); fi
   "${BIN}/dmue/convert_to_inference" --input="${run}/last.pth" --spec="${run}/best_inference.spec.pbtxt" \
     --output="${run}/final_inference.pth"
   "${BIN}/evaluation/evaluate" --checkpoint="${run}/final_inference.pth" --lmdb=runs/ferplus/val \
@@ -41,12 +58,14 @@ evaluate() {
   local noisy=()
   if [[ -f "${run}/noisy_labels.txt" ]]; then noisy=(--noisy_labels="${run}/noisy_labels.txt"); fi
   "${BIN}/evaluation/audit" --checkpoint="${run}/last.pth" --spec="${run}/best_inference.spec.pbtxt" \
-    --lmdb=runs/ferplus/train --list=runs/ferplus/train/labels.txt.soft "${noisy[@]}" \
+    --lmdb=runs/ferplus/train --list=runs/ferplus/train/labels.txt.soft "${noisy[@]}" "${baseline[@]}" \
     --output_dir="${run}/audit"
 }
 
 case "${1:-}" in
-  train) train "$2" "$3" "$4" ;;
-  eval) evaluate "$2" ;;
-  *) echo "usage: $0 train <name> <ce|dmue> <rate> | eval <name>" >&2; exit 2 ;;
+  train) train "$2" "$3" "$4" "${5:-}" ;;
+  branch) branch "$2" "$3" ;;
+  eval) evaluate "$2" "${3:-}" ;;
+  *) echo "usage: $0 train <name> <ce|dmue> <rate> [overrides] | branch <ce> <dmue> | eval <name> [baseline]" >&2
+     exit 2 ;;
 esac

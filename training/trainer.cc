@@ -330,6 +330,7 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
     const double dmue_epoch = static_cast<double>(epoch - config.ce_warmup_epochs());
     step.weights.w = config.w();
     step.weights.gamma = config.gamma();
+    step.weights.pairwise_uncertainty = config.pairwise_uncertainty();
     step.weights.ramp_up = RampUp(dmue_epoch, config.ramp_a());
     step.weights.ramp_down = RampDown(dmue_epoch, config.ramp_a());
     const LearningRates epoch_lr = LearningRatesAt(config, static_cast<double>(epoch));
