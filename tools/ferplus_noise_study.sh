@@ -39,10 +39,17 @@ train() {
 branch() {
   local from="runs/noise/$1" to="runs/noise/$2"
   if [[ -e "${to}/last.pth" ]]; then echo "${to} has a last.pth already" >&2; exit 1; fi
+  # The first branch keeps the warm-up's state aside (in warmup/), so later
+  # branches (ablations) start from it after the CE run has gone on.
+  if [[ ! -d "${from}/warmup" ]]; then
+    mkdir -p "${from}/warmup.tmp"
+    cp "${from}/last.pth" "${from}/metrics.jsonl" "${from}/metrics.csv" "${from}/best_inference.pth" \
+      "${from}/best_inference.spec.pbtxt" "${from}/warmup.tmp/"
+    mv "${from}/warmup.tmp" "${from}/warmup"
+  fi
   mkdir -p "${to}"
-  cp "${from}/last.pth" "${from}/metrics.jsonl" "${from}/metrics.csv" "${from}/best_inference.pth" \
-    "${from}/best_inference.spec.pbtxt" "${to}/"
-  echo "branched ${to} from ${from} (the warm-up's state and metrics)"
+  cp "${from}"/warmup/* "${to}/"
+  echo "branched ${to} from ${from}/warmup (the warm-up's state and metrics)"
 }
 
 evaluate() {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "datasets/dataset_config.h"
 #include "datasets/loader.h"
+#include "datasets/seed.h"
 #include "dmue/base/files.h"
 #include "dmue/config/text_proto.h"
 #include "dmue/dmue_model.h"
@@ -116,6 +117,13 @@ struct Trainer::State {
     }
   }
 
+  // Dropout masks come from LibTorch's global generator; seeding it from
+  // (seed, rank, step) before every step makes them a function of the step,
+  // so a run resumed from last.pth draws what the uninterrupted run drew.
+  void SeedStep() const {
+    const uint64_t rank = distributed ? uint64_t(distributed->rank()) : 0;
+    torch::manual_seed(datasets::MixSeed(config.seed(), {0x64726f70ULL, rank, uint64_t(progress.global_step)}));
+  }
   absl::StatusOr<EvalResult> Evaluate();
   absl::Status AfterEval(const EvalResult& eval, const std::string& tag, bool snapshot);
   absl::Status SaveLast();
@@ -343,7 +351,7 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
     }
     s.resumed_mid_epoch = false;
     ProgressMeter progress(absl::StrCat("epoch ", epoch), batches * batch_size, 10.0);
-    progress.Add(s.progress.batch_in_epoch * batch_size);
+    progress.Skip(s.progress.batch_in_epoch * batch_size);
     LossSums sums;
     while (true) {
       absl::StatusOr<std::optional<datasets::Batch>> next = s.train_loader->Next();
@@ -354,6 +362,7 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
       const LearningRates lr =
           LearningRatesAt(config, epoch + static_cast<double>(batch.batch_index) / std::max<int64_t>(batches, 1));
       SetLearningRates(*s.optimizer, lr.base, lr.classifier);
+      s.SeedStep();
       s.progress.batch_in_epoch = batch.batch_index + 1;
       if (warmup) {
         const double v = CrossEntropyStep(s.model, *s.optimizer, batch.images, batch.labels, batch.soft_labels,

@@ -21,7 +21,7 @@ double ProgressMeter::ElapsedSeconds() const {
 
 double ProgressMeter::ItemsPerSecond() const {
   const double elapsed = ElapsedSeconds();
-  return elapsed > 0 ? done_ / elapsed : 0.0;
+  return elapsed > 0 ? (done_ - skipped_) / elapsed : 0.0;
 }
 
 std::string ProgressMeter::FormatDuration(double seconds) {
@@ -53,6 +53,11 @@ void ProgressMeter::Add(int64_t count, absl::string_view detail) {
     last_print_ = now;
     std::fprintf(stderr, "%s\n", Line(detail).c_str());
   }
+}
+
+void ProgressMeter::Skip(int64_t count) {
+  done_ += count;
+  skipped_ += count;
 }
 
 void ProgressMeter::Finish(absl::string_view detail) {

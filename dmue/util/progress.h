@@ -17,6 +17,9 @@ class ProgressMeter {
 
   // Records `count` more items; `detail` is appended to the line if printed.
   void Add(int64_t count, absl::string_view detail = "");
+  // Counts `count` items as already done before this run (a resumed epoch):
+  // they advance done/total but not the items/s rate, so ETAs stay true.
+  void Skip(int64_t count);
   // Prints the final line.
   void Finish(absl::string_view detail = "");
 
@@ -34,6 +37,7 @@ class ProgressMeter {
   int64_t total_;
   double interval_;
   int64_t done_ = 0;
+  int64_t skipped_ = 0;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_print_;
 };

@@ -1,5 +1,8 @@
 #include "dmue/util/progress.h"
 
+#include <chrono>
+#include <thread>
+
 #include "gtest/gtest.h"
 
 namespace dmue {
@@ -19,6 +22,20 @@ TEST(ProgressMeterTest, CountsItems) {
   EXPECT_EQ(meter.done(), 7);
   EXPECT_GT(meter.ItemsPerSecond(), 0.0);
   meter.Finish();
+}
+
+TEST(ProgressMeterTest, SkippedItemsAdvanceButDoNotCountAsSpeed) {
+  ProgressMeter meter("resumed", 100, /*interval_seconds=*/1e9);
+  meter.Skip(90);
+  EXPECT_EQ(meter.done(), 90);
+  EXPECT_EQ(meter.ItemsPerSecond(), 0.0);  // nothing processed in this run yet
+  meter.Add(1);
+  EXPECT_EQ(meter.done(), 91);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // The rate is of the 1 item processed, not of the 91 done.
+  const double rate = meter.ItemsPerSecond();
+  const double elapsed = meter.ElapsedSeconds();
+  EXPECT_NEAR(rate * elapsed, 1.0, 0.1);
 }
 
 }  // namespace
