@@ -14,9 +14,12 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "glog/logging.h"
+#include "serving/http_connection.h"
+#include "serving/server_config.h"
 
 namespace dmue::serving {
 namespace {
@@ -34,6 +37,118 @@ void SendError(httplib::Response& res, int status, absl::string_view message) {
 
 void SendStatus(httplib::Response& res, const absl::Status& status) {
   SendError(res, HttpStatusFor(status), status.message());
+}
+
+// Counts a request in flight against the admission limit while it lives.
+class InflightTicket {
+ public:
+  InflightTicket(std::atomic<int>* count, int max) : count_(count), admitted_(count->fetch_add(1) < max) {
+    if (!admitted_) count_->fetch_sub(1);
+  }
+  ~InflightTicket() {
+    if (admitted_) count_->fetch_sub(1);
+  }
+  InflightTicket(const InflightTicket&) = delete;
+  InflightTicket& operator=(const InflightTicket&) = delete;
+
+  bool admitted() const { return admitted_; }
+
+ private:
+  std::atomic<int>* const count_;
+  const bool admitted_;
+};
+
+void SendOverloaded(httplib::Response& res, int max_inflight, int retry_after_seconds) {
+  res.set_header("Retry-After", absl::StrCat(retry_after_seconds));
+  SendError(res, 503,
+            absl::StrCat("server overloaded: ", max_inflight,
+                         " inference requests in flight (ServerConfig.max_inflight_requests); retry after ",
+                         retry_after_seconds, " s"));
+}
+
+ConnectionLimits LimitsFrom(const ServerConfig& config) {
+  ConnectionLimits limits;
+  limits.threads = config.http_threads();
+  limits.max_body_bytes = config.max_request_bytes();
+  limits.max_header_count = config.max_header_count();
+  limits.max_header_line_bytes = config.max_header_line_bytes();
+  limits.max_header_bytes = config.max_header_bytes();
+  limits.read_timeout = absl::Milliseconds(config.read_timeout_ms());
+  limits.header_timeout = absl::Milliseconds(config.header_timeout_ms());
+  limits.request_timeout = absl::Milliseconds(config.request_timeout_ms());
+  limits.write_timeout = absl::Milliseconds(config.write_timeout_ms());
+  limits.keep_alive_timeout = absl::Milliseconds(config.keep_alive_timeout_ms());
+  limits.keep_alive_max_requests = config.keep_alive_max_requests();
+  return limits;
+}
+
+// The methods whose body httplib reads (detail::expect_content).
+bool IsBodyMethod(const std::string& method) {
+  return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE" || method == "PRI";
+}
+
+bool IsInferenceRoute(const httplib::Request& req) {
+  return req.method == "POST" &&
+         (req.path == "/v1/faces" || (absl::StartsWith(req.path, "/v2/models/") && absl::EndsWith(req.path, "/infer")));
+}
+
+// The route label of a request refused before routing.
+std::string RouteLabel(const httplib::Request& req) {
+  if (!IsInferenceRoute(req)) return "other";
+  return req.path == "/v1/faces" ? "/v1/faces" : "/v2/models/infer";
+}
+
+std::string LowerTrimmed(const std::string& value) {
+  return absl::AsciiStrToLower(absl::StripAsciiWhitespace(value));
+}
+
+// What the framing and encoding headers allow, before any body byte is
+// read; nullopt if the request may proceed. A body httplib would misframe
+// (two lengths, a coding it does not decode, a non-number length, which it
+// reads as 0) could be read as the next request, so those are refused too.
+std::optional<Refusal> FramingRefusal(const httplib::Request& req, int64_t max_body_bytes) {
+  if (req.get_header_value_count("Transfer-Encoding") > 1 || req.get_header_value_count("Content-Length") > 1) {
+    return Refusal{400, "more than one Transfer-Encoding or Content-Length header"};
+  }
+  const bool has_length = req.has_header("Content-Length");
+  if (req.has_header("Transfer-Encoding")) {
+    const std::string coding = LowerTrimmed(req.get_header_value("Transfer-Encoding"));
+    if (coding != "chunked") {
+      return Refusal{501, absl::StrCat("Transfer-Encoding '", coding,
+                                       "' is not supported: send the body chunked or with a Content-Length")};
+    }
+    if (has_length) return Refusal{400, "both Transfer-Encoding and Content-Length: the body length is ambiguous"};
+  }
+  uint64_t length = 0;
+  if (has_length) {
+    const std::string text = req.get_header_value("Content-Length");
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || !absl::SimpleAtoi(text, &length)) {
+      return Refusal{400, absl::StrCat("Content-Length '", text, "' is not a byte count")};
+    }
+    if (length > static_cast<uint64_t>(max_body_bytes)) {
+      return Refusal{413, absl::StrCat("request body of ", length, " bytes is over the limit of ", max_body_bytes,
+                                       " bytes")};
+    }
+  }
+  const bool has_body = req.has_header("Transfer-Encoding") || length > 0 || (IsBodyMethod(req.method) && !has_length);
+  if (has_body && req.has_header("Content-Encoding")) {
+    const std::string coding = LowerTrimmed(req.get_header_value("Content-Encoding"));
+    if (coding != "identity") {
+      // httplib inflates gzip / deflate / br bodies into memory without a
+      // bound (the body limit counts the compressed bytes): a 64 KB request
+      // can become gigabytes.
+      return Refusal{415, absl::StrCat("Content-Encoding '", coding, "' is not supported: send the body uncompressed")};
+    }
+  }
+  return std::nullopt;
+}
+
+// httplib reads no body for GET / HEAD / OPTIONS: one sent anyway would be
+// parsed as the next request.
+bool BodyLeftUnread(const httplib::Request& req) {
+  if (IsBodyMethod(req.method)) return false;
+  return req.has_header("Transfer-Encoding") || (req.has_header("Content-Length") &&
+                                                 req.get_header_value("Content-Length") != "0");
 }
 
 bool IsTrue(const std::string& v) {
@@ -145,8 +260,13 @@ std::string FacesJson(const AnalyzeResult& result, const ModelMetadata& metadata
 }
 
 HttpFrontEnd::HttpFrontEnd(const ServerConfig& config, MetricsRegistry* metrics, std::string index_html)
-    : config_(config), metrics_(metrics), index_html_(std::move(index_html)),
-      server_(std::make_unique<httplib::Server>()) {
+    : config_(config),
+      metrics_(metrics),
+      index_html_(std::move(index_html)),
+      max_inflight_(MaxInflightRequests(config)),
+      server_(std::make_unique<GuardedServer>(LimitsFrom(config), [this](int status, absl::string_view message) {
+        return ConnectionErrorBody(status, message);
+      })) {
   requests_ = metrics_->AddCounter("dmue_http_requests_total", "HTTP requests by route and status code.");
   latency_ = metrics_->AddHistogram("dmue_http_request_duration_seconds", "HTTP request latency by route.",
                                     ExponentialBuckets(0.001, 2, 15));
@@ -171,22 +291,41 @@ void HttpFrontEnd::Stop() {
   if (server_ && server_->is_running()) server_->stop();
 }
 
+std::string HttpFrontEnd::ConnectionErrorBody(int status, absl::string_view message) {
+  requests_->Add(1, {{"route", "other"}, {"code", absl::StrCat(status)}});
+  return json{{"error", std::string(message)}, {"code", status}}.dump();
+}
+
+bool HttpFrontEnd::RefuseFromHeaders(const httplib::Request& req, httplib::Response& res) {
+  if (const std::optional<Refusal> refusal = FramingRefusal(req, config_.max_request_bytes())) {
+    SendError(res, refusal->status, refusal->message);
+  } else if (IsInferenceRoute(req) && inflight_inference_.load() >= max_inflight_) {
+    SendOverloaded(res, max_inflight_, config_.retry_after_seconds());
+  } else {
+    if (BodyLeftUnread(req)) GuardedServer::CloseAfterReply();
+    return false;
+  }
+  // The body is not read: the connection cannot carry another request.
+  res.set_header("Connection", "close");
+  GuardedServer::CloseAfterReply();
+  requests_->Add(1, {{"route", RouteLabel(req)}, {"code", absl::StrCat(res.status)}});
+  return true;
+}
+
 void HttpFrontEnd::Route() {
   httplib::Server& s = *server_;
-  const int threads = config_.http_threads();
-  s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  s.set_payload_max_length(static_cast<size_t>(config_.max_request_bytes()));
   // Responses go out as header + body writes; without NODELAY Nagle's
   // algorithm holds the body for the client's delayed ACK (~40 ms).
   s.set_tcp_nodelay(true);
-  // A keep-alive connection holds its HTTP thread between requests; one that
-  // waits for a thread waits until another connection closes. So connections
-  // are recycled after 100 requests or 2 s idle, and http_threads is sized
-  // above the expected concurrency (threads only wait: detection_concurrency
-  // and the batcher bound the compute).
-  s.set_keep_alive_max_count(100);
-  s.set_keep_alive_timeout(2);
-  s.set_read_timeout(30);
+  // Framing, encoding, size and overload are decided from the headers, so a
+  // refused body is never read (and for Expect: 100-continue, never sent).
+  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    return RefuseFromHeaders(req, res) ? httplib::Server::HandlerResponse::Handled
+                                       : httplib::Server::HandlerResponse::Unhandled;
+  });
+  s.set_expect_100_continue_handler([this](const httplib::Request& req, httplib::Response& res) {
+    return RefuseFromHeaders(req, res) ? res.status : 100;
+  });
 
   // Counts a request and its latency under `route`.
   auto wrap = [this](std::string route, std::function<void(const httplib::Request&, httplib::Response&)> fn) {
@@ -209,17 +348,40 @@ void HttpFrontEnd::Route() {
       latency_->Observe(absl::ToDoubleSeconds(absl::Now() - start), {{"route", route}});
     };
   };
-  // httplib's own refusals (unknown route, body over the limit, bad request
-  // line) get a JSON body too.
+  // httplib's own refusals (unknown route, bad request line, a request the
+  // connection layer cut off) get a JSON body too.
   s.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
-    std::string message = res.status == 404   ? absl::StrCat("no route for ", req.method, " ", req.path)
-                          : res.status == 413 ? absl::StrCat("request body over the limit of ",
-                                                             config_.max_request_bytes(), " bytes")
-                                              : absl::StrCat("HTTP ", res.status);
-    SendError(res, res.status, message);
+    if (const Violation violation = GuardedServer::CurrentViolation(); violation != Violation::kNone) {
+      // httplib saw only a failed read (400): say what was over the limit.
+      const Refusal refusal = server_->RefusalFor(violation);
+      res.set_header("Connection", "close");
+      SendError(res, refusal.status, refusal.message);
+    } else {
+      std::string message = res.status == 404   ? absl::StrCat("no route for ", req.method, " ", req.path)
+                            : res.status == 413 ? absl::StrCat("request body over the limit of ",
+                                                               config_.max_request_bytes(), " bytes")
+                                                : absl::StrCat("HTTP ", res.status);
+      SendError(res, res.status, message);
+    }
     requests_->Add(1, {{"route", "other"}, {"code", absl::StrCat(res.status)}});
   });
+  // The inference routes: the exact body bound (a chunked body may carry up
+  // to BodyWireBudget on the wire) and admission, at most max_inflight_ at
+  // once (RefuseFromHeaders turns most overload away before the body; this
+  // is the exact count).
+  auto inference = [this, wrap](std::string route,
+                                std::function<void(const httplib::Request&, httplib::Response&)> fn) {
+    return wrap(std::move(route), [this, fn = std::move(fn)](const httplib::Request& req, httplib::Response& res) {
+      if (static_cast<int64_t>(req.body.size()) > config_.max_request_bytes()) {
+        return SendError(res, 413, absl::StrCat("request body over the limit of ", config_.max_request_bytes(),
+                                                " bytes"));
+      }
+      InflightTicket ticket(&inflight_inference_, max_inflight_);
+      if (!ticket.admitted()) return SendOverloaded(res, max_inflight_, config_.retry_after_seconds());
+      fn(req, res);
+    });
+  };
 
   s.Get("/v2/health/live", wrap("/v2/health/live", [](const httplib::Request&, httplib::Response& res) {
           SendJson(res, 200, json{{"live", true}});
@@ -275,7 +437,7 @@ void HttpFrontEnd::Route() {
   s.Get(model_path + "/ready", wrap("/v2/models/ready", [model_of](const httplib::Request& req, httplib::Response& res) {
           if (model_of(req, res) != nullptr) SendJson(res, 200, json{{"ready", true}});
         }));
-  s.Post(model_path + "/infer", wrap("/v2/models/infer", [model_of](const httplib::Request& req, httplib::Response& res) {
+  s.Post(model_path + "/infer", inference("/v2/models/infer", [model_of](const httplib::Request& req, httplib::Response& res) {
            ExpressionService* service = model_of(req, res);
            if (service == nullptr) return;
            std::string why;
@@ -352,7 +514,7 @@ void HttpFrontEnd::Route() {
            SendError(res, 400, absl::StrCat("unknown input '", name, "' (expected 'image' or 'input')"));
          }));
 
-  s.Post("/v1/faces", wrap("/v1/faces", [this](const httplib::Request& req, httplib::Response& res) {
+  s.Post("/v1/faces", inference("/v1/faces", [this](const httplib::Request& req, httplib::Response& res) {
            ExpressionService* service = service_.load();
            if (service == nullptr) return SendError(res, 503, "the model is not loaded yet");
            AnalyzeOptions options;

@@ -15,6 +15,16 @@
 //        class and top label (JSON).
 //   GET  /metrics (Prometheus text), GET / (the web demo page).
 // Every error is a JSON {"error": "...", "code": N} with a 4xx/5xx status.
+//
+// Hostile traffic is bounded before it costs memory or threads (ServerConfig
+// has the limits; serving/http_connection.h reads every connection under
+// them): a body over max_request_bytes however it is framed (413), headers
+// over their count / line / total limits (431; a request line 414), a slow
+// client (408), a Content-Encoding (415: the library would inflate it without
+// bound), a Transfer-Encoding other than chunked (501), ambiguous framing
+// (400); each of these closes the connection. Inference requests beyond
+// max_inflight_requests are answered 503 with Retry-After before their body
+// is read.
 #ifndef SERVING_HTTP_SERVER_H_
 #define SERVING_HTTP_SERVER_H_
 
@@ -29,10 +39,13 @@
 #include "serving/server_config.pb.h"
 
 namespace httplib {
-class Server;
-}
+struct Request;
+struct Response;
+}  // namespace httplib
 
 namespace dmue::serving {
+
+class GuardedServer;
 
 // The HTTP status an absl status maps to (InvalidArgument 400,
 // ResourceExhausted 413, NotFound 404, Unavailable 503, ...).
@@ -59,12 +72,21 @@ class HttpFrontEnd {
 
  private:
   void Route();
+  // The checks a request's headers allow before its body is read: framing,
+  // encoding, declared size, overload. True if it wrote a refusal (and
+  // marked the connection to close, the body being unread).
+  bool RefuseFromHeaders(const httplib::Request& req, httplib::Response& res);
+  // Renders the error reply of the connection layer and counts it.
+  std::string ConnectionErrorBody(int status, absl::string_view message);
 
   const ServerConfig config_;
   MetricsRegistry* const metrics_;
   const std::string index_html_;
+  const int max_inflight_;
   std::atomic<ExpressionService*> service_{nullptr};
-  std::unique_ptr<httplib::Server> server_;
+  // Inference requests admitted and not yet answered.
+  std::atomic<int> inflight_inference_{0};
+  std::unique_ptr<GuardedServer> server_;
   Metric* requests_ = nullptr;
   Metric* latency_ = nullptr;
   Metric* inflight_ = nullptr;

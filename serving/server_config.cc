@@ -1,5 +1,7 @@
 #include "serving/server_config.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "dmue/config/text_proto.h"
@@ -17,6 +19,13 @@ absl::Status CheckPositive(absl::string_view field, int64_t value) {
   return absl::OkStatus();
 }
 
+// CPPHTTPLIB_HEADER_MAX_LENGTH as Debian's libcpp-httplib was compiled: a
+// longer header line is refused by the library itself (400) whatever the
+// config says, so a larger max_header_line_bytes would be a promise the server
+// cannot keep. Defining the macro here would change nothing: the parser is
+// in the shared library.
+constexpr int kLibraryHeaderLineLimit = 8192;
+
 absl::Status CheckPort(absl::string_view field, int port, bool zero_allowed) {
   if (port < (zero_allowed ? 0 : 1) || port > 65535) {
     return FieldError(field, absl::StrCat("must be in [", zero_allowed ? 0 : 1, ", 65535], got ", port));
@@ -24,7 +33,41 @@ absl::Status CheckPort(absl::string_view field, int port, bool zero_allowed) {
   return absl::OkStatus();
 }
 
+// The relations between the HTTP limits (each is already known positive).
+absl::Status ValidateHttpLimits(const ServerConfig& config) {
+  if (config.max_header_line_bytes() > kLibraryHeaderLineLimit) {
+    return FieldError("max_header_line_bytes",
+                      absl::StrCat("must be <= ", kLibraryHeaderLineLimit,
+                                   " (the limit compiled into libcpp-httplib), got ", config.max_header_line_bytes()));
+  }
+  if (config.max_header_line_bytes() > config.max_header_bytes()) {
+    return FieldError("max_header_line_bytes", absl::StrCat(config.max_header_line_bytes(),
+                                                            " is larger than max_header_bytes ",
+                                                            config.max_header_bytes()));
+  }
+  if (config.header_timeout_ms() > config.request_timeout_ms()) {
+    return FieldError("header_timeout_ms", absl::StrCat(config.header_timeout_ms(),
+                                                        " is longer than request_timeout_ms ",
+                                                        config.request_timeout_ms()));
+  }
+  if (config.max_inflight_requests() < 0) {
+    return FieldError("max_inflight_requests",
+                      absl::StrCat("must be >= 0 (0: half of http_threads), got ", config.max_inflight_requests()));
+  }
+  if (config.max_inflight_requests() > 0 && config.max_inflight_requests() >= config.http_threads()) {
+    return FieldError("max_inflight_requests",
+                      absl::StrCat(config.max_inflight_requests(), " must be below http_threads ",
+                                   config.http_threads(), ", or health checks can find every thread busy"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+int MaxInflightRequests(const ServerConfig& config) {
+  if (config.max_inflight_requests() > 0) return config.max_inflight_requests();
+  return std::max(1, config.http_threads() / 2);
+}
 
 absl::Status ValidateServerConfig(const ServerConfig& config) {
   if (config.model_path().empty()) return FieldError("model_path", "is required");
@@ -55,9 +98,20 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
            {"max_request_bytes", config.max_request_bytes()},
            {"max_image_pixels", config.max_image_pixels()},
            {"max_detection_side", config.max_detection_side()},
-           {"max_faces", config.max_faces()}}) {
+           {"max_faces", config.max_faces()},
+           {"max_header_count", config.max_header_count()},
+           {"max_header_line_bytes", config.max_header_line_bytes()},
+           {"max_header_bytes", config.max_header_bytes()},
+           {"read_timeout_ms", config.read_timeout_ms()},
+           {"header_timeout_ms", config.header_timeout_ms()},
+           {"request_timeout_ms", config.request_timeout_ms()},
+           {"write_timeout_ms", config.write_timeout_ms()},
+           {"keep_alive_timeout_ms", config.keep_alive_timeout_ms()},
+           {"keep_alive_max_requests", config.keep_alive_max_requests()},
+           {"retry_after_seconds", config.retry_after_seconds()}}) {
     if (absl::Status s = CheckPositive(field, value); !s.ok()) return s;
   }
+  if (absl::Status s = ValidateHttpLimits(config); !s.ok()) return s;
   if (config.malloc_arenas() < 0) return FieldError("malloc_arenas", "must be >= 0 (0: the allocator's default)");
   if (config.batch_delay_us() < 0) {
     return FieldError("batch_delay_us", absl::StrCat("must be >= 0, got ", config.batch_delay_us()));

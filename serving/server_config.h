@@ -15,6 +15,10 @@ namespace dmue::serving {
 
 absl::Status ValidateServerConfig(const ServerConfig& config);
 
+// Inference requests the HTTP front end admits at once:
+// max_inflight_requests, or half of http_threads (at least 1) when unset.
+int MaxInflightRequests(const ServerConfig& config);
+
 // Parses a text-format ServerConfig file and validates it.
 absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path);
 

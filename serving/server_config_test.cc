@@ -42,6 +42,25 @@ TEST(ServerConfigTest, ErrorsNameTheField) {
          for (int i = 0; i < 9; ++i) c.add_class_names("x");
        },
        "ServerConfig.class_names"},
+      {[](ServerConfig& c) { c.set_max_header_count(0); }, "ServerConfig.max_header_count"},
+      // Over the limit compiled into libcpp-httplib.
+      {[](ServerConfig& c) { c.set_max_header_line_bytes(16384); }, "ServerConfig.max_header_line_bytes"},
+      {[](ServerConfig& c) { c.set_max_header_bytes(4096); }, "ServerConfig.max_header_line_bytes"},
+      {[](ServerConfig& c) { c.set_max_header_bytes(0); }, "ServerConfig.max_header_bytes"},
+      {[](ServerConfig& c) { c.set_read_timeout_ms(0); }, "ServerConfig.read_timeout_ms"},
+      {[](ServerConfig& c) { c.set_header_timeout_ms(60000); }, "ServerConfig.header_timeout_ms"},
+      {[](ServerConfig& c) { c.set_request_timeout_ms(-1); }, "ServerConfig.request_timeout_ms"},
+      {[](ServerConfig& c) { c.set_write_timeout_ms(0); }, "ServerConfig.write_timeout_ms"},
+      {[](ServerConfig& c) { c.set_keep_alive_timeout_ms(0); }, "ServerConfig.keep_alive_timeout_ms"},
+      {[](ServerConfig& c) { c.set_keep_alive_max_requests(0); }, "ServerConfig.keep_alive_max_requests"},
+      {[](ServerConfig& c) { c.set_max_inflight_requests(-1); }, "ServerConfig.max_inflight_requests"},
+      // As many as the HTTP threads: health checks could find none free.
+      {[](ServerConfig& c) {
+         c.set_http_threads(8);
+         c.set_max_inflight_requests(8);
+       },
+       "ServerConfig.max_inflight_requests"},
+      {[](ServerConfig& c) { c.set_retry_after_seconds(0); }, "ServerConfig.retry_after_seconds"},
   };
   for (const Case& c : cases) {
     ServerConfig config = Valid();
@@ -50,6 +69,17 @@ TEST(ServerConfigTest, ErrorsNameTheField) {
     EXPECT_FALSE(s.ok()) << c.field;
     EXPECT_NE(s.message().find(c.field), std::string::npos) << s.message();
   }
+}
+
+TEST(ServerConfigTest, InflightRequestsDefaultToHalfTheHttpThreads) {
+  ServerConfig config = Valid();
+  EXPECT_EQ(MaxInflightRequests(config), 32);  // 64 threads
+  config.set_http_threads(1);
+  EXPECT_EQ(MaxInflightRequests(config), 1);
+  config.set_http_threads(8);
+  config.set_max_inflight_requests(7);
+  EXPECT_EQ(MaxInflightRequests(config), 7);
+  EXPECT_TRUE(ValidateServerConfig(config).ok()) << ValidateServerConfig(config);
 }
 
 TEST(ServerConfigTest, InlineSpecCompletesClassNames) {
