@@ -1,7 +1,8 @@
 // Speed and memory of the model at the reference-baseline settings (224x224,
 // 8 classes, ResNet-18, 2 threads): training step at batch 72 and 32, eval
 // forward at batch 16, inference latency (batch 1) and throughput (batch 32),
-// each in fp32 NCHW (the reference's mode), fp32 channels-last and bf16.
+// each in fp32 NCHW (the reference's mode), fp32 channels-last and bf16, and
+// the inference model with BatchNorm folded (FoldedInference).
 //
 //   bazel run -c opt //dmue:model_benchmark -- --benchmark_filter=TrainStep
 //
@@ -12,6 +13,7 @@
 #include <torch/torch.h>
 
 #include "dmue/dmue_model.h"
+#include "dmue/folded_model.h"
 #include "dmue/inference_model.h"
 #include "dmue/optimizer.h"
 #include "dmue/train_step.h"
@@ -111,6 +113,30 @@ void BM_Inference(benchmark::State& state) {
              [](InferenceModel& m, const torch::Tensor& x) { return m->forward(x); });
 }
 BENCHMARK(BM_Inference)
+    ->ArgsProduct({{1, 32}, {0, 1, 2}})
+    ->ArgNames({"batch", "mode"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(3);
+
+// The same inference model with BatchNorm folded into the convolutions and
+// the weights laid out once (dmue/folded_model.h).
+void BM_FoldedInference(benchmark::State& state) {
+  torch::set_num_threads(2);
+  const int64_t batch = state.range(0);
+  InferenceModel model(BenchConfig());
+  model->eval();
+  absl::StatusOr<FoldedModel> folded = FoldedModel::Fold(model, ComputeFor(state.range(1)));
+  if (!folded.ok()) {
+    state.SkipWithError(std::string(folded.status().message()).c_str());
+    return;
+  }
+  const torch::Tensor images = torch::randn({batch, 3, kSize, kSize});
+  for (auto _ : state) benchmark::DoNotOptimize(folded->Forward(images));
+  state.SetItemsProcessed(state.iterations() * batch);
+  state.counters["peak_rss_mb"] = PeakRssMb();
+}
+BENCHMARK(BM_FoldedInference)
     ->ArgsProduct({{1, 32}, {0, 1, 2}})
     ->ArgNames({"batch", "mode"})
     ->Unit(benchmark::kMillisecond)

@@ -59,9 +59,11 @@ evaluate() {
     --output="${run}/final_inference.pth"
   "${BIN}/evaluation/evaluate" --checkpoint="${run}/final_inference.pth" --lmdb=runs/ferplus/val \
     --list=runs/ferplus/val/labels.txt.soft --output_dir="${run}/eval"
-  # The audit of the training labels the run saw (noisy ones where it had
+  # The audit of the training labels a DMUE run saw (noisy ones where it had
   # noise): mined distributions against the votes, and how many flipped labels
-  # the ranking finds.
+  # each ranking finds (a cross-entropy run's auxiliary branches are untrained:
+  # it is audited as the baseline of its DMUE run).
+  grep -q "^loss: DMUE" "${run}/config.pbtxt" || return 0
   local noisy=()
   if [[ -f "${run}/noisy_labels.txt" ]]; then noisy=(--noisy_labels="${run}/noisy_labels.txt"); fi
   "${BIN}/evaluation/audit" --checkpoint="${run}/last.pth" --spec="${run}/best_inference.spec.pbtxt" \

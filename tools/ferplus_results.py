@@ -18,17 +18,19 @@ LABELS = {"ce": "majority-label cross entropy", "votes": "vote-distribution cros
 BUDGET_EPOCHS = (5, 10, 15, 20, 25, 30)
 
 
-def read_metrics(run):
-    path = f"runs/ferplus_{run}/metrics.jsonl"
-    with open(path) as f:
+def read_metrics(run_dir):
+    with open(f"{run_dir}/metrics.jsonl") as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def summarise(run):
-    records = read_metrics(run)
+def summarise(run, run_dir=None, eval_dir=None, config=None):
+    """One row: the run's metrics.jsonl (training) and the evaluator's report.json."""
+    run_dir = run_dir or f"runs/ferplus_{run}"
+    eval_dir = eval_dir or f"runs/ferplus_eval_{run}"
+    records = read_metrics(run_dir)
     epochs = [r for r in records if r["kind"] == "epoch"]
     evals = [r for r in records if r["kind"] == "eval"]
-    with open(f"runs/ferplus_eval_{run}/report.json") as f:
+    with open(f"{eval_dir}/report.json") as f:
         report = json.load(f)
     seconds = sum(r["seconds"] for r in epochs)
     images = sum(r["seconds"] * r["images_per_second"] for r in epochs)
@@ -37,7 +39,7 @@ def summarise(run):
     return {
         "run": run,
         "what": LABELS.get(run, run),
-        "config": f"training/configs/ferplus_{run}.pbtxt",
+        "config": config or f"training/configs/ferplus_{run}.pbtxt",
         "epochs": len(epochs),
         "images_seen": int(round(images)),
         "train_hours": seconds / 3600.0,

@@ -436,8 +436,9 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
     if (s.is_main()) {
       const double seconds = progress.ElapsedSeconds();
       if (auto st = s.metrics->Append({"epoch", epoch, s.progress.global_step,
+                                       // A resumed epoch: the part this process ran.
                                        {{"seconds", seconds},
-                                        {"images_per_second", progress.done() / std::max(seconds, 1e-9)},
+                                        {"images_per_second", progress.ItemsPerSecond()},
                                         {"lr", epoch_lr.base}}});
           !st.ok()) {
         return st;

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Collates the runs of tools/ferplus_noise_study.sh into the committed results
+(evaluation/results/ferplus_noise/): results.md, results.json and the Valid
+accuracy curves' source. Rows are run names under runs/noise/:
+
+  python3 tools/ferplus_noise_results.py ce_clean dmue_clean ce_noise30 dmue_noise30 ...
+
+Reads runs/noise/<run>/{metrics.jsonl, config.pbtxt}, <run>/eval/report.json and,
+where present, <run>/audit/audit_summary.json; writes nothing else.
+"""
+import json
+import os
+import re
+import sys
+
+import ferplus_results
+
+OUT = "evaluation/results/ferplus_noise"
+FULL_EPOCH_SECONDS = 60  # shorter epoch records are resumed fragments
+
+
+def config_fields(run_dir):
+    with open(f"{run_dir}/config.pbtxt") as f:
+        text = f.read()
+
+    def field(name, default):
+        m = re.search(rf"^\s*{name}: (\S+)", text, re.M)
+        return m.group(1).strip('"') if m else default
+
+    return {
+        "loss": field("loss", "DMUE"),
+        "noise": float(field("label_noise_rate", "0")),
+        "warmup": int(field("ce_warmup_epochs", "0")),
+        "pairwise_uncertainty": field("pairwise_uncertainty", "true") == "true",
+        "w": float(field("w", "0.5")),
+        "gamma": float(field("gamma", "1000")),
+    }
+
+
+def variant(c):
+    if c["loss"] == "CROSS_ENTROPY":
+        return "cross entropy"
+    parts = [f"DMUE ({c['warmup']} CE + DMUE epochs)"]
+    if not c["pairwise_uncertainty"]:
+        parts.append("without pairwise uncertainty")
+    if c["w"] == 0:
+        parts.append("without L_soft")
+    if c["gamma"] == 0:
+        parts.append("without SP-KD")
+    return ", ".join(parts)
+
+
+def throughput(run_dir, warmup):
+    """Mean images/s of full cross-entropy and full DMUE epochs."""
+    ce, dmue = [], []
+    for r in ferplus_results.read_metrics(run_dir):
+        if r["kind"] != "epoch" or r["seconds"] < FULL_EPOCH_SECONDS:
+            continue
+        (dmue if warmup and r["epoch"] >= warmup else ce).append(r["images_per_second"])
+    mean = lambda v: sum(v) / len(v) if v else None
+    return mean(ce), mean(dmue)
+
+
+def audit(run_dir):
+    path = f"{run_dir}/audit/audit_summary.json"
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def summarise(run):
+    run_dir = f"runs/noise/{run}"
+    row = ferplus_results.summarise(run, run_dir=run_dir, eval_dir=f"{run_dir}/eval", config=f"{run_dir}/config.pbtxt")
+    c = config_fields(run_dir)
+    row.update(c)
+    row["what"] = variant(c)
+    row["ce_images_per_second"], row["dmue_images_per_second"] = throughput(run_dir, c["warmup"] if c["loss"] != "CROSS_ENTROPY" else 0)
+    row["audit"] = audit(run_dir)
+    return row
+
+
+def pct(v):
+    return "n/a" if v is None else f"{100 * v:.2f}%"
+
+
+def num(v, pattern="%.3f"):
+    return "n/a" if v is None else pattern % v
+
+
+def results_table(rows):
+    lines = [
+        "| noise | run | Valid acc (final) | best (epoch) | mean per-class | macro F1 | KL / JS to votes | train time | images/s CE / DMUE epochs |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {100 * r['noise']:.0f}% | {r['what']} (`{r['run']}`) | **{pct(r['valid_accuracy_final'])}** "
+            f"| {pct(r['valid_accuracy_best'])} ({r['best_epoch']}) | {pct(r['mean_class_accuracy'])} | {r['macro_f1']:.3f} "
+            f"| {num(r['kl_votes'])} / {num(r['js_votes'])} | {r['train_hours']:.2f} h "
+            f"| {num(r['ce_images_per_second'], '%.0f')} / {num(r['dmue_images_per_second'], '%.0f')} |")
+    return "\n".join(lines)
+
+
+def audit_table(rows):
+    lines = [
+        "| noise | run | audited as | mined vs votes: KL / JS / top-2 | baseline softmax: KL / JS / top-2 "
+        "| flipped found (precision at K) | ROC AUC | clean label predicted |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        a = r["audit"]
+        if not a:
+            continue
+        d, b = a.get("dmue") or {}, a.get("baseline") or {}
+        agree = lambda x: (f"{num(x.get('mean_kl_votes_off_label'))} / {num(x.get('mean_js_votes_off_label'))} / "
+                           f"{num(x.get('top2_agreement'))}") if x else "n/a"
+        dn, bn = a.get("dmue_noise"), a.get("baseline_noise")
+        flips = lambda n: "n/a" if not n else f"{num(n['precision_at_flipped'])} (K = {n['flipped']:,})"
+        lines.append(
+            f"| {100 * r['noise']:.0f}% | {r['what']} (`{r['run']}`) | {os.path.basename(a.get('baseline_checkpoint') or '') and 'vs CE baseline' or 'alone'} "
+            f"| {agree(d)} | {agree(b)} | DMUE {flips(dn)}; CE {flips(bn)} "
+            f"| DMUE {num(dn and dn['roc_auc'])}; CE {num(bn and bn['roc_auc'])} "
+            f"| DMUE {num(dn and dn['clean_label_recovered'])}; CE {num(bn and bn['clean_label_recovered'])} |")
+    return "\n".join(lines)
+
+
+def main(runs):
+    os.makedirs(OUT, exist_ok=True)
+    rows = [summarise(run) for run in runs]
+    with open(f"{OUT}/results.json", "w") as f:
+        json.dump(rows, f, indent=2, sort_keys=True)
+    with open(f"{OUT}/results.md", "w") as f:
+        f.write("# DMUE against cross entropy on FERPlus, clean and with injected label noise\n\n")
+        f.write("Written by `python3 tools/ferplus_noise_results.py " + " ".join(runs) +
+                "` after the runs of `tools/ferplus_noise_study.sh` (commands in README.md of this folder).\n\n")
+        f.write(results_table(rows) + "\n\n## Label audit of the training set\n\n" + audit_table(rows) + "\n")
+    print(f"wrote {OUT}/results.md, results.json")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
