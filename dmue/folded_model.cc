@@ -1,12 +1,18 @@
 #include "dmue/folded_model.h"
 
+#include <algorithm>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
 #include <utility>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "dmue/batch_norm.h"
 #include "dmue/resnet.h"
 
@@ -226,6 +232,68 @@ torch::Tensor FoldedModel::Forward(const torch::Tensor& images) const {
   }
   for (const FoldedBlock& block : blocks_) x = block.Apply(x);
   return torch::addmm(classifier_bias_, Pool(x), classifier_weight_);
+}
+
+namespace {
+
+double BestSeconds(const FoldedModel& model, const torch::Tensor& images, int passes) {
+  model.Forward(images);  // untimed: first-call allocations and oneDNN primitive creation
+  double best = 1e30;
+  for (int i = 0; i < passes; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    model.Forward(images);
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return best;
+}
+
+}  // namespace
+
+std::string InferenceComputeChoice::Summary() const {
+  std::vector<std::string> parts;
+  std::string chosen;
+  for (const InferenceComputeTrial& t : trials) {
+    parts.push_back(absl::StrFormat("%s %.2f ms (probability deviation %.1e%s)", t.name, 1000 * t.seconds,
+                                    t.probability_deviation, t.within_bound ? "" : ", over the bound"));
+    if (t.options.precision == options.precision && t.options.channels_last == options.channels_last) chosen = t.name;
+  }
+  return absl::StrCat("AUTO inference compute: ", chosen, " [", absl::StrJoin(parts, "; "), "]");
+}
+
+absl::StatusOr<InferenceComputeChoice> ChooseInferenceCompute(InferenceModel& model,
+                                                              const InferenceComputeProbe& probe) {
+  if (probe.batch_sizes.empty() || probe.image_size <= 0 || probe.timed_passes <= 0) {
+    return absl::InvalidArgumentError("InferenceComputeProbe: batch_sizes, image_size and timed_passes must be set");
+  }
+  const std::vector<std::pair<std::string, ComputeOptions>> candidates = {
+      {"fp32", {Precision::kFloat32, false}},
+      {"fp32 channels-last", {Precision::kFloat32, true}},
+      {"bf16 channels-last", {Precision::kBFloat16, true}}};
+  // A fixed probe input from its own generator (the global one is left alone).
+  const torch::Tensor check = torch::randn({8, 3, probe.image_size, probe.image_size},
+                                           at::detail::createCPUGenerator(/*seed_val=*/0));
+  InferenceComputeChoice choice;
+  torch::Tensor reference;
+  double best = 1e30;
+  for (const auto& [name, options] : candidates) {
+    absl::StatusOr<FoldedModel> folded = FoldedModel::Fold(model, options);
+    if (!folded.ok()) return folded.status();
+    InferenceComputeTrial trial{name, options};
+    const torch::Tensor probabilities = torch::softmax(folded->Forward(check), 1);
+    if (!reference.defined()) reference = probabilities;
+    trial.probability_deviation = (probabilities - reference).abs().max().item<double>();
+    trial.within_bound = trial.probability_deviation <= probe.max_probability_deviation;
+    for (int64_t batch : probe.batch_sizes) {
+      trial.seconds += BestSeconds(*folded, check.narrow(0, 0, 1).expand({batch, -1, -1, -1}).contiguous(),
+                                   probe.timed_passes);
+    }
+    if (trial.within_bound && trial.seconds < best) {
+      best = trial.seconds;
+      choice.options = options;
+    }
+    choice.trials.push_back(trial);
+  }
+  return choice;
 }
 
 }  // namespace dmue

@@ -11,13 +11,14 @@
 #define DMUE_FOLDED_MODEL_H_
 
 #include <optional>
+#include <string>
 #include <vector>
 
 #include <torch/torch.h>
 
 #include "absl/status/statusor.h"
 #include "dmue/inference_model.h"
-#include "dmue/train_step.h"
+#include "dmue/compute.h"
 
 namespace dmue {
 
@@ -61,6 +62,36 @@ class FoldedModel {
   std::vector<FoldedBlock> blocks_;
   torch::Tensor classifier_weight_, classifier_bias_;  // bnneck folded in, float32
 };
+
+// AUTO compute for inference, like cudnn.benchmark: folds the model for each
+// candidate (fp32 NCHW, fp32 channels-last, bf16 channels-last), times a
+// forward pass at each of `batch_sizes` on `image_size` inputs, and keeps the
+// fastest (summed over the batch sizes) whose softmax stays within
+// `max_probability_deviation` (absolute, max over a random batch) of fp32
+// NCHW's. Which wins depends on the CPU, so it is measured, not assumed.
+struct InferenceComputeTrial {
+  std::string name;
+  ComputeOptions options;
+  double seconds = 0;  // best of the timed passes, summed over the batch sizes
+  double probability_deviation = 0;
+  bool within_bound = true;
+};
+
+struct InferenceComputeChoice {
+  ComputeOptions options;
+  std::vector<InferenceComputeTrial> trials;
+  std::string Summary() const;  // one line for the log
+};
+
+struct InferenceComputeProbe {
+  std::vector<int64_t> batch_sizes = {1, 8};
+  int64_t image_size = 64;
+  int timed_passes = 3;  // after one untimed pass
+  double max_probability_deviation = 0.02;
+};
+
+absl::StatusOr<InferenceComputeChoice> ChooseInferenceCompute(InferenceModel& model,
+                                                              const InferenceComputeProbe& probe);
 
 }  // namespace dmue
 

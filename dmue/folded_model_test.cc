@@ -77,6 +77,42 @@ TEST_P(FoldedModelTest, LogitsMatchTheUnfoldedModel) {
   EXPECT_LT(RelativeError(logits, expected), 0.1);
 }
 
+TEST(ChooseInferenceComputeTest, TimesEveryCandidateAndKeepsOneWithinTheBound) {
+  ModelConfig config;
+  config.set_num_classes(4);
+  torch::manual_seed(2);
+  InferenceModel model(config);
+  model->eval();
+  InferenceComputeProbe probe;
+  probe.batch_sizes = {1, 2};
+  probe.image_size = 32;
+  probe.timed_passes = 1;
+  absl::StatusOr<InferenceComputeChoice> choice = ChooseInferenceCompute(model, probe);
+  ASSERT_TRUE(choice.ok()) << choice.status();
+  ASSERT_EQ(choice->trials.size(), 3u);
+  EXPECT_EQ(choice->trials[0].probability_deviation, 0.0);  // fp32 NCHW is the reference
+  bool chosen_within = false;
+  for (const InferenceComputeTrial& t : choice->trials) {
+    EXPECT_GT(t.seconds, 0.0) << t.name;
+    if (t.options.precision == choice->options.precision && t.options.channels_last == choice->options.channels_last) {
+      chosen_within = t.within_bound;
+    }
+  }
+  EXPECT_TRUE(chosen_within);
+  EXPECT_NE(choice->Summary().find("AUTO inference compute: "), std::string::npos);
+  // Bound 0: only a candidate with fp32 NCHW's exact probabilities may win.
+  probe.max_probability_deviation = 0;
+  choice = ChooseInferenceCompute(model, probe);
+  ASSERT_TRUE(choice.ok());
+  for (const InferenceComputeTrial& t : choice->trials) {
+    if (t.options.precision == choice->options.precision && t.options.channels_last == choice->options.channels_last) {
+      EXPECT_EQ(t.probability_deviation, 0.0) << t.name;
+    }
+  }
+  probe.batch_sizes.clear();
+  EXPECT_FALSE(ChooseInferenceCompute(model, probe).ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(Backbones, FoldedModelTest,
                          ::testing::Values(Case{ModelConfig::RESNET18, true, ModelConfig::GAP, false},
                                            Case{ModelConfig::RESNET18, false, ModelConfig::GEM, true},

@@ -9,38 +9,11 @@
 #include <torch/torch.h>
 
 #include "absl/status/statusor.h"
+#include "dmue/compute.h"
 #include "dmue/dmue_model.h"
 #include "dmue/losses.h"
 
 namespace dmue {
-
-enum class Precision { kFloat32, kBFloat16 };
-
-struct ComputeOptions {
-  Precision precision = Precision::kFloat32;
-  // NHWC activations: oneDNN's faster convolution layout on this CPU.
-  bool channels_last = true;
-};
-
-// Scoped bf16 autocast on the CPU (a no-op for kFloat32).
-class ScopedAutocast {
- public:
-  explicit ScopedAutocast(Precision precision);
-  ~ScopedAutocast();
-  ScopedAutocast(const ScopedAutocast&) = delete;
-  ScopedAutocast& operator=(const ScopedAutocast&) = delete;
-
- private:
-  bool enabled_;
-  bool previous_enabled_;
-  at::ScalarType previous_dtype_;
-};
-
-// Converts the module's 4-D parameters and buffers to channels-last (or back).
-void SetChannelsLast(torch::nn::Module& module, bool channels_last);
-
-// Prepares a [B, 3, H, W] batch for `options` (memory format).
-torch::Tensor PrepareImages(const torch::Tensor& images, const ComputeOptions& options);
 
 struct StepSettings {
   double temperature = 1.2;

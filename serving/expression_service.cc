@@ -11,11 +11,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "datasets/transforms.h"
+#include "dmue/folded_model.h"
 #include "dmue/inference_model.h"
 #include "dmue/io/image_decode.h"
 #include "dmue/model_bundle.h"
 #include "dmue/model_io.h"
-#include "dmue/train_step.h"
 #include "glog/logging.h"
 #include "preprocessing/face_aligner.h"
 #include "preprocessing/mtcnn.h"
@@ -60,7 +60,7 @@ class SlotGuard {
 
 class ExpressionServiceImpl : public ExpressionService {
  public:
-  ExpressionServiceImpl(ServerConfig config, ModelSpec spec, InferenceModel model,
+  ExpressionServiceImpl(ServerConfig config, ModelSpec spec, FoldedModel model,
                         std::unique_ptr<preprocessing::Mtcnn> detector, MetricsRegistry* metrics)
       : config_(std::move(config)),
         spec_(std::move(spec)),
@@ -77,8 +77,6 @@ class ExpressionServiceImpl : public ExpressionService {
     transform_.mean = spec_.input().mean();
     transform_.std = spec_.input().std();
     transform_.grayscale = spec_.input().grayscale();
-    compute_.precision = config_.bf16() ? Precision::kBFloat16 : Precision::kFloat32;
-    compute_.channels_last = config_.channels_last();
     if (metrics != nullptr) {
       faces_total_ = metrics->AddCounter("dmue_faces_total", "Faces classified.");
       stage_seconds_ = metrics->AddHistogram("dmue_stage_seconds", "Time per request in each pipeline stage.",
@@ -241,25 +239,19 @@ class ExpressionServiceImpl : public ExpressionService {
     const int S = InputSide();
     torch::InferenceMode inference;
     torch::Tensor input = torch::from_blob(const_cast<float*>(items), {n, 3, S, S}, torch::kFloat32);
-    torch::Tensor probabilities;
-    {
-      ScopedAutocast autocast(compute_.precision);
-      probabilities = torch::softmax(model_->forward(PrepareImages(input, compute_)).to(torch::kFloat32), 1);
-    }
-    probabilities = probabilities.contiguous();
+    const torch::Tensor probabilities = torch::softmax(model_.Forward(input), 1).contiguous();
     return std::vector<float>(probabilities.data_ptr<float>(), probabilities.data_ptr<float>() + probabilities.numel());
   }
 
   const ServerConfig config_;
   const ModelSpec spec_;
   ModelMetadata metadata_;
-  InferenceModel model_;
+  const FoldedModel model_;
   std::unique_ptr<preprocessing::Mtcnn> detector_;
   preprocessing::MtcnnLandmarkSource landmarks_;
   preprocessing::FaceAligner aligner_;
   Slots slots_;
   datasets::TransformOptions transform_;
-  ComputeOptions compute_;
   Metric* faces_total_ = nullptr;
   Metric* stage_seconds_ = nullptr;
   std::unique_ptr<DynamicBatcher> batcher_;
@@ -291,6 +283,25 @@ absl::StatusOr<ModelBundle> LoadServedModel(const ServerConfig& config) {
   return bundle;
 }
 
+// BatchNorm folded, with the compute the config fixes or AUTO measures here.
+absl::StatusOr<FoldedModel> FoldServedModel(const ServerConfig& config, const ModelSpec& spec, InferenceModel& model) {
+  model->eval();
+  if (config.precision() == ServerConfig::AUTO && !config.bf16()) {
+    InferenceComputeProbe probe;
+    probe.batch_sizes = {1, std::max(1, config.max_batch_size())};
+    probe.image_size = spec.input().crop();
+    absl::StatusOr<InferenceComputeChoice> choice = ChooseInferenceCompute(model, probe);
+    if (!choice.ok()) return choice.status();
+    LOG(INFO) << choice->Summary();
+    return FoldedModel::Fold(model, choice->options);
+  }
+  ComputeOptions compute;
+  compute.precision = config.bf16() || config.precision() == ServerConfig::BF16 ? Precision::kBFloat16
+                                                                                : Precision::kFloat32;
+  compute.channels_last = config.channels_last();
+  return FoldedModel::Fold(model, compute);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ExpressionService>> ExpressionService::Create(const ServerConfig& config,
@@ -299,14 +310,15 @@ absl::StatusOr<std::unique_ptr<ExpressionService>> ExpressionService::Create(con
   at::set_num_threads(config.num_threads());
   absl::StatusOr<ModelBundle> bundle = LoadServedModel(config);
   if (!bundle.ok()) return bundle.status();
-  SetChannelsLast(*bundle->model, config.channels_last());
+  absl::StatusOr<FoldedModel> model = FoldServedModel(config, bundle->spec, bundle->model);
+  if (!model.ok()) return model.status();
   absl::StatusOr<std::unique_ptr<preprocessing::Mtcnn>> detector = preprocessing::Mtcnn::Load(config.detector_dir());
   if (!detector.ok()) {
     return absl::Status(detector.status().code(),
                         absl::StrCat("detector_dir ", config.detector_dir(), ": ", detector.status().message()));
   }
   return std::unique_ptr<ExpressionService>(
-      new ExpressionServiceImpl(config, std::move(bundle->spec), std::move(bundle->model), std::move(*detector), metrics));
+      new ExpressionServiceImpl(config, std::move(bundle->spec), *std::move(model), std::move(*detector), metrics));
 }
 
 }  // namespace dmue::serving

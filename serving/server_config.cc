@@ -71,6 +71,12 @@ int MaxInflightRequests(const ServerConfig& config) {
 
 absl::Status ValidateServerConfig(const ServerConfig& config) {
   if (config.model_path().empty()) return FieldError("model_path", "is required");
+  if (config.precision() == ServerConfig::PRECISION_UNSPECIFIED) {
+    return FieldError("precision", "must be AUTO, FP32 or BF16");
+  }
+  if (config.bf16() && config.has_precision() && config.precision() != ServerConfig::BF16) {
+    return FieldError("bf16", "contradicts precision: use precision alone");
+  }
   if (config.has_model()) {
     if (absl::Status s = ValidateModelConfig(config.model()); !s.ok()) return FieldError("model", s.message());
   } else if (config.class_names_size() > 0) {

@@ -23,6 +23,12 @@ TEST(ServerConfigTest, ErrorsNameTheField) {
   };
   const std::vector<Case> cases = {
       {[](ServerConfig& c) { c.clear_model_path(); }, "ServerConfig.model_path"},
+      {[](ServerConfig& c) { c.set_precision(ServerConfig::PRECISION_UNSPECIFIED); }, "ServerConfig.precision"},
+      {[](ServerConfig& c) {
+         c.set_bf16(true);
+         c.set_precision(ServerConfig::FP32);
+       },
+       "ServerConfig.bf16"},
       {[](ServerConfig& c) {
          c.clear_model();
          c.add_class_names("neutral");

@@ -22,8 +22,10 @@
 # first (tools/train_ferplus.sh step 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BAZEL_FLAGS=(--disk_cache="${HOME}/.cache/dmue-bazel-disk")
-BIN="$(bazel info "${BAZEL_FLAGS[@]}" bazel-bin 2>/dev/null)"
+# Built binaries (bazel build //training:train //evaluation:audit //evaluation:evaluate
+# //dmue:convert_to_inference); not `bazel info`, which waits while another
+# bazel command holds the server.
+BIN="${BIN:-bazel-bin}"
 EPOCHS="${EPOCHS:-10}"
 
 train() {
