@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -96,29 +97,148 @@ constexpr const char* kAllowedGlobals[] = {
 // A guard against adversarial nesting of rebuild calls.
 constexpr int kMaxCallDepth = 8;
 
+// What the budget charges, in bytes, roughly what is allocated: every opcode
+// (it pushes at most one value), a new container (control block, vector and
+// tracking slot), a memo entry, a dict entry a call copies, a tensor and
+// each of its dimensions.
+constexpr uint64_t kOpCost = sizeof(Value);
+constexpr uint64_t kContainerCost = 96;
+constexpr uint64_t kMemoCost = 64;
+constexpr uint64_t kEntryCost = 128;
+constexpr uint64_t kTensorCost = 128;
+constexpr uint64_t kDimCost = 16;
+
+// pickletools' name of `op`, for messages.
+const char* OpName(unsigned char op) {
+  static constexpr struct {
+    unsigned char op;
+    const char* name;
+  } kNames[] = {
+      {kMark, "MARK"},
+      {kStop, "STOP"},
+      {kPop, "POP"},
+      {kPopMark, "POP_MARK"},
+      {kDup, "DUP"},
+      {kBinInt, "BININT"},
+      {kBinInt1, "BININT1"},
+      {kBinInt2, "BININT2"},
+      {kNone, "NONE"},
+      {kBinPersId, "BINPERSID"},
+      {kReduce, "REDUCE"},
+      {kBinString, "BINSTRING"},
+      {kShortBinString, "SHORT_BINSTRING"},
+      {kBinUnicode, "BINUNICODE"},
+      {kAppend, "APPEND"},
+      {kBuild, "BUILD"},
+      {kGlobal, "GLOBAL"},
+      {kDict, "DICT"},
+      {kEmptyDict, "EMPTY_DICT"},
+      {kAppends, "APPENDS"},
+      {kBinGet, "BINGET"},
+      {kLongBinGet, "LONG_BINGET"},
+      {kList, "LIST"},
+      {kEmptyList, "EMPTY_LIST"},
+      {kBinPut, "BINPUT"},
+      {kLongBinPut, "LONG_BINPUT"},
+      {kSetItem, "SETITEM"},
+      {kTuple, "TUPLE"},
+      {kEmptyTuple, "EMPTY_TUPLE"},
+      {kSetItems, "SETITEMS"},
+      {kBinFloat, "BINFLOAT"},
+      {kProto, "PROTO"},
+      {kNewObj, "NEWOBJ"},
+      {kTuple1, "TUPLE1"},
+      {kTuple2, "TUPLE2"},
+      {kTuple3, "TUPLE3"},
+      {kNewTrue, "NEWTRUE"},
+      {kNewFalse, "NEWFALSE"},
+      {kLong1, "LONG1"},
+      {kLong4, "LONG4"},
+      {kBinBytes, "BINBYTES"},
+      {kShortBinBytes, "SHORT_BINBYTES"},
+      {kShortBinUnicode, "SHORT_BINUNICODE"},
+      {kBinUnicode8, "BINUNICODE8"},
+      {kBinBytes8, "BINBYTES8"},
+      {kStackGlobal, "STACK_GLOBAL"},
+      {kMemoize, "MEMOIZE"},
+      {kFrame, "FRAME"},
+  };
+  for (const auto& entry : kNames) {
+    if (entry.op == op) return entry.name;
+  }
+  return "unknown";
+}
+
 class Machine {
  public:
   Machine(absl::string_view data, const UnpickleOptions& options)
-      : data_(data), options_(options) {}
+      : data_(data),
+        options_(options),
+        budget_(options.max_memory_bytes != 0
+                    ? options.max_memory_bytes
+                    : DefaultUnpickleBudget(data.size())) {}
 
+  // Runs the opcodes, then refuses (and frees) self-referential values.
   absl::StatusOr<UnpickleResult> Run();
 
  private:
+  absl::StatusOr<UnpickleResult> RunOpcodes();
+
   // Offset in the file of the current position, for messages.
   uint64_t FileOffset(uint64_t pos) const { return options_.base_offset + pos; }
 
+  // "opcode 0x52 (REDUCE)".
+  std::string OpString() const {
+    return absl::StrFormat("opcode 0x%02x (%s)", static_cast<unsigned>(op_),
+                           OpName(op_));
+  }
+
   absl::Status Error(absl::string_view what) const {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: bad pickle at offset %d: %s", options_.filename,
-                        FileOffset(op_pos_), what));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: bad pickle at offset %d, %s: %s", options_.filename,
+        FileOffset(op_pos_), OpString(), what));
+  }
+
+  // Counts `bytes` against the budget; past it, the load stops.
+  absl::Status Charge(uint64_t bytes) {
+    if (bytes <= budget_ - charged_) {
+      charged_ += bytes;
+      return absl::OkStatus();
+    }
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "%s: pickle of %d bytes would need more than its memory budget of %d "
+        "bytes (at offset %d, %s); refusing a file that amplifies its size",
+        options_.filename, data_.size(), budget_, FileOffset(op_pos_),
+        OpString()));
+  }
+
+  // A new list or dict: charged, and tracked so that Run() can find and
+  // break the cycles that later APPENDs or SETITEMs may close through it.
+  absl::Status NewMutable(Value container) {
+    if (auto s = Charge(kContainerCost); !s.ok()) return s;
+    mutables_.push_back(container);
+    stack_.push_back(std::move(container));
+    return absl::OkStatus();
+  }
+
+  // Empties every tracked container: a reference cycle among shared_ptrs
+  // would otherwise never be freed.
+  void ReleaseMutables() {
+    for (Value& v : mutables_) {
+      if (v.is_list()) {
+        v.mutable_items().clear();
+      } else if (v.is_dict()) {
+        v.mutable_dict().Clear();
+      }
+    }
   }
 
   absl::Status Truncated(uint64_t need) const {
-    return absl::OutOfRangeError(absl::StrFormat(
-        "%s: truncated pickle: opcode 0x%02x at offset %d needs %d more "
-        "bytes at offset %d but the data ends at offset %d",
-        options_.filename, static_cast<unsigned>(op_), FileOffset(op_pos_),
-        need, FileOffset(pos_), FileOffset(data_.size())));
+    return absl::OutOfRangeError(
+        absl::StrFormat("%s: truncated pickle: %s at offset %d needs %d more "
+                        "bytes at offset %d but the data ends at offset %d",
+                        options_.filename, OpString(), FileOffset(op_pos_),
+                        need, FileOffset(pos_), FileOffset(data_.size())));
   }
 
   absl::Status Take(uint64_t n, const unsigned char** out) {
@@ -151,10 +271,15 @@ class Machine {
     return Error("GLOBAL name too long");
   }
 
-  absl::Status TakeString(uint64_t n, std::string* out) {
+  // Reads n bytes and pushes them as a str or bytes value. The bytes exist
+  // in the input (checked first), and are charged before they are copied.
+  absl::Status PushString(uint64_t n, bool bytes) {
     const unsigned char* p;
     if (auto s = Take(n, &p); !s.ok()) return s;
-    out->assign(reinterpret_cast<const char*>(p), n);
+    if (auto s = Charge(n); !s.ok()) return s;
+    std::string str(reinterpret_cast<const char*>(p), n);
+    stack_.push_back(bytes ? Value::Bytes(std::move(str))
+                           : Value::String(std::move(str)));
     return absl::OkStatus();
   }
 
@@ -222,6 +347,9 @@ class Machine {
   std::vector<Value> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, Value> memo_;
+  std::vector<Value> mutables_;  // Every list and dict created.
+  const uint64_t budget_;
+  uint64_t charged_ = 0;
 };
 
 absl::Status Machine::IntTuple(const Value& v, absl::string_view what,
@@ -246,56 +374,49 @@ absl::StatusOr<Value> Machine::RebuildTensor(const std::vector<Value>& args,
   }
   if (!args[1].is_int()) return Error("storage_offset must be an int");
   const TensorRef& base = args[0].tensor();
+  // The base is what persistent_load returned: a flat, contiguous slice of
+  // one storage. A view passed in its place (a view over a view) is accepted
+  // only when it is such a slice too, so that offsets keep their meaning.
+  const int64_t storage_numel = base.storage ? base.storage->numel : 0;
+  if (base.sizes.size() != 1 || base.strides.size() != 1 ||
+      base.strides[0] != 1 || base.sizes[0] < 0 || base.storage_offset < 0 ||
+      base.storage_offset > storage_numel - base.sizes[0]) {
+    return Error(absl::StrFormat(
+        "_rebuild_tensor expects a storage, got a view of size [%s] stride "
+        "[%s] offset %d",
+        absl::StrJoin(base.sizes, ","), absl::StrJoin(base.strides, ","),
+        base.storage_offset));
+  }
   auto ref = std::make_shared<TensorRef>();
   ref->storage = base.storage;
   if (auto s = IntTuple(args[2], "size", &ref->sizes); !s.ok()) return s;
   if (auto s = IntTuple(args[3], "stride", &ref->strides); !s.ok()) return s;
-  if (ref->sizes.size() != ref->strides.size()) {
-    return Error("size and stride have different lengths");
+  if (auto s = Charge(kTensorCost +
+                      kDimCost * (ref->sizes.size() + ref->strides.size()));
+      !s.ok()) {
+    return s;
   }
   if (v2 && args.size() >= 5 && args[4].is_bool()) {
     ref->requires_grad = args[4].as_bool();
   }
-  // Hostile sizes and strides must not overflow int64: every step below is
-  // compared against the storage size before it is added.
-  const int64_t numel_storage = base.storage ? base.storage->numel : 0;
-  const int64_t base_offset = base.storage_offset;
+  // Offsets are relative to the base slice; every sum is compared with the
+  // slice's size before it is formed, so hostile values cannot overflow.
+  const int64_t limit = base.sizes[0];
   const int64_t offset = args[1].as_int();
-  if (offset < 0 || base_offset < 0 || offset > numel_storage ||
-      base_offset > numel_storage - offset) {
-    return Error(absl::StrFormat("storage offset %d is out of range",
-                                 base_offset + offset));
+  if (offset < 0 || offset > limit) {
+    return Error(absl::StrFormat("storage offset %d is out of range", offset));
   }
-  ref->storage_offset = base_offset + offset;
-  bool empty = false;
-  for (int64_t s : ref->sizes) {
-    if (s < 0) return Error("negative tensor size");
-    if (s == 0) empty = true;
-  }
-  if (!empty) {
-    // Last element reached must lie within the storage (or within the view
-    // the persistent id described, for legacy storage views).
-    const int64_t limit =
-        base.sizes.size() == 1 ? base_offset + base.sizes[0] : numel_storage;
-    int64_t last = ref->storage_offset;
-    for (size_t d = 0; d < ref->sizes.size(); ++d) {
-      const int64_t stride = ref->strides[d];
-      const int64_t extent = ref->sizes[d] - 1;
-      if (stride < 0) return Error("negative stride");
-      if (extent > 0 && stride > 0 && (extent > (limit - last) / stride)) {
-        return Error(absl::StrFormat(
-            "tensor of size [%s] stride [%s] offset %d exceeds its storage "
-            "of %d elements",
-            absl::StrJoin(ref->sizes, ","), absl::StrJoin(ref->strides, ","),
-            ref->storage_offset, limit));
-      }
-      last += extent * stride;
-    }
-    if (last >= limit) {
-      return Error(absl::StrFormat(
-          "tensor at offset %d exceeds its storage of %d elements",
-          ref->storage_offset, limit));
-    }
+  ref->storage_offset = base.storage_offset + offset;
+  const int element_size = base.storage ? DTypeSize(base.storage->dtype) : 1;
+  absl::StatusOr<ViewExtent> view =
+      ComputeViewExtent(ref->sizes, ref->strides, offset, element_size);
+  if (!view.ok()) return Error(view.status().message());
+  if (view->extent > limit) {
+    return Error(absl::StrFormat(
+        "tensor of size [%s] stride [%s] offset %d exceeds its storage of %d "
+        "elements",
+        absl::StrJoin(ref->sizes, ","), absl::StrJoin(ref->strides, ","),
+        offset, limit));
   }
   return Value::Tensor(std::move(ref));
 }
@@ -313,8 +434,13 @@ absl::StatusOr<Value> Machine::Call(const Value& callable, const Value& args,
   const std::string& name = callable.global_name();
   const std::vector<Value>& a = args.items();
   if (name == "collections.OrderedDict") {
+    // Each call copies its argument's pairs, and the memo can repeat one
+    // long list of pairs cheaply: charge every entry.
+    if (auto s = Charge(kContainerCost); !s.ok()) return s;
     Value dict = Value::MakeDict(/*ordered=*/true);
+    mutables_.push_back(dict);
     if (a.size() == 1 && (a[0].is_list() || a[0].is_tuple())) {
+      if (auto s = Charge(kEntryCost * a[0].items().size()); !s.ok()) return s;
       for (const Value& pair : a[0].items()) {
         if (!(pair.is_tuple() || pair.is_list()) || pair.items().size() != 2) {
           return Error("OrderedDict argument must hold pairs");
@@ -338,7 +464,13 @@ absl::StatusOr<Value> Machine::Call(const Value& callable, const Value& args,
     if (a.empty() || !a[0].is_tensor()) {
       return Error("_rebuild_parameter expects a tensor");
     }
-    auto ref = std::make_shared<TensorRef>(a[0].tensor());
+    const TensorRef& t = a[0].tensor();
+    if (auto s = Charge(kTensorCost +
+                        kDimCost * (t.sizes.size() + t.strides.size()));
+        !s.ok()) {
+      return s;
+    }
+    auto ref = std::make_shared<TensorRef>(t);
     if (a.size() >= 2 && a[1].is_bool()) ref->requires_grad = a[1].as_bool();
     return Value::Tensor(std::move(ref));
   }
@@ -358,10 +490,15 @@ absl::StatusOr<Value> Machine::Call(const Value& callable, const Value& args,
     if (a.size() != 1 || !(a[0].is_tuple() || a[0].is_list())) {
       return Error("torch.Size expects one tuple");
     }
+    if (auto s = Charge(kContainerCost + kOpCost * a[0].items().size());
+        !s.ok()) {
+      return s;
+    }
     return Value::MakeTuple(a[0].items());
   }
   if (name == "torch.device") {
     if (a.empty() || !a[0].is_string()) return Error("bad torch.device call");
+    if (auto s = Charge(a[0].as_string().size() + 32); !s.ok()) return s;
     std::string device = a[0].as_string();
     if (a.size() >= 2 && a[1].is_int())
       absl::StrAppend(&device, ":", a[1].as_int());
@@ -371,6 +508,20 @@ absl::StatusOr<Value> Machine::Call(const Value& callable, const Value& args,
 }
 
 absl::StatusOr<UnpickleResult> Machine::Run() {
+  absl::StatusOr<UnpickleResult> result = RunOpcodes();
+  // A cycle anywhere (even in values the pickle dropped again) is refused:
+  // no torch file has one, and walks of the result must stay simple.
+  if (result.ok() && HasCycle(mutables_)) {
+    result = absl::InvalidArgumentError(absl::StrFormat(
+        "%s: the pickle at offset %d builds a self-referential value (a "
+        "container that contains itself), which checkpoints never hold",
+        options_.filename, FileOffset(0)));
+  }
+  if (!result.ok()) ReleaseMutables();
+  return result;
+}
+
+absl::StatusOr<UnpickleResult> Machine::RunOpcodes() {
   while (true) {
     op_pos_ = pos_;
     if (pos_ >= data_.size()) {
@@ -378,6 +529,7 @@ absl::StatusOr<UnpickleResult> Machine::Run() {
       return Truncated(1);
     }
     op_ = static_cast<unsigned char>(data_[pos_++]);
+    if (auto s = Charge(kOpCost); !s.ok()) return s;
     switch (op_) {
       case kProto: {
         uint8_t version;
@@ -478,10 +630,7 @@ absl::StatusOr<UnpickleResult> Machine::Run() {
       case kShortBinBytes: {
         uint8_t n;
         if (auto s = TakeLE(&n); !s.ok()) return s;
-        std::string str;
-        if (auto s = TakeString(n, &str); !s.ok()) return s;
-        stack_.push_back(op_ == kShortBinBytes ? Value::Bytes(std::move(str))
-                                               : Value::String(std::move(str)));
+        if (auto s = PushString(n, op_ == kShortBinBytes); !s.ok()) return s;
         break;
       }
       case kBinString:
@@ -489,20 +638,14 @@ absl::StatusOr<UnpickleResult> Machine::Run() {
       case kBinBytes: {
         uint32_t n;
         if (auto s = TakeLE(&n); !s.ok()) return s;
-        std::string str;
-        if (auto s = TakeString(n, &str); !s.ok()) return s;
-        stack_.push_back(op_ == kBinBytes ? Value::Bytes(std::move(str))
-                                          : Value::String(std::move(str)));
+        if (auto s = PushString(n, op_ == kBinBytes); !s.ok()) return s;
         break;
       }
       case kBinUnicode8:
       case kBinBytes8: {
         uint64_t n;
         if (auto s = TakeLE(&n); !s.ok()) return s;
-        std::string str;
-        if (auto s = TakeString(n, &str); !s.ok()) return s;
-        stack_.push_back(op_ == kBinBytes8 ? Value::Bytes(std::move(str))
-                                           : Value::String(std::move(str)));
+        if (auto s = PushString(n, op_ == kBinBytes8); !s.ok()) return s;
         break;
       }
       case kEmptyTuple:
@@ -523,12 +666,16 @@ absl::StatusOr<UnpickleResult> Machine::Run() {
       case kList: {
         std::vector<Value> items;
         if (auto s = PopMark(&items); !s.ok()) return s;
-        stack_.push_back(op_ == kTuple ? Value::MakeTuple(std::move(items))
-                                       : Value::MakeList(std::move(items)));
+        if (op_ == kList) {
+          if (auto s = NewMutable(Value::MakeList(std::move(items))); !s.ok())
+            return s;
+        } else {
+          stack_.push_back(Value::MakeTuple(std::move(items)));
+        }
         break;
       }
       case kEmptyList:
-        stack_.push_back(Value::MakeList());
+        if (auto s = NewMutable(Value::MakeList()); !s.ok()) return s;
         break;
       case kAppend: {
         Value item;
@@ -550,14 +697,14 @@ absl::StatusOr<UnpickleResult> Machine::Run() {
         break;
       }
       case kEmptyDict:
-        stack_.push_back(Value::MakeDict());
+        if (auto s = NewMutable(Value::MakeDict()); !s.ok()) return s;
         break;
       case kDict: {
         std::vector<Value> kv;
         if (auto s = PopMark(&kv); !s.ok()) return s;
         Value dict = Value::MakeDict();
         if (auto s = SetItems(dict, kv); !s.ok()) return s;
-        stack_.push_back(std::move(dict));
+        if (auto s = NewMutable(std::move(dict)); !s.ok()) return s;
         break;
       }
       case kSetItem: {
@@ -594,6 +741,7 @@ absl::StatusOr<UnpickleResult> Machine::Run() {
         }
         Value* top = Top();
         if (top == nullptr) return Error("PUT on an empty stack");
+        if (auto s = Charge(kMemoCost); !s.ok()) return s;
         memo_[index] = *top;
         break;
       }
@@ -687,7 +835,13 @@ absl::StatusOr<UnpickleResult> Machine::Run() {
 
 class Writer {
  public:
-  explicit Writer(const PickleOptions& options) : options_(options) {}
+  // `root` is scanned once for the containers and tensors it holds more
+  // than once; those are memoized when first written.
+  Writer(const Value& root, const PickleOptions& options) : options_(options) {
+    ForEachNode(root, [this](const Value& node, bool first) {
+      if (!first) shared_.insert(node.identity());
+    });
+  }
 
   absl::Status Write(const Value& v, int depth);
   const std::string& out() const { return out_; }
@@ -742,18 +896,54 @@ class Writer {
     }
     return absl::OkStatus();
   }
+  // BINPUT/LONG_BINPUT and BINGET/LONG_BINGET, as Python writes them.
+  void Memo(unsigned char short_op, unsigned char long_op, uint32_t index) {
+    if (index < 256) {
+      Op(short_op);
+      LE(index, 1);
+    } else {
+      Op(long_op);
+      LE(index, 4);
+    }
+  }
+  absl::Status WriteBody(const Value& v, int depth);
 
   const PickleOptions& options_;
   std::string out_;
   bool used_bytes_ = false;
+  std::unordered_set<const void*> shared_;          // Met more than once.
+  std::unordered_map<const void*, uint32_t> memo_;  // Written and memoized.
+  std::unordered_set<const void*> path_;            // Being written.
 };
 
 absl::Status Writer::Write(const Value& v, int depth) {
-  // Python's own limit is ~1000 frames; past that (or in a cycle) give up.
+  // Python's own limit is ~1000 frames; past that give up.
   if (depth > 500) {
     return absl::InvalidArgumentError(
-        "value tree is nested too deeply (or cyclic) to pickle");
+        "value tree is nested too deeply to pickle");
   }
+  const void* id = v.identity();
+  if (id == nullptr) return WriteBody(v, depth);
+  if (auto it = memo_.find(id); it != memo_.end()) {
+    Memo(kBinGet, kLongBinGet, it->second);
+    return absl::OkStatus();
+  }
+  if (!path_.insert(id).second) {
+    return absl::InvalidArgumentError(
+        "value is cyclic (a container contains itself): cannot pickle it");
+  }
+  absl::Status status = WriteBody(v, depth);
+  path_.erase(id);
+  if (!status.ok()) return status;
+  if (shared_.count(id) != 0) {
+    const uint32_t index = static_cast<uint32_t>(memo_.size());
+    Memo(kBinPut, kLongBinPut, index);
+    memo_.emplace(id, index);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Writer::WriteBody(const Value& v, int depth) {
   constexpr size_t kBatch = 1000;  // As Python batches APPENDS/SETITEMS.
   switch (v.kind()) {
     case Value::Kind::kNone:
@@ -865,6 +1055,14 @@ absl::Status Writer::Write(const Value& v, int depth) {
 
 }  // namespace
 
+uint64_t DefaultUnpickleBudget(uint64_t input_bytes) {
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  if (input_bytes > (kMax - kBudgetAllowance) / kBudgetPerInputByte) {
+    return kMax;
+  }
+  return kBudgetPerInputByte * input_bytes + kBudgetAllowance;
+}
+
 bool IsAllowedGlobal(absl::string_view qualified_name) {
   for (const char* allowed : kAllowedGlobals) {
     if (qualified_name == allowed) return true;
@@ -880,7 +1078,7 @@ absl::StatusOr<UnpickleResult> Unpickle(absl::string_view data,
 
 absl::StatusOr<std::string> Pickle(const Value& root,
                                    const PickleOptions& options) {
-  Writer writer(options);
+  Writer writer(root, options);
   if (auto s = writer.Write(root, 0); !s.ok()) return s;
   std::string out;
   out.push_back(static_cast<char>(kProto));

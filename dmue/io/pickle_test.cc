@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -365,6 +366,357 @@ TEST(PickleTest, RefusesCyclesWhenWriting) {
   Value list = Value::MakeList();
   list.mutable_items().push_back(list);  // A cycle (leaks; fine in a test).
   EXPECT_FALSE(Pickle(list, {}).ok());
+}
+
+// --- Hostile pickles ------------------------------------------------------
+
+std::string Le32(uint32_t v) {
+  std::string out;
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
+  return out;
+}
+// LONG1 with 8 bytes: any int64.
+std::string Int64(int64_t v) {
+  std::string out = "\x8a\x08";
+  for (int i = 0; i < 8; ++i) {
+    out.push_back(static_cast<char>(static_cast<uint64_t>(v) >> (8 * i)));
+  }
+  return out;
+}
+std::string Str(const std::string& s) { return "X" + Le32(s.size()) + s; }
+std::string Get(uint32_t i) { return "j" + Le32(i); }  // LONG_BINGET
+std::string Put(uint32_t i) { return "r" + Le32(i); }  // LONG_BINPUT
+std::string IntTuple(const std::vector<int64_t>& v) {
+  std::string out = "(";
+  for (int64_t x : v) out += Int64(x);
+  return out + "t";
+}
+
+// The arguments of _rebuild_tensor_v2 after its storage, then the call.
+std::string RebuildTail(int64_t offset, const std::vector<int64_t>& sizes,
+                        const std::vector<int64_t>& strides) {
+  return Int64(offset) + IntTuple(sizes) + IntTuple(strides) +
+         "\x89"
+         "ccollections\nOrderedDict\n)RtR";
+}
+constexpr char kRebuild[] = "ctorch._utils\n_rebuild_tensor_v2\n(";
+std::string StoragePid(int64_t numel) {
+  return "(" + Str("storage") + "ctorch\nFloatStorage\n" + Str("0") +
+         Str("cpu") + Int64(numel) + "tQ";
+}
+std::string ViewPickle(int64_t numel, int64_t offset,
+                       const std::vector<int64_t>& sizes,
+                       const std::vector<int64_t>& strides) {
+  return std::string("\x80\x02") + kRebuild + StoragePid(numel) +
+         RebuildTail(offset, sizes, strides) + ".";
+}
+
+TEST(PickleHostileTest, RepeatedStringsAreSharedNotCopied) {
+  // An 8 KB string, then 1000 references to it through BINGET and
+  // LONG_BINGET: an 11 KB pickle whose copies would take 8 MB.
+  const std::string big(8192, 'x');
+  std::string p = "\x80\x02]" + Str(big) + B("q\x00") + "0(";
+  for (int i = 0; i < 1000; ++i) p += i % 3 == 0 ? Get(0) : B("h\x00");
+  p += "e.";
+  ASSERT_LT(p.size(), 12000u);
+  UnpickleOptions options;
+  options.filename = "shared.pkl";
+  options.max_memory_bytes = 1 << 20;
+  absl::StatusOr<UnpickleResult> r = Unpickle(p, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const Value::List& items = r->value.items();
+  ASSERT_EQ(items.size(), 1000u);
+  for (const Value& item : items) {
+    ASSERT_EQ(item.as_string().size(), big.size());
+    EXPECT_EQ(item.as_string().data(), items[0].as_string().data());
+  }
+  // DUP shares too.
+  std::string d = "\x80\x02" + Str(big) + "2\x86.";
+  r = Unpickle(d, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->value.items()[0].as_string().data(),
+            r->value.items()[1].as_string().data());
+}
+
+TEST(PickleHostileTest, AmplifyingCallsHitTheMemoryBudget) {
+  // pairs = [(0, None), ..., (999, None)] once, then OrderedDict(pairs)
+  // 20000 times, each appended to a list: 120 KB that would build 20 million
+  // dict entries (gigabytes).
+  std::string p = "\x80\x02](";
+  for (int i = 0; i < 1000; ++i) {
+    p += "M" + std::string(1, static_cast<char>(i & 0xff)) +
+         std::string(1, static_cast<char>(i >> 8)) + "N\x86";
+  }
+  p += "l\x85" + Put(1) + "0";  // args = (pairs,), memo 1.
+  p += "ccollections\nOrderedDict\n" + Put(2) + "0";
+  for (int i = 0; i < 20000; ++i) p += Get(2) + Get(1) + "Ra";
+  p += ".";
+  UnpickleOptions options;
+  options.filename = "amplify.pkl";
+  absl::StatusOr<UnpickleResult> r = Unpickle(p, options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(r.status().message().find("amplify.pkl"), std::string::npos);
+  EXPECT_NE(r.status().message().find("budget"), std::string::npos);
+  EXPECT_NE(r.status().message().find("REDUCE"), std::string::npos)
+      << r.status();
+  // The default budget is 64 bytes per input byte plus 64 MiB.
+  EXPECT_EQ(DefaultUnpickleBudget(p.size()),
+            64 * p.size() + (uint64_t{64} << 20));
+  EXPECT_EQ(DefaultUnpickleBudget(std::numeric_limits<uint64_t>::max()),
+            std::numeric_limits<uint64_t>::max());
+}
+
+TEST(PickleHostileTest, RefusesSelfReferentialValues) {
+  const std::string cases[] = {
+      "\x80\x02]2a.",                                    // l = []; l.append(l)
+      B("\x80\x02}q\x00") + Str("self") + B("h\x00s."),  // d['self'] = d
+      "\x80\x02]2a0N.",  // ... and dropped again
+      "\x80\x02]2\x85"
+      "a.",  // l.append((l,))
+  };
+  for (const std::string& p : cases) {
+    UnpickleOptions options;
+    options.filename = "cycle.pkl";
+    absl::StatusOr<UnpickleResult> r = Unpickle(p, options);
+    ASSERT_FALSE(r.ok()) << p;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("self-referential"), std::string::npos)
+        << r.status();
+    EXPECT_NE(r.status().message().find("cycle.pkl"), std::string::npos);
+  }
+  // Shared but acyclic is fine: [l, l].
+  EXPECT_TRUE(Load(B("\x80\x02]q\x00h\x00\x86.")).ok());
+
+  // The refused cycle is freed: a tensor inside it must not outlive the load.
+  std::weak_ptr<TensorRef> inside;
+  UnpickleOptions options;
+  options.persistent_load = [&inside](const Value&) -> absl::StatusOr<Value> {
+    auto ref = std::make_shared<TensorRef>();
+    inside = ref;
+    return Value::Tensor(ref);
+  };
+  absl::StatusOr<UnpickleResult> r = Unpickle("\x80\x02]2aNQa.", options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(inside.expired());
+  // Failing half-way frees it too.
+  r = Unpickle("\x80\x02]2aNQa", options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(inside.expired());
+}
+
+// A list of 8 references to a list of 8 references ... `levels` deep:
+// 8^levels paths from a pickle of a few hundred bytes.
+std::string SharedLevelsPickle(int levels, int fanout) {
+  std::string p = "\x80\x02N";  // The innermost value.
+  for (int i = 0; i < levels; ++i) {
+    p += Put(i) + "0](";
+    for (int j = 0; j < fanout; ++j) p += Get(i);
+    p += "e";
+  }
+  return p + ".";
+}
+
+// Frees a cyclic value built by a test.
+void BreakCycle(Value& v) {
+  if (v.is_list()) v.mutable_items().clear();
+  if (v.is_dict()) v.mutable_dict().Clear();
+}
+
+TEST(PickleHostileTest, DebugStringIsBoundedOnCyclesAndSharedGraphs) {
+  Value list = Value::MakeList();
+  list.mutable_items().push_back(list);
+  EXPECT_EQ(list.DebugString(), "[[...]]");  // As Python prints it.
+  Value dict = Value::MakeDict();
+  dict.mutable_dict().Set(Value::String("self"), dict);
+  EXPECT_EQ(dict.DebugString(), "{'self': {...}}");
+  Value wide = Value::MakeList();
+  for (int i = 0; i < 8; ++i) wide.mutable_items().push_back(wide);
+  EXPECT_LE(wide.DebugString().size(), Value::kMaxDebugChars + 512);
+  BreakCycle(list);
+  BreakCycle(dict);
+  BreakCycle(wide);
+
+  absl::StatusOr<Value> dag = Load(SharedLevelsPickle(40, 8));
+  ASSERT_TRUE(dag.ok()) << dag.status();
+  const std::string text = dag->DebugString();
+  EXPECT_LE(text.size(), Value::kMaxDebugChars + 512);
+  EXPECT_NE(text.find("items)"), std::string::npos) << text;
+
+  const std::string long_string =
+      Value::String(std::string(1 << 20, 'a')).DebugString();
+  EXPECT_LT(long_string.size(), 200u);
+  EXPECT_NE(long_string.find("1048576 bytes"), std::string::npos);
+}
+
+TEST(PickleHostileTest, WalksVisitSharedNodesOnce) {
+  absl::StatusOr<Value> dag = Load(SharedLevelsPickle(40, 8));
+  ASSERT_TRUE(dag.ok()) << dag.status();
+  int64_t first = 0, again = 0;
+  ForEachNode(*dag, [&](const Value&, bool is_first) {
+    (is_first ? first : again) += 1;
+  });
+  EXPECT_EQ(first, 48);      // 40 lists and the 8 Nones of the last.
+  EXPECT_EQ(again, 39 * 7);  // The other references of each level.
+  EXPECT_FALSE(HasCycle({*dag}));
+
+  Value list = Value::MakeList({Value::Int(1)});
+  Value outer = Value::MakeTuple({list});
+  EXPECT_FALSE(HasCycle({outer}));
+  list.mutable_items().push_back(outer);  // list -> tuple -> list.
+  EXPECT_TRUE(HasCycle({outer}));
+  int visits = 0;
+  ForEachNode(outer, [&](const Value&, bool) { ++visits; });
+  EXPECT_EQ(visits, 4);  // outer, list, 1, outer again.
+  BreakCycle(list);
+}
+
+TEST(PickleHostileTest, OutlineListsSharedAndCyclicValuesOnce) {
+  absl::StatusOr<Value> dag = Load(SharedLevelsPickle(40, 2));
+  ASSERT_TRUE(dag.ok()) << dag.status();
+  std::vector<std::string> lines;
+  auto collect = [&lines](const std::string& line) { lines.push_back(line); };
+  OutlineStats stats = Outline(*dag, {}, collect);
+  EXPECT_FALSE(stats.truncated);
+  // 2^40 paths, but each list is expanded once: the two Nones at the
+  // bottom, then one "same object" line per level above.
+  EXPECT_EQ(stats.lines, 41) << lines.back();
+  auto zeros = [](int n) {
+    std::string path = "0";
+    for (int i = 1; i < n; ++i) path += ".0";
+    return path;
+  };
+  EXPECT_EQ(lines[0], zeros(40) + "  None = None");
+  EXPECT_EQ(lines[1], zeros(39) + ".1  None = None");
+  EXPECT_EQ(lines[2], zeros(38) + ".1  -> same object as " + zeros(39));
+  EXPECT_EQ(lines[40], "1  -> same object as 0");
+
+  Value root = Value::MakeDict();
+  Value list = Value::MakeList({Value::Int(3)});
+  root.mutable_dict().Set(Value::String("a"), list);
+  list.mutable_items().push_back(root);
+  lines.clear();
+  stats = Outline(root, {}, collect);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "a.0  int = 3");
+  EXPECT_EQ(lines[1], "a.1  -> same object as <root>");
+  BreakCycle(list);
+
+  Value many = Value::MakeList();
+  for (int i = 0; i < 1000; ++i) many.mutable_items().push_back(Value::Int(i));
+  lines.clear();
+  OutlineOptions options;
+  options.max_lines = 10;
+  stats = Outline(many, options, collect);
+  EXPECT_TRUE(stats.truncated);
+  EXPECT_EQ(stats.lines, 10);
+  ASSERT_EQ(lines.size(), 11u);
+  EXPECT_EQ(lines.back(), "... (listing truncated after 10 lines)");
+  options.max_lines = 100000;
+  options.max_bytes = 100;
+  lines.clear();
+  stats = Outline(many, options, collect);
+  EXPECT_TRUE(stats.truncated);
+  EXPECT_LT(stats.lines, 20);
+}
+
+TEST(PickleHostileTest, PicklesSharedValuesOnce) {
+  absl::StatusOr<Value> dag = Load(SharedLevelsPickle(40, 8));
+  ASSERT_TRUE(dag.ok()) << dag.status();
+  absl::StatusOr<std::string> bytes = Pickle(*dag, {});
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_LT(bytes->size(), 2000u);  // Not 8^40 copies.
+  absl::StatusOr<Value> back = Load(*bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->items()[0].identity(), back->items()[7].identity());
+  int64_t first = 0;
+  ForEachNode(*back, [&](const Value&, bool is_first) { first += is_first; });
+  EXPECT_EQ(first, 48);
+}
+
+UnpickleOptions FloatStorages() {
+  int* unused = new int(0);  // Outlives the options; a test-only leak.
+  return StorageOptions(unused);
+}
+
+TEST(PickleHostileTest, RefusesViewsLibTorchWouldThrowOn) {
+  struct Case {
+    const char* what;
+    std::string pickle;
+    const char* message;
+  };
+  constexpr int64_t kBig = int64_t{1} << 40;
+  std::vector<Case> cases = {
+      {"empty with a negative stride", ViewPickle(10, 0, {0}, {-1}),
+       "negative size or stride"},
+      {"negative size", ViewPickle(10, 0, {-1}, {1}), "negative size"},
+      {"element count overflows",
+       ViewPickle(10, 0, {kBig, kBig, kBig}, {0, 0, 0}),
+       "element count overflows"},
+      {"byte count overflows", ViewPickle(10, 0, {int64_t{1} << 62}, {0}),
+       "byte count overflows"},
+      {"largest offset overflows",
+       ViewPickle(10, 3, {2, 2}, {std::numeric_limits<int64_t>::max(), 1}),
+       "largest offset overflows"},
+      {"extent overflows",
+       ViewPickle(10, 3, {2}, {std::numeric_limits<int64_t>::max() - 1}),
+       "extent overflows"},
+      {"sizes and strides differ", ViewPickle(10, 0, {2, 2}, {1}),
+       "different lengths"},
+      {"too many dims",
+       ViewPickle(10, 0, std::vector<int64_t>(65, 1),
+                  std::vector<int64_t>(65, 1)),
+       "more than 64"},
+      {"view over a 2-d view",
+       std::string("\x80\x02") + kRebuild + kRebuild + StoragePid(10) +
+           RebuildTail(0, {2, 5}, {5, 1}) + RebuildTail(0, {3}, {1}) + ".",
+       "expects a storage, got a view"},
+      {"view over a strided view",
+       std::string("\x80\x02") + kRebuild + kRebuild + StoragePid(10) +
+           RebuildTail(0, {5}, {2}) + RebuildTail(0, {3}, {1}) + ".",
+       "expects a storage, got a view"},
+      {"view past a slice",
+       std::string("\x80\x02") + kRebuild + kRebuild + StoragePid(10) +
+           RebuildTail(2, {4}, {1}) + RebuildTail(1, {4}, {1}) + ".",
+       "exceeds its storage of 4 elements"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    absl::StatusOr<Value> v = Load(c.pickle, FloatStorages());
+    ASSERT_FALSE(v.ok());
+    EXPECT_EQ(v.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(v.status().message().find(c.message), std::string::npos)
+        << v.status();
+    EXPECT_NE(v.status().message().find("REDUCE"), std::string::npos)
+        << v.status();
+  }
+  // A contiguous slice rebuilt over again keeps its offsets: elements 3-5.
+  absl::StatusOr<Value> v =
+      Load(std::string("\x80\x02") + kRebuild + kRebuild + StoragePid(10) +
+               RebuildTail(2, {4}, {1}) + RebuildTail(1, {3}, {1}) + ".",
+           FloatStorages());
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->tensor().storage_offset, 3);
+  // Broadcast (stride 0) views of a fitting size stay allowed.
+  EXPECT_TRUE(
+      Load(ViewPickle(10, 9, {1000, 1000}, {0, 0}), FloatStorages()).ok());
+}
+
+TEST(PickleHostileTest, ComputeViewExtent) {
+  absl::StatusOr<ViewExtent> e = ComputeViewExtent({2, 3}, {3, 1}, 4, 4);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->numel, 6);
+  EXPECT_EQ(e->extent, 10);
+  e = ComputeViewExtent({0, 3}, {3, 1}, 1000, 4);  // Empty: no reach.
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->extent, 0);
+  e = ComputeViewExtent({}, {}, 7, 8);  // A scalar.
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->numel, 1);
+  EXPECT_EQ(e->extent, 8);
+  EXPECT_FALSE(ComputeViewExtent({1}, {1}, -1, 4).ok());
+  EXPECT_FALSE(
+      ComputeViewExtent({2}, {1}, std::numeric_limits<int64_t>::max(), 4).ok());
 }
 
 }  // namespace

@@ -11,8 +11,10 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <new>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -75,6 +77,68 @@ bool FromScalarType(at::ScalarType type, DType* dtype) {
     }
   }
   return false;
+}
+
+// Runs `fn`, which hands LibTorch data from a file, and turns whatever
+// LibTorch throws into a Status naming `what`: a hostile file must never end
+// the process through an uncaught c10::Error.
+template <typename Fn>
+absl::Status CatchTorch(absl::string_view what, Fn&& fn) {
+  try {
+    fn();
+    return absl::OkStatus();
+  } catch (const c10::Error& e) {
+    const std::string message = e.what_without_backtrace();
+    if (absl::StrContains(message, "can't allocate memory")) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(what, ": out of memory: ", message));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": LibTorch refused it: ", message));
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory"));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(what, ": ", e.what()));
+  }
+}
+
+// A flat CPU tensor of `numel` elements to read a storage into.
+absl::StatusOr<at::Tensor> NewFlat(DType dtype, int64_t numel,
+                                   absl::string_view what) {
+  at::Tensor flat;
+  if (auto s = CatchTorch(what,
+                          [&] {
+                            flat = at::empty({numel}, at::TensorOptions().dtype(
+                                                          ToScalarType(dtype)));
+                          });
+      !s.ok()) {
+    return s;
+  }
+  return flat;
+}
+
+// For every storage that the tensors of `root` use, the elements they reach
+// (the largest extent of their views): readers load only that prefix, so a
+// tiny tensor over a huge storage costs a tiny allocation. Storages that no
+// tensor reaches are absent (they need nothing).
+std::unordered_map<const Storage*, int64_t> NeededElements(const Value& root) {
+  std::unordered_map<const Storage*, int64_t> need;
+  ForEachNode(root, [&need](const Value& v, bool first) {
+    if (!first || !v.is_tensor() || v.tensor().storage == nullptr) return;
+    const TensorRef& t = v.tensor();
+    absl::StatusOr<ViewExtent> extent = ComputeViewExtent(
+        t.sizes, t.strides, t.storage_offset, DTypeSize(t.storage->dtype));
+    if (!extent.ok()) return;  // ToTensor refuses the view itself.
+    int64_t& n = need[t.storage.get()];
+    n = std::max(n, std::min(extent->extent, t.storage->numel));
+  });
+  return need;
+}
+
+int64_t Needed(const std::unordered_map<const Storage*, int64_t>& need,
+               const Storage* storage) {
+  auto it = need.find(storage);
+  return it == need.end() ? 0 : it->second;
 }
 
 absl::Status ErrnoError(absl::string_view action, const std::string& path) {
@@ -254,12 +318,15 @@ absl::StatusOr<Value> ReadZip(const std::string& path,
   StorageTable table(path);
   UnpickleOptions unpickle;
   unpickle.filename = absl::StrCat(path, ":", pkl->name);
+  // data.pkl may be deflated: tie its budget to the bytes on disk.
+  unpickle.max_memory_bytes = DefaultUnpickleBudget(reader.file_size());
   unpickle.persistent_load = [&table](const Value& pid) {
     return table.Load(pid, /*legacy=*/false);
   };
   absl::StatusOr<UnpickleResult> result = Unpickle(*bytes, unpickle);
   if (!result.ok()) return result.status();
 
+  const auto reach = NeededElements(result->value);
   for (const std::string& key : table.order()) {
     Storage* storage = table.Find(key);
     const std::string name = absl::StrCat(prefix, "data/", key);
@@ -271,28 +338,23 @@ absl::StatusOr<Value> ReadZip(const std::string& path,
     absl::StatusOr<uint64_t> need = StorageBytes(*storage, path);
     if (!need.ok()) return need.status();
     const uint64_t elem = static_cast<uint64_t>(DTypeSize(storage->dtype));
-    // An entry may hold more than the declared numel (never less); keep it
-    // all so that every view's offsets stay valid.
+    // An entry may hold more than the declared numel (never less).
     if (entry->uncompressed_size < *need ||
         entry->uncompressed_size % elem != 0) {
       return absl::DataLossError(absl::StrFormat(
           "%s: entry '%s' holds %d bytes but storage '%s' needs %d", path, name,
           entry->uncompressed_size, key, *need));
     }
-    if (entry->method == 8 &&
-        entry->uncompressed_size / 1032 > entry->compressed_size + 1) {
-      return absl::DataLossError(
-          absl::StrCat(path, ": entry '", name, "' claims an impossible size"));
-    }
-    at::Tensor flat =
-        at::empty({static_cast<int64_t>(entry->uncompressed_size / elem)},
-                  at::TensorOptions().dtype(ToScalarType(storage->dtype)));
-    if (auto s =
-            reader.ReadInto(*entry, flat.data_ptr(), entry->uncompressed_size);
+    const int64_t numel = Needed(reach, storage);
+    absl::StatusOr<at::Tensor> flat = NewFlat(
+        storage->dtype, numel, absl::StrCat(path, ": entry '", name, "'"));
+    if (!flat.ok()) return flat.status();
+    if (auto s = reader.ReadInto(*entry, flat->data_ptr(),
+                                 static_cast<uint64_t>(numel) * elem);
         !s.ok()) {
       return s;
     }
-    storage->data = std::make_shared<AtStorage>(std::move(flat));
+    storage->data = std::make_shared<AtStorage>(*std::move(flat));
   }
   return std::move(result->value);
 }
@@ -364,6 +426,7 @@ absl::StatusOr<Value> ReadLegacy(const std::string& path, File& file,
   if (!root.ok()) return root.status();
   absl::StatusOr<Value> keys = next_pickle(false);
   if (!keys.ok()) return keys.status();
+  const auto reach = NeededElements(*root);
   if (!keys->is_list()) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": storage key list is a ", keys->kind_name()));
@@ -399,16 +462,20 @@ absl::StatusOr<Value> ReadLegacy(const std::string& path, File& file,
           "file has %d",
           path, storage->key, pos, *bytes, file.size()));
     }
-    at::Tensor flat =
-        at::empty({storage->numel},
-                  at::TensorOptions().dtype(ToScalarType(storage->dtype)));
-    if (auto s = file.ReadAt(pos, flat.data_ptr(), *bytes,
-                             absl::StrCat("storage '", storage->key, "'"));
+    // Only the prefix that tensors reach is kept; the rest is skipped.
+    const int64_t numel = Needed(reach, storage);
+    const std::string what = absl::StrCat("storage '", storage->key, "'");
+    absl::StatusOr<at::Tensor> flat =
+        NewFlat(storage->dtype, numel, absl::StrCat(path, ": ", what));
+    if (!flat.ok()) return flat.status();
+    if (auto s = file.ReadAt(
+            pos, flat->data_ptr(),
+            static_cast<uint64_t>(numel) * DTypeSize(storage->dtype), what);
         !s.ok()) {
       return s;
     }
     pos += *bytes;
-    storage->data = std::make_shared<AtStorage>(std::move(flat));
+    storage->data = std::make_shared<AtStorage>(*std::move(flat));
   }
   for (const std::string& key : table.order()) {
     if (table.Find(key)->data == nullptr) {
@@ -472,18 +539,53 @@ absl::StatusOr<at::Tensor> ToTensor(const Value& value) {
     return absl::FailedPreconditionError(
         "tensor value without loaded storage data");
   }
-  // The unpickler has checked that the view lies inside the storage.
-  return data->flat().as_strided(ref.sizes, ref.strides, ref.storage_offset);
+  // Checked here, not only by the unpickler: a value tree can be built or
+  // edited by code, and LibTorch must only ever see a view that fits.
+  const at::Tensor& flat = data->flat();
+  const std::string what = absl::StrCat("storage '", ref.storage->key, "'");
+  absl::StatusOr<ViewExtent> extent =
+      ComputeViewExtent(ref.sizes, ref.strides, ref.storage_offset,
+                        static_cast<int>(flat.element_size()));
+  if (!extent.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": ", extent.status().message()));
+  }
+  if (extent->extent > flat.numel()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: view of size [%s] stride [%s] offset %d reaches %d elements but "
+        "%d are loaded",
+        what, absl::StrJoin(ref.sizes, ","), absl::StrJoin(ref.strides, ","),
+        ref.storage_offset, extent->extent, flat.numel()));
+  }
+  at::Tensor out;
+  if (auto s = CatchTorch(what,
+                          [&] {
+                            out = flat.as_strided(ref.sizes, ref.strides,
+                                                  ref.storage_offset);
+                          });
+      !s.ok()) {
+    return s;
+  }
+  return out;
 }
 
 absl::StatusOr<Value> FromTensor(const at::Tensor& tensor) {
   if (!tensor.defined()) {
     return absl::InvalidArgumentError("cannot store an undefined tensor");
   }
+  constexpr absl::string_view kWhat = "cannot store a tensor";
   at::Tensor t = tensor;
-  if (t.layout() != at::kStrided) t = t.to_dense();
-  if (!t.device().is_cpu()) t = t.cpu();
-  if (t.is_neg() || t.is_conj()) t = t.resolve_neg().resolve_conj();
+  if (auto s = CatchTorch(kWhat,
+                          [&] {
+                            if (t.layout() != at::kStrided) t = t.to_dense();
+                            if (!t.device().is_cpu()) t = t.cpu();
+                            if (t.is_neg() || t.is_conj()) {
+                              t = t.resolve_neg().resolve_conj();
+                            }
+                          });
+      !s.ok()) {
+    return s;
+  }
   DType dtype;
   if (!FromScalarType(t.scalar_type(), &dtype)) {
     return absl::UnimplementedError(absl::StrCat(
@@ -491,8 +593,16 @@ absl::StatusOr<Value> FromTensor(const at::Tensor& tensor) {
   }
   const int64_t elem = DTypeSize(dtype);
   const int64_t numel = static_cast<int64_t>(t.storage().nbytes()) / elem;
-  at::Tensor flat = at::empty({0}, t.options())
-                        .set_(t.storage(), /*storage_offset=*/0, {numel}, {1});
+  at::Tensor flat;
+  if (auto s = CatchTorch(kWhat,
+                          [&] {
+                            flat = at::empty({0}, t.options())
+                                       .set_(t.storage(), /*storage_offset=*/0,
+                                             {numel}, {1});
+                          });
+      !s.ok()) {
+    return s;
+  }
   auto storage = std::make_shared<Storage>();
   storage->dtype = dtype;
   storage->location = "cpu";
@@ -626,11 +736,19 @@ absl::Status WriteCheckpoint(const std::string& path, const Value& root) {
     if (first->second != static_cast<int>(dtype)) {
       // Reinterpreting one storage as two dtypes has no representation in
       // the format's typed storages: write this view as a copy of its own.
-      at::Tensor copy = view->contiguous().clone();
+      at::Tensor copy, flat_copy;
+      if (auto s = CatchTorch("cannot copy a tensor for writing",
+                              [&] {
+                                copy = view->contiguous().clone();
+                                flat_copy = copy.reshape({-1});
+                              });
+          !s.ok()) {
+        return s;
+      }
       out.storage_offset = 0;
       out.strides = copy.strides().vec();
       index = pending.size();
-      pending.push_back({std::to_string(index), copy.reshape({-1})});
+      pending.push_back({std::to_string(index), flat_copy});
     } else {
       auto [it, inserted] = by_storage.emplace(memory, pending.size());
       if (inserted) {

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "dmue/io/value.h"
+#include "dmue/io/zip_archive.h"
 #include "dmue/testing/files.h"
 #include "gtest/gtest.h"
 #include "third_party/shared_data.h"
@@ -578,6 +579,193 @@ TEST(TorchCheckpointTest, FailedWriteKeepsTheOldFile) {
   EXPECT_FALSE(
       WriteStateDict(TempPath("no_dir/x.pth"), {{"a", at::ones({1})}}).ok());
   EXPECT_FALSE(FromTensor(at::ones({1}, at::kComplexFloat)).ok());
+}
+
+// --- Hostile checkpoints, made here ----------------------------------------
+
+std::string Le32(uint32_t v) {
+  std::string out;
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
+  return out;
+}
+std::string Int64(int64_t v) {  // LONG1, 8 bytes.
+  std::string out = "\x8a\x08";
+  for (int i = 0; i < 8; ++i) {
+    out.push_back(static_cast<char>(static_cast<uint64_t>(v) >> (8 * i)));
+  }
+  return out;
+}
+std::string Str(const std::string& s) { return "X" + Le32(s.size()) + s; }
+std::string IntTuple(const std::vector<int64_t>& v) {
+  std::string out = "(";
+  for (int64_t x : v) out += Int64(x);
+  return out + "t";
+}
+constexpr char kRebuild[] = "ctorch._utils\n_rebuild_tensor_v2\n(";
+// ('storage', torch.FloatStorage, '0', 'cpu', numel[, None]) and BINPERSID.
+std::string FloatPid(int64_t numel, bool legacy = false) {
+  return "(" + Str("storage") + "ctorch\nFloatStorage\n" + Str("0") +
+         Str("cpu") + Int64(numel) + (legacy ? "N" : "") + "tQ";
+}
+// The arguments after the storage, and the call.
+std::string RebuildTail(int64_t offset, const std::vector<int64_t>& sizes,
+                        const std::vector<int64_t>& strides) {
+  return Int64(offset) + IntTuple(sizes) + IntTuple(strides) +
+         "\x89"
+         "ccollections\nOrderedDict\n)RtR";
+}
+std::string View(int64_t numel, int64_t offset,
+                 const std::vector<int64_t>& sizes,
+                 const std::vector<int64_t>& strides, bool legacy = false) {
+  return kRebuild + FloatPid(numel, legacy) +
+         RebuildTail(offset, sizes, strides);
+}
+// {'w': <view>} as a whole pickle.
+std::string OneTensorPickle(const std::string& view) {
+  return "\x80\x02}" + Str("w") + view + "s.";
+}
+
+void WriteZipCheckpoint(const std::string& path, const std::string& pickle,
+                        const std::string& storage0) {
+  absl::StatusOr<std::unique_ptr<ZipWriter>> zip = ZipWriter::Create(path);
+  ASSERT_TRUE(zip.ok()) << zip.status();
+  ASSERT_TRUE((*zip)->AddEntry("archive/data.pkl", pickle).ok());
+  ASSERT_TRUE((*zip)->AddEntry("archive/data/0", storage0).ok());
+  ASSERT_TRUE((*zip)->Finish().ok());
+}
+
+std::string Floats(int64_t n) {
+  std::string out(n * 4, '\0');
+  float* f = reinterpret_cast<float*>(out.data());
+  for (int64_t i = 0; i < n; ++i) f[i] = 0.5f + static_cast<float>(i);
+  return out;
+}
+
+TEST(TorchCheckpointHostileTest, TinyTensorOverHugeStorageReadsOnlyItsPrefix) {
+  constexpr int64_t kNumel = int64_t{4} << 20;  // 16 MB of floats.
+  const std::string storage = Floats(kNumel);
+  // {'w': storage[1:3], 'v': storage[0:2]}: three elements are needed.
+  const std::string pickle = "\x80\x02}(" + Str("w") +
+                             View(kNumel, 1, {2}, {1}) + Str("v") +
+                             View(kNumel, 0, {2}, {1}) + "u.";
+  const std::string zip_path = TempPath("tiny_over_huge.pth");
+  WriteZipCheckpoint(zip_path, pickle, storage);
+
+  // The legacy stream: magic, protocol, sys_info, root, keys, storages.
+  const std::string magic(
+      "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8"
+      "\x50\x19\x2e",
+      15);
+  std::string legacy = magic + "\x80\x02M\xe9\x03." + "\x80\x02}.";
+  legacy += "\x80\x02}(" + Str("w") + View(kNumel, 1, {2}, {1}, true) +
+            Str("v") + View(kNumel, 0, {2}, {1}, true) + "u.";
+  legacy += "\x80\x02]" + Str("0") + "a.";
+  legacy += std::string(reinterpret_cast<const char*>(&kNumel), 8) + storage;
+  const std::string legacy_path = TempPath("tiny_over_huge_legacy.pth");
+  WriteFile(legacy_path, legacy);
+
+  for (const std::string& path : {zip_path, legacy_path}) {
+    SCOPED_TRACE(path);
+    absl::StatusOr<StateDict> sd = ReadStateDict(path);
+    ASSERT_TRUE(sd.ok()) << sd.status();
+    auto m = AsMap(*sd);
+    EXPECT_TRUE(at::equal(m["w"], at::tensor({1.5f, 2.5f})));
+    EXPECT_TRUE(at::equal(m["v"], at::tensor({0.5f, 1.5f})));
+    // One shared storage of 3 floats, not the 16 MB entry.
+    EXPECT_EQ(m["w"].storage().nbytes(), 12u);
+    EXPECT_EQ(m["w"].storage().data(), m["v"].storage().data());
+  }
+}
+
+TEST(TorchCheckpointHostileTest, RefusesHostileViewsWithoutAborting) {
+  constexpr int64_t kBig = int64_t{1} << 40;
+  const std::string storage = Floats(16);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {View(16, 0, {0}, {-1}), "negative size or stride"},
+      {View(16, 0, {kBig, kBig}, {0, 0}), "element count overflows"},
+      {kRebuild + View(16, 0, {4, 4}, {4, 1}) + RebuildTail(0, {2}, {1}),
+       "expects a storage, got a view"},
+      {View(16, 8, {3, 3}, {4, 1}), "exceeds its storage"},
+  };
+  const std::string path = TempPath("hostile_view.pth");
+  for (const auto& [view, message] : cases) {
+    SCOPED_TRACE(message);
+    WriteZipCheckpoint(path, OneTensorPickle(view), storage);
+    absl::StatusOr<Value> root = ReadCheckpoint(path);
+    ASSERT_FALSE(root.ok());
+    EXPECT_EQ(root.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(root.status().message().find(message), std::string::npos)
+        << root.status();
+    EXPECT_NE(root.status().message().find(path + ":archive/data.pkl"),
+              std::string::npos)
+        << root.status();
+  }
+
+  // Views edited after reading are checked again before LibTorch sees them.
+  WriteZipCheckpoint(path, OneTensorPickle(View(16, 2, {2, 3}, {3, 1})),
+                     storage);
+  absl::StatusOr<Value> root = ReadCheckpoint(path);
+  ASSERT_TRUE(root.ok()) << root.status();
+  const Value& w = *root->Get("w");
+  ASSERT_TRUE(ToTensor(w).ok());
+  TensorRef& ref = *w.tensor_ptr();
+  const TensorRef good = ref;
+  struct Edit {
+    std::vector<int64_t> sizes, strides;
+    int64_t offset;
+    const char* message;
+  };
+  for (const Edit& e : std::vector<Edit>{
+           {{0}, {-1}, 0, "negative size or stride"},
+           {{kBig, kBig}, {0, 0}, 0, "element count overflows"},
+           {{2, 3}, {3}, 0, "different lengths"},
+           {{1000}, {1}, 0, "reaches 1000 elements but 8 are loaded"},
+           {{2}, {1}, -3, "negative storage offset"},
+       }) {
+    SCOPED_TRACE(e.message);
+    ref.sizes = e.sizes;
+    ref.strides = e.strides;
+    ref.storage_offset = e.offset;
+    absl::StatusOr<at::Tensor> t = ToTensor(w);
+    ASSERT_FALSE(t.ok());
+    EXPECT_NE(t.status().message().find(e.message), std::string::npos)
+        << t.status();
+    EXPECT_NE(t.status().message().find("storage '0'"), std::string::npos);
+    absl::StatusOr<StateDict> sd = ToStateDict(*root, {}, path);
+    ASSERT_FALSE(sd.ok());
+    EXPECT_NE(sd.status().message().find(path + ": 'w'"), std::string::npos)
+        << sd.status();
+  }
+  ref = good;
+  absl::StatusOr<at::Tensor> t = ToTensor(w);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_TRUE(at::equal(*t, at::arange(2, 8).reshape({2, 3}) + 0.5));
+}
+
+TEST(TorchCheckpointHostileTest, RefusesSelfReferentialCheckpoints) {
+  const std::string path = TempPath("cyclic.pth");
+  WriteZipCheckpoint(path,
+                     "\x80\x02}" + std::string("q\0", 2) + Str("self") +
+                         std::string("h\0s.", 4),
+                     Floats(1));
+  absl::StatusOr<Value> root = ReadCheckpoint(path);
+  ASSERT_FALSE(root.ok());
+  EXPECT_NE(root.status().message().find("self-referential"), std::string::npos)
+      << root.status();
+  EXPECT_NE(root.status().message().find(path), std::string::npos);
+
+  // A persistent id holding a list that holds itself eight times: the error
+  // message that renders it stays short.
+  std::string pickle = "\x80\x02]" + std::string("q\0", 2) + "(";
+  for (int i = 0; i < 8; ++i) pickle += std::string("h\0", 2);
+  pickle += "e\x85Q.";
+  WriteZipCheckpoint(path, pickle, Floats(1));
+  root = ReadCheckpoint(path);
+  ASSERT_FALSE(root.ok());
+  EXPECT_NE(root.status().message().find("unsupported persistent id ([[...], "),
+            std::string::npos)
+      << root.status();
+  EXPECT_LT(root.status().message().size(), 1000u);
 }
 
 }  // namespace

@@ -8,13 +8,16 @@
 #define DMUE_IO_VALUE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace dmue::io {
@@ -56,7 +59,9 @@ struct Storage {
   DType dtype = DType::kFloat32;
   std::string location;  // "cpu", "cuda:0": informational, data is on CPU.
   int64_t numel = 0;     // elements in the storage.
-  std::shared_ptr<const StorageData> data;  // null until the bytes are read.
+  // Null until the bytes are read. Readers load only the prefix that the
+  // tensors of the file reach, so it may hold fewer than `numel` elements.
+  std::shared_ptr<const StorageData> data;
 };
 
 // A strided view of a Storage, as torch._utils._rebuild_tensor_v2 describes it.
@@ -67,6 +72,27 @@ struct TensorRef {
   std::vector<int64_t> strides;  // in elements.
   bool requires_grad = false;
 };
+
+// Views with more dimensions than this are refused (real ones have at most a
+// handful; LibTorch kernels assume few).
+inline constexpr int kMaxTensorDims = 64;
+
+// What a strided view needs from its storage.
+struct ViewExtent {
+  int64_t numel = 0;  // Elements of the view.
+  // Elements the storage must hold: storage_offset + largest offset + 1, or
+  // 0 for an empty view (LibTorch ignores an empty view's offset).
+  int64_t extent = 0;
+};
+
+// Validates a view the way LibTorch would before it builds one, but as a
+// Status instead of an exception: as many sizes as strides, at most
+// kMaxTensorDims of them, no negative size, stride or offset, and an element
+// count, byte count (numel * element_size) and extent that fit in int64.
+// Messages describe the view; callers add the file or entry.
+absl::StatusOr<ViewExtent> ComputeViewExtent(
+    const std::vector<int64_t>& sizes, const std::vector<int64_t>& strides,
+    int64_t storage_offset, int element_size);
 
 class Value;
 
@@ -92,10 +118,14 @@ class Dict {
   // Null when absent.
   const Value* Find(absl::string_view key) const;
   const Value* Find(int64_t key) const;
+  // Removes every entry.
+  void Clear();
 
  private:
   std::vector<Entry> entries_;
-  std::unordered_map<std::string, size_t> string_index_;
+  // Views into the key strings held by `entries_` (shared, so they never
+  // move): an index must not copy a key that a hostile file repeats.
+  std::unordered_map<std::string_view, size_t> string_index_;
   std::unordered_map<int64_t, size_t> int_index_;
   bool ordered_ = false;
 
@@ -106,9 +136,12 @@ class Dict {
 // global: a reference to one of the few Python classes/functions the
 // unpickler allows (e.g. torch.FloatStorage inside a persistent id).
 //
-// Containers and tensors have reference semantics (copies share them), like
-// Python objects: the unpickler relies on this, because its memo and its stack
-// hold the same list while later opcodes append to it.
+// Containers, tensors and strings have reference semantics (copies share
+// them), like Python objects: the unpickler relies on this, because its memo
+// and its stack hold the same list while later opcodes append to it, and
+// because a file that repeats one large string through the memo must not
+// multiply its bytes. Shared containers make values graphs, not trees: walks
+// must expect sharing and cycles (see ForEachNode).
 class Value {
  public:
   enum class Kind {
@@ -166,10 +199,12 @@ class Value {
   int64_t as_int() const { return std::get<int64_t>(data_); }
   double as_double() const { return std::get<double>(data_); }
   // Strings, bytes and global names (bytes are raw, strings UTF-8).
-  const std::string& as_string() const { return std::get<std::string>(data_); }
-  const std::string& as_bytes() const { return std::get<std::string>(data_); }
+  const std::string& as_string() const {
+    return *std::get<SharedString>(data_);
+  }
+  const std::string& as_bytes() const { return *std::get<SharedString>(data_); }
   const std::string& global_name() const {
-    return std::get<std::string>(data_);
+    return *std::get<SharedString>(data_);
   }
   // Lists and tuples.
   const List& items() const { return *std::get<std::shared_ptr<List>>(data_); }
@@ -184,24 +219,75 @@ class Value {
   // Convenience for dicts: the value at `key`, or null.
   const Value* Get(absl::string_view key) const;
 
+  // The shared object behind a list, tuple, dict or tensor (equal for copies
+  // of one value); null for other kinds.
+  const void* identity() const;
+  // Children in order: the items of a list or tuple, or key0, value0, key1,
+  // ... of a dict; none for other kinds.
+  size_t num_children() const;
+  const Value& child(size_t i) const;
+
   // "None", "int", "dict", ... for error messages.
   static const char* KindName(Kind kind);
   const char* kind_name() const { return KindName(kind_); }
 
   // A short, single-line rendering for messages and tools (tensors render as
-  // "tensor(float32, [2, 3])"); long containers are abbreviated.
+  // "tensor(float32, [2, 3])"); long containers and strings are abbreviated,
+  // a container inside itself renders as Python does ("[...]"), and the
+  // result never exceeds about kMaxDebugChars, however large or shared the
+  // value is.
   std::string DebugString(int max_items = 8) const;
+  static constexpr size_t kMaxDebugChars = 2048;
 
  private:
+  using SharedString = std::shared_ptr<const std::string>;
+
   // Moves the children of a container this Value solely owns into `out`.
   static void DetachChildren(Value& v, std::vector<Value>* out);
 
   Kind kind_ = Kind::kNone;
-  std::variant<std::monostate, bool, int64_t, double, std::string,
+  std::variant<std::monostate, bool, int64_t, double, SharedString,
                std::shared_ptr<List>, std::shared_ptr<Dict>,
                std::shared_ptr<TensorRef>>
       data_;
 };
+
+// Calls `visit(node, first)` for `root` and then for every child of every
+// container it reaches, depth first, without recursion. A container or tensor
+// met again (shared, or inside itself) is visited again with first == false
+// but not expanded again, so a walk costs one step per edge of the graph
+// however cyclic or shared it is; scalars always have first == true.
+void ForEachNode(
+    const Value& root,
+    const std::function<void(const Value& node, bool first)>& visit);
+
+// True when a container reachable from one of `roots` contains itself,
+// directly or through others. Iterative, linear in the graph.
+bool HasCycle(const std::vector<Value>& roots);
+
+// inspect_checkpoint's listing: one line per leaf, "<path>  <description>".
+struct OutlineOptions {
+  int max_depth = 64;
+  // Past either limit the listing stops with a line that says so.
+  int64_t max_lines = 100000;
+  int64_t max_bytes = int64_t{16} << 20;
+};
+
+struct OutlineStats {
+  int64_t lines = 0;
+  int64_t tensors = 0;   // Distinct tensors listed.
+  int64_t elements = 0;  // Their elements (saturates at the int64 maximum).
+  bool truncated = false;
+};
+
+// Lists `root` through `emit` (one call per line, without the newline).
+// Paths join dict keys and item indices with "."; tensors print as
+// "float32 [2, 3]", other leaves as "<kind> = <DebugString>". A container or
+// tensor met a second time (shared, or cyclic) prints "-> same object as
+// <first path>" instead of being listed again, so the output is linear in
+// the distinct nodes and bounded by the options.
+OutlineStats Outline(const Value& root, const OutlineOptions& options,
+                     const std::function<void(const std::string&)>& emit);
 
 }  // namespace dmue::io
 

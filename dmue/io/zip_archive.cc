@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -73,6 +74,27 @@ uint32_t Crc32(uint32_t crc, const unsigned char* data, uint64_t size) {
     size -= n;
   }
   return crc;
+}
+
+// Walks the records (id, length, payload) of an extra field; false when one
+// runs past the field's end, which the format does not allow.
+template <typename Fn>
+bool ForEachExtraRecord(const unsigned char* extra, uint64_t len, Fn&& fn) {
+  uint64_t e = 0;
+  while (e < len) {
+    if (len - e < 4) return false;
+    const uint16_t id = Get16(extra + e);
+    const uint64_t n = Get16(extra + e + 2);
+    if (n > len - e - 4) return false;
+    fn(id, extra + e + 4, n);
+    e += 4 + n;
+  }
+  return true;
+}
+
+// x + y, saturating: the sums below come from hostile 64-bit fields.
+uint64_t SatAdd(uint64_t x, uint64_t y) {
+  return x > UINT64_MAX - y ? UINT64_MAX : x + y;
 }
 
 }  // namespace
@@ -206,38 +228,44 @@ absl::Status ZipReader::ParseCentralDirectory() {
   entries_.reserve(count);
   uint64_t pos = 0;
   for (uint64_t i = 0; i < count; ++i) {
-    if (cd_size - pos < kCentralHeaderSize ||
-        Get32(&cd[pos]) != kCentralHeaderSig) {
-      return Corrupt(path_,
-                     absl::StrFormat("bad central directory entry %d", i));
+    uint64_t consumed = 0;
+    if (auto s = ParseCentralEntry(&cd[0] + pos, cd_size - pos, i, &consumed);
+        !s.ok()) {
+      return s;
     }
-    const unsigned char* h = &cd[pos];
-    const uint16_t flags = Get16(h + 8);
-    ZipEntry entry;
-    entry.method = Get16(h + 10);
-    entry.crc32 = Get32(h + 16);
-    entry.compressed_size = Get32(h + 20);
-    entry.uncompressed_size = Get32(h + 24);
-    const uint64_t name_len = Get16(h + 28);
-    const uint64_t extra_len = Get16(h + 30);
-    const uint64_t comment_len = Get16(h + 32);
-    entry.local_header_offset = Get32(h + 42);
-    if (cd_size - pos - kCentralHeaderSize <
-        name_len + extra_len + comment_len) {
-      return Corrupt(path_,
-                     absl::StrFormat("central directory entry %d overruns", i));
-    }
-    entry.name.assign(reinterpret_cast<const char*>(h + kCentralHeaderSize),
-                      name_len);
-    // The zip64 extra field lists only the fields that saturated, in order.
-    const unsigned char* extra = h + kCentralHeaderSize + name_len;
-    for (uint64_t e = 0; e + 4 <= extra_len;) {
-      const uint16_t id = Get16(extra + e);
-      const uint64_t len = Get16(extra + e + 2);
-      if (e + 4 + len > extra_len) break;
-      if (id == 0x0001) {
-        const unsigned char* f = extra + e + 4;
-        uint64_t left = len;
+    pos += consumed;
+  }
+  if (auto s = CheckSizes(); !s.ok()) return s;
+  return CheckLayout(cd_offset, cd_size);
+}
+
+absl::Status ZipReader::ParseCentralEntry(const unsigned char* h, uint64_t left,
+                                          uint64_t i, uint64_t* consumed) {
+  if (left < kCentralHeaderSize || Get32(h) != kCentralHeaderSig) {
+    return Corrupt(path_, absl::StrFormat("bad central directory entry %d", i));
+  }
+  const uint16_t flags = Get16(h + 8);
+  ZipEntry entry;
+  entry.method = Get16(h + 10);
+  entry.crc32 = Get32(h + 16);
+  entry.compressed_size = Get32(h + 20);
+  entry.uncompressed_size = Get32(h + 24);
+  const uint64_t name_len = Get16(h + 28);
+  const uint64_t extra_len = Get16(h + 30);
+  const uint64_t comment_len = Get16(h + 32);
+  entry.local_header_offset = Get32(h + 42);
+  if (left - kCentralHeaderSize < name_len + extra_len + comment_len) {
+    return Corrupt(path_,
+                   absl::StrFormat("central directory entry %d overruns", i));
+  }
+  entry.name.assign(reinterpret_cast<const char*>(h + kCentralHeaderSize),
+                    name_len);
+  // The zip64 extra field lists only the fields that saturated, in order.
+  const unsigned char* extra = h + kCentralHeaderSize + name_len;
+  const bool whole = ForEachExtraRecord(
+      extra, extra_len,
+      [&entry](uint16_t id, const unsigned char* f, uint64_t left) {
+        if (id != 0x0001) return;
         auto take = [&](uint64_t* field) {
           if (*field == kMax32 && left >= 8) {
             *field = Get64(f);
@@ -248,44 +276,69 @@ absl::Status ZipReader::ParseCentralDirectory() {
         take(&entry.uncompressed_size);
         take(&entry.compressed_size);
         take(&entry.local_header_offset);
-      }
-      e += 4 + len;
-    }
-    if (flags & 1) {
-      return absl::UnimplementedError(
-          absl::StrCat("encrypted zip entry '", entry.name, "' in ", path_));
-    }
-    if (entry.method != 0 && entry.method != 8) {
-      return absl::UnimplementedError(absl::StrFormat(
-          "zip entry '%s' in %s uses compression method %d (only stored and "
-          "deflate are supported)",
-          entry.name, path_, entry.method));
-    }
-    if (entry.method == 0 && entry.compressed_size != entry.uncompressed_size) {
-      return Corrupt(path_, absl::StrCat("stored entry '", entry.name,
-                                         "' has different sizes"));
-    }
-    if (entry.local_header_offset > file_size_ ||
-        entry.compressed_size > file_size_ - entry.local_header_offset) {
-      return absl::DataLossError(absl::StrFormat(
-          "truncated zip archive %s: entry '%s' at offset %d (%d bytes) lies "
-          "beyond the end of the file (%d bytes)",
-          path_, entry.name, entry.local_header_offset, entry.compressed_size,
-          file_size_));
-    }
-    index_.emplace(entry.name, entries_.size());
-    entries_.push_back(std::move(entry));
-    pos += kCentralHeaderSize + name_len + extra_len + comment_len;
+      });
+  if (!whole) {
+    return Corrupt(path_,
+                   absl::StrFormat("the extra field of entry '%s' overruns its "
+                                   "central directory header",
+                                   entry.name));
+  }
+  if (flags & 1) {
+    return absl::UnimplementedError(
+        absl::StrCat("encrypted zip entry '", entry.name, "' in ", path_));
+  }
+  if (entry.method != 0 && entry.method != 8) {
+    return absl::UnimplementedError(absl::StrFormat(
+        "zip entry '%s' in %s uses compression method %d (only stored and "
+        "deflate are supported)",
+        entry.name, path_, entry.method));
+  }
+  if (entry.method == 0 && entry.compressed_size != entry.uncompressed_size) {
+    return Corrupt(path_, absl::StrCat("stored entry '", entry.name,
+                                       "' has different sizes"));
+  }
+  // Deflate expands at most ~1032x; a larger claim is corrupt and must not
+  // make anyone allocate it.
+  if (entry.method == 8 &&
+      entry.uncompressed_size / 1032 > entry.compressed_size + 1) {
+    return Corrupt(
+        path_, absl::StrFormat("entry '%s' claims %d uncompressed bytes from "
+                               "%d compressed, more than deflate can produce",
+                               entry.name, entry.uncompressed_size,
+                               entry.compressed_size));
+  }
+  if (entry.local_header_offset > file_size_ ||
+      entry.compressed_size > file_size_ - entry.local_header_offset) {
+    return absl::DataLossError(absl::StrFormat(
+        "truncated zip archive %s: entry '%s' at offset %d (%d bytes) lies "
+        "beyond the end of the file (%d bytes)",
+        path_, entry.name, entry.local_header_offset, entry.compressed_size,
+        file_size_));
+  }
+  index_.emplace(entry.name, entries_.size());
+  entries_.push_back(std::move(entry));
+  *consumed = kCentralHeaderSize + name_len + extra_len + comment_len;
+  return absl::OkStatus();
+}
+
+absl::Status ZipReader::CheckSizes() const {
+  uint64_t total = 0;
+  for (const ZipEntry& e : entries_) total = SatAdd(total, e.uncompressed_size);
+  const uint64_t budget =
+      file_size_ > (UINT64_MAX - kExpansionAllowance) / kMaxExpansion
+          ? UINT64_MAX
+          : kMaxExpansion * file_size_ + kExpansionAllowance;
+  if (total > budget) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "zip archive %s declares %d uncompressed bytes in %d entries, more "
+        "than the %d allowed for a %d-byte file (%d x its size + %d MiB)",
+        path_, total, entries_.size(), budget, file_size_, kMaxExpansion,
+        kExpansionAllowance >> 20));
   }
   return absl::OkStatus();
 }
 
-const ZipEntry* ZipReader::Find(absl::string_view name) const {
-  auto it = index_.find(std::string(name));
-  return it == index_.end() ? nullptr : &entries_[it->second];
-}
-
-absl::StatusOr<uint64_t> ZipReader::DataOffset(const ZipEntry& entry) const {
+absl::Status ZipReader::ReadLocalHeader(ZipEntry& entry) const {
   unsigned char h[kLocalHeaderSize];
   if (auto s = ReadAt(entry.local_header_offset, h, kLocalHeaderSize,
                       absl::StrCat("local header of '", entry.name, "'"));
@@ -296,84 +349,182 @@ absl::StatusOr<uint64_t> ZipReader::DataOffset(const ZipEntry& entry) const {
     return Corrupt(path_,
                    absl::StrCat("bad local header for '", entry.name, "'"));
   }
-  const uint64_t data = entry.local_header_offset + kLocalHeaderSize +
-                        Get16(h + 26) + Get16(h + 28);
+  const uint64_t name_len = Get16(h + 26);
+  const uint64_t extra_len = Get16(h + 28);
+  std::vector<unsigned char> extra(extra_len);
+  if (auto s = ReadAt(entry.local_header_offset + kLocalHeaderSize + name_len,
+                      extra.data(), extra_len,
+                      absl::StrCat("local header of '", entry.name, "'"));
+      !s.ok()) {
+    return s;
+  }
+  if (!ForEachExtraRecord(extra.data(), extra_len,
+                          [](uint16_t, const unsigned char*, uint64_t) {})) {
+    return Corrupt(path_,
+                   absl::StrFormat("the extra field of entry '%s' overruns its "
+                                   "local header",
+                                   entry.name));
+  }
+  const uint64_t data =
+      entry.local_header_offset + kLocalHeaderSize + name_len + extra_len;
   if (data > file_size_ || entry.compressed_size > file_size_ - data) {
     return absl::DataLossError(absl::StrFormat(
         "truncated zip archive %s: data of '%s' at offset %d needs %d bytes "
         "but the file has %d",
         path_, entry.name, data, entry.compressed_size, file_size_));
   }
-  return data;
+  entry.data_offset = data;
+  return absl::OkStatus();
+}
+
+absl::Status ZipReader::CheckLayout(uint64_t cd_offset, uint64_t cd_size) {
+  for (ZipEntry& entry : entries_) {
+    if (auto s = ReadLocalHeader(entry); !s.ok()) return s;
+  }
+  // Each entry occupies [local header, end of data). Entries that share
+  // bytes (several names for one deflate stream, say) would multiply what a
+  // small file decompresses to, so no two may overlap, nor may one overlap
+  // the central directory.
+  std::vector<const ZipEntry*> order;
+  order.reserve(entries_.size());
+  for (const ZipEntry& e : entries_) order.push_back(&e);
+  std::sort(order.begin(), order.end(),
+            [](const ZipEntry* a, const ZipEntry* b) {
+              return a->local_header_offset < b->local_header_offset;
+            });
+  const uint64_t cd_end = cd_offset + cd_size;
+  for (size_t i = 0; i < order.size(); ++i) {
+    const ZipEntry& e = *order[i];
+    const uint64_t end = e.data_offset + e.compressed_size;
+    if (e.local_header_offset < cd_end && cd_offset < end) {
+      return Corrupt(
+          path_, absl::StrFormat("entry '%s' (bytes %d-%d) overlaps the "
+                                 "central directory (bytes %d-%d)",
+                                 e.name, e.local_header_offset, end, cd_offset,
+                                 cd_end));
+    }
+    if (i + 1 < order.size() && end > order[i + 1]->local_header_offset) {
+      const ZipEntry& next = *order[i + 1];
+      return Corrupt(
+          path_, absl::StrFormat("entries '%s' (bytes %d-%d) and '%s' (from "
+                                 "byte %d) overlap",
+                                 e.name, e.local_header_offset, end, next.name,
+                                 next.local_header_offset));
+    }
+  }
+  return absl::OkStatus();
+}
+
+const ZipEntry* ZipReader::Find(absl::string_view name) const {
+  auto it = index_.find(std::string(name));
+  return it == index_.end() ? nullptr : &entries_[it->second];
+}
+
+// The scratch buffer through which the unwanted rest of an entry streams.
+constexpr uint64_t kScratchSize = uint64_t{1} << 20;
+
+absl::Status ZipReader::ReadStored(const ZipEntry& entry, unsigned char* dst,
+                                   uint64_t size, uint32_t* crc) const {
+  const std::string what = absl::StrCat("entry '", entry.name, "'");
+  if (auto s = ReadAt(entry.data_offset, dst, size, what); !s.ok()) return s;
+  *crc = Crc32(*crc, dst, size);
+  std::vector<unsigned char> scratch;
+  for (uint64_t done = size; done < entry.uncompressed_size;) {
+    const uint64_t n = std::min(entry.uncompressed_size - done, kScratchSize);
+    scratch.resize(n);
+    if (auto s = ReadAt(entry.data_offset + done, scratch.data(), n, what);
+        !s.ok()) {
+      return s;
+    }
+    *crc = Crc32(*crc, scratch.data(), n);
+    done += n;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ZipReader::ReadDeflated(const ZipEntry& entry, unsigned char* dst,
+                                     uint64_t size, uint32_t* crc) const {
+  z_stream zs;
+  std::memset(&zs, 0, sizeof(zs));
+  if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) {
+    return absl::InternalError("zlib inflateInit2 failed");
+  }
+  const std::string what = absl::StrCat("entry '", entry.name, "'");
+  const uint64_t total = entry.uncompressed_size;
+  std::vector<unsigned char> in(std::min(entry.compressed_size, kScratchSize));
+  std::vector<unsigned char> scratch(std::min(total - size, kScratchSize) + 1);
+  uint64_t in_pos = entry.data_offset;
+  uint64_t in_left = entry.compressed_size;
+  uint64_t out_done = 0;
+  absl::Status status;
+  while (true) {
+    if (zs.avail_in == 0 && in_left > 0) {
+      const uint64_t n = std::min<uint64_t>(in_left, in.size());
+      status = ReadAt(in_pos, in.data(), n, what);
+      if (!status.ok()) break;
+      in_pos += n;
+      in_left -= n;
+      zs.next_in = in.data();
+      zs.avail_in = static_cast<uInt>(n);
+    }
+    // The wanted prefix goes to `dst`, the rest to `scratch`; once the
+    // declared size is reached, one more byte of room shows whether the
+    // stream holds more than it declared.
+    unsigned char* out;
+    uint64_t room;
+    if (out_done < size) {
+      out = dst + out_done;
+      room = std::min<uint64_t>(size - out_done, 1u << 30);
+    } else {
+      out = scratch.data();
+      room = std::min<uint64_t>(total - out_done, scratch.size() - 1);
+      if (room == 0) room = 1;
+    }
+    zs.next_out = out;
+    zs.avail_out = static_cast<uInt>(room);
+    const int ret = inflate(&zs, Z_NO_FLUSH);
+    const uint64_t produced = room - zs.avail_out;
+    out_done += produced;
+    if (out_done > total) {
+      status = Corrupt(path_, absl::StrCat(what,
+                                           " inflates to more than its "
+                                           "declared size"));
+      break;
+    }
+    *crc = Crc32(*crc, out, produced);
+    if (ret == Z_STREAM_END) break;
+    // Z_BUF_ERROR means no progress was possible: only more input can help.
+    if (ret == Z_OK || (ret == Z_BUF_ERROR && zs.avail_in == 0 && in_left > 0))
+      continue;
+    status = Corrupt(path_, absl::StrCat("cannot inflate ", what));
+    break;
+  }
+  inflateEnd(&zs);
+  if (!status.ok()) return status;
+  if (out_done != total) {
+    return Corrupt(path_, absl::StrCat(what, " inflates to the wrong size"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ZipReader::ReadInto(const ZipEntry& entry, void* dst,
                                  uint64_t size) const {
-  if (size != entry.uncompressed_size) {
+  if (size > entry.uncompressed_size) {
     return absl::InvalidArgumentError(
-        absl::StrFormat("%s: entry '%s' holds %d bytes, not the %d expected",
+        absl::StrFormat("%s: entry '%s' holds %d bytes, fewer than the %d "
+                        "wanted",
                         path_, entry.name, entry.uncompressed_size, size));
   }
-  absl::StatusOr<uint64_t> data = DataOffset(entry);
-  if (!data.ok()) return data.status();
-  auto* out = static_cast<unsigned char*>(dst);
-  if (entry.method == 0) {
-    if (auto s =
-            ReadAt(*data, out, size, absl::StrCat("entry '", entry.name, "'"));
-        !s.ok()) {
-      return s;
-    }
-  } else {
-    z_stream zs;
-    std::memset(&zs, 0, sizeof(zs));
-    if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) {
-      return absl::InternalError("zlib inflateInit2 failed");
-    }
-    std::vector<unsigned char> in(1 << 20);
-    uint64_t in_pos = *data;
-    uint64_t in_left = entry.compressed_size;
-    uint64_t out_done = 0;
-    int ret = Z_OK;
-    absl::Status status;
-    while (ret != Z_STREAM_END) {
-      if (zs.avail_in == 0 && in_left > 0) {
-        const uint64_t n = std::min<uint64_t>(in_left, in.size());
-        status = ReadAt(in_pos, in.data(), n,
-                        absl::StrCat("entry '", entry.name, "'"));
-        if (!status.ok()) break;
-        in_pos += n;
-        in_left -= n;
-        zs.next_in = in.data();
-        zs.avail_in = static_cast<uInt>(n);
-      }
-      const uint64_t out_chunk = std::min<uint64_t>(size - out_done, 1u << 30);
-      zs.next_out = out + out_done;
-      zs.avail_out = static_cast<uInt>(out_chunk);
-      const uInt avail_in_before = zs.avail_in;
-      ret = inflate(&zs, Z_NO_FLUSH);
-      out_done += out_chunk - zs.avail_out;
-      if (ret == Z_STREAM_END) break;
-      if (ret == Z_BUF_ERROR && out_done == size && avail_in_before > 0) {
-        status = Corrupt(path_, absl::StrCat("entry '", entry.name,
-                                             "' inflates to more than its "
-                                             "declared size"));
-        break;
-      }
-      if ((ret != Z_OK && ret != Z_BUF_ERROR) ||
-          (zs.avail_in == 0 && in_left == 0 && ret == Z_BUF_ERROR)) {
-        status = Corrupt(
-            path_, absl::StrCat("cannot inflate entry '", entry.name, "'"));
-        break;
-      }
-    }
-    inflateEnd(&zs);
-    if (!status.ok()) return status;
-    if (out_done != size) {
-      return Corrupt(path_, absl::StrCat("entry '", entry.name,
-                                         "' inflates to the wrong size"));
-    }
+  if (entry.data_offset == 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: entry '%s' does not come from this reader", path_, entry.name));
   }
-  const uint32_t crc = Crc32(0, out, size);
+  auto* out = static_cast<unsigned char*>(dst);
+  uint32_t crc = 0;
+  absl::Status status = entry.method == 0
+                            ? ReadStored(entry, out, size, &crc)
+                            : ReadDeflated(entry, out, size, &crc);
+  if (!status.ok()) return status;
   if (crc != entry.crc32) {
     return Corrupt(path_,
                    absl::StrFormat("CRC mismatch in entry '%s' (stored %08x, "
@@ -389,13 +540,6 @@ absl::StatusOr<std::string> ZipReader::ReadToString(const ZipEntry& entry,
     return absl::ResourceExhaustedError(absl::StrFormat(
         "%s: entry '%s' declares %d bytes, more than the limit of %d", path_,
         entry.name, entry.uncompressed_size, max_size));
-  }
-  // A deflated entry cannot expand more than ~1032x; a larger claim is corrupt
-  // and must not make us allocate.
-  if (entry.method == 8 &&
-      entry.uncompressed_size / 1032 > entry.compressed_size + 1) {
-    return Corrupt(path_, absl::StrCat("entry '", entry.name,
-                                       "' claims an impossible size"));
   }
   std::string out(entry.uncompressed_size, '\0');
   if (auto s = ReadInto(entry, out.data(), out.size()); !s.ok()) return s;

@@ -3,6 +3,13 @@
 // ZipReader finds entries through the central directory (local headers of
 // torch files carry zeros when a data descriptor follows), reads stored and
 // deflated entries with CRC-32 checks, and understands zip64 sizes/offsets.
+// It opens only archives whose layout is sound: every entry's local header
+// and data lie inside the file without overlapping another entry or the
+// central directory, every extra field is a whole number of records, no
+// deflated entry claims more than deflate can expand to, and the entries
+// together declare at most kMaxExpansion times the file's size plus
+// kExpansionAllowance uncompressed bytes. So a small file cannot make a
+// reader decompress gigabytes, whatever it claims.
 // ZipWriter writes stored entries whose data start 64-byte aligned, the way
 // PyTorch's own writer pads them (an "FB" extra field in the local header), so
 // the storages can be mapped directly. The writer refuses archives that would
@@ -29,6 +36,8 @@ struct ZipEntry {
   uint64_t compressed_size = 0;
   uint64_t uncompressed_size = 0;
   uint64_t local_header_offset = 0;
+  // Where the data starts (after the local header); set by ZipReader::Open.
+  uint64_t data_offset = 0;
 };
 
 class ZipReader {
@@ -46,8 +55,17 @@ class ZipReader {
   // Null when there is no entry with exactly this name.
   const ZipEntry* Find(absl::string_view name) const;
 
-  // Decompresses `entry` into `dst`, which must hold exactly
-  // entry.uncompressed_size bytes, and verifies the CRC.
+  // Budget on the uncompressed total: torch writes its entries stored
+  // (uncompressed), so a real checkpoint declares about its own size; 4x
+  // still admits an archive recompressed with deflate even when most of its
+  // tensors are zeros, while a bomb of 1 MB cannot declare more than 68 MB.
+  static constexpr uint64_t kMaxExpansion = 4;
+  static constexpr uint64_t kExpansionAllowance = uint64_t{64} << 20;
+
+  // Decompresses the first `size` bytes of `entry` (at most its
+  // uncompressed size) into `dst`. The rest of the entry passes through a
+  // small buffer, so a reader that needs only a prefix never allocates the
+  // whole entry, yet the CRC is verified over all of it.
   absl::Status ReadInto(const ZipEntry& entry, void* dst, uint64_t size) const;
   // The whole entry; refuses entries larger than `max_size`.
   absl::StatusOr<std::string> ReadToString(const ZipEntry& entry,
@@ -59,7 +77,15 @@ class ZipReader {
   absl::Status ReadAt(uint64_t offset, void* dst, uint64_t size,
                       absl::string_view what) const;
   absl::Status ParseCentralDirectory();
-  absl::StatusOr<uint64_t> DataOffset(const ZipEntry& entry) const;
+  absl::Status ParseCentralEntry(const unsigned char* h, uint64_t left,
+                                 uint64_t i, uint64_t* consumed);
+  absl::Status ReadLocalHeader(ZipEntry& entry) const;
+  absl::Status CheckLayout(uint64_t cd_offset, uint64_t cd_size);
+  absl::Status CheckSizes() const;
+  absl::Status ReadStored(const ZipEntry& entry, unsigned char* dst,
+                          uint64_t size, uint32_t* crc) const;
+  absl::Status ReadDeflated(const ZipEntry& entry, unsigned char* dst,
+                            uint64_t size, uint32_t* crc) const;
 
   std::string path_;
   int fd_;
