@@ -12,6 +12,7 @@
 #   tools/ferplus_noise_study.sh train <name> <ce|dmue> <noise rate> [extra overrides]
 #   tools/ferplus_noise_study.sh branch <ce name> <dmue name>
 #   tools/ferplus_noise_study.sh eval <name> [baseline name]   final weights on Valid + audit
+#     (AUDIT_MAX_EXAMPLES=N audits the first N training images only)
 # A DMUE run's first 5 epochs are the cross-entropy run's first 5, bit for bit
 # (same config but the loss, which the warm-up does not use), so instead of
 # training them twice: train the CE run with extra overrides 'max_steps: 975'
@@ -66,10 +67,10 @@ evaluate() {
   # each ranking finds (a cross-entropy run's auxiliary branches are untrained:
   # it is audited as the baseline of its DMUE run).
   grep -q "^loss: DMUE" "${run}/config.pbtxt" || return 0
-  local noisy=()
-  if [[ -f "${run}/noisy_labels.txt" ]]; then noisy=(--noisy_labels="${run}/noisy_labels.txt"); fi
+  local audit_flags=(--max_examples="${AUDIT_MAX_EXAMPLES:-0}")  # 0: the whole training set
+  if [[ -f "${run}/noisy_labels.txt" ]]; then audit_flags+=(--noisy_labels="${run}/noisy_labels.txt"); fi
   "${BIN}/evaluation/audit" --checkpoint="${run}/last.pth" --spec="${run}/best_inference.spec.pbtxt" \
-    --lmdb=runs/ferplus/train --list=runs/ferplus/train/labels.txt.soft "${noisy[@]}" "${baseline[@]}" \
+    --lmdb=runs/ferplus/train --list=runs/ferplus/train/labels.txt.soft "${audit_flags[@]}" "${baseline[@]}" \
     --output_dir="${run}/audit"
 }
 
