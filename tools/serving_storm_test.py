@@ -140,8 +140,8 @@ def hostile_classes(port, limit, photo):
     def body(path, headers, data):
         return lambda: send_raw(port, [request_head("POST", path, headers, len(data)), data])
 
-    def streamed(path, headers, parts):
-        return lambda: send_raw(port, [request_head("POST", path, headers)] + list(parts))
+    def streamed(path, headers, make_parts):
+        return lambda: send_raw(port, [request_head("POST", path, headers)] + list(make_parts()))
 
     nested = ("[" * 500000 + "]" * 500000).encode()
     nested_obj = ('{"inputs": ' + "[" * 200000 + "]" * 200000 + "}").encode()
@@ -158,7 +158,7 @@ def hostile_classes(port, limit, photo):
         "declared length far over the limit": lambda: send_raw(
             port, [request_head("POST", faces, itype, 1 << 40)] + list(generate(1 << 20))),
         "chunked body over the limit": streamed(faces, itype + [("Transfer-Encoding", "chunked")],
-                                                chunked(limit + (4 << 20))),
+                                                lambda: chunked(limit + (4 << 20))),
         "body without a length": lambda: send_raw(
             port, [request_head("POST", faces, itype + [("Connection", "close")])] + list(generate(limit + (4 << 20)))),
         "gzip bomb (64 KB -> 64 MB)": body(infer, jtype + [("Content-Encoding", "gzip")], gzip_bomb),
@@ -292,7 +292,9 @@ def main():
         with concurrent.futures.ThreadPoolExecutor(args.concurrency) as pool:
             futures = {pool.submit(fn): name for name, fn in classes.items() for _ in range(args.repeat)}
             for future in concurrent.futures.as_completed(futures):
-                results[futures[future]][str(future.result())] += 1
+                name = futures[future]
+                results[name][str(future.result())] += 1
+                print(f"  done: {name} -> {dict(results[name])} ({time.monotonic() - start:.1f} s)", flush=True)
         storm_seconds = time.monotonic() - start
         storm_peak = sampler.peak
         alive_after_storm = server.poll() is None
