@@ -3,21 +3,7 @@
 # command resumes from the last epoch's last.pth and ends with weights
 # identical, byte for byte, to an uninterrupted run's (cross-entropy warm-up,
 # then DMUE epochs; tiny synthetic faces, one thread).
-set -euo pipefail
-run="${TEST_SRCDIR}/dmue_cpp"
-tmp="${TEST_TMPDIR:-/tmp}/kill_resume_test"
-rm -rf "$tmp" && mkdir -p "$tmp"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-"${run}/datasets/make_synthetic" --output_dir="$tmp/data" --num_train=192 --num_val=24 --size=40 \
-  --num_classes=3 --contact_per_class=1 >/dev/null
-data() {  # split, augment, sampler
-  cat <<CFG
-  lmdb_path: "$tmp/data/lmdb" list_path: "$tmp/data/$1_list.txt" list_format: REFERENCE
-  split: "$1" num_classes: 3 resize: 36 crop: 32 augment: $2 batch_size: 24 num_workers: 1
-  sampler: $3 drop_last: false
-CFG
-}
+source "${TEST_SRCDIR}/dmue_cpp/training/testing/synthetic_run.sh" kill_resume_test 192
 cat > "$tmp/config.pbtxt" <<CFG
 model { backbone: RESNET18 num_classes: 3 }
 train_data { $(data train true SHUFFLED) min_per_class: 2 augmentation { affine_p: 0.5 erasing_p: 0.5 } }

@@ -5,21 +5,7 @@
 # alone writes checkpoints and metrics. Then two launchers as two machines
 # (--nnodes=2), a bad --node_rank, and a worker that fails (bad config) making
 # the launcher fail and name the field.
-set -euo pipefail
-run="${TEST_SRCDIR}/dmue_cpp"
-tmp="${TEST_TMPDIR:-/tmp}/launch_test"
-rm -rf "$tmp" && mkdir -p "$tmp"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-"${run}/datasets/make_synthetic" --output_dir="$tmp/data" --num_train=96 --num_val=24 --size=40 \
-  --num_classes=3 --contact_per_class=1 >/dev/null
-data() {  # split, augment, sampler
-  cat <<CFG
-  lmdb_path: "$tmp/data/lmdb" list_path: "$tmp/data/$1_list.txt" list_format: REFERENCE
-  split: "$1" num_classes: 3 resize: 36 crop: 32 augment: $2 batch_size: 24 num_workers: 1
-  sampler: $3 drop_last: false
-CFG
-}
+source "${TEST_SRCDIR}/dmue_cpp/training/testing/synthetic_run.sh" launch_test 96
 cat > "$tmp/ddp.pbtxt" <<CFG
 model { backbone: RESNET18 num_classes: 3 }
 train_data { $(data train true CLASS_BALANCED) num_samples: 96 }
