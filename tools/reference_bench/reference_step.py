@@ -7,9 +7,13 @@ C++ parity tests check): ResNet-18 trunk without the stem ReLU, C+1 layer4
 copies, every auxiliary layer4 run on the samples outside its class and again,
 with autograd graph, on the samples of its class; bnneck, SP-KD Gram
 matrices, the pairwise-uncertainty head, train.py's losses; Adam over base
-and classifiers. Needs Debian's python3-torch:
+and classifiers. With --inference it times the reference's inference model instead (the
+converted main branch: the same trunk, one layer4, bnneck and classifier, in
+eval mode under no_grad), as its inference.py runs it. Needs Debian's
+python3-torch:
 
     /usr/bin/python3 tools/reference_bench/reference_step.py --batch 32 --steps 3
+    /usr/bin/python3 tools/reference_bench/reference_step.py --inference --batch 1 --steps 30
 """
 import argparse
 import time
@@ -113,29 +117,62 @@ def step(model, optimizer, images, labels, C, T=1.2, w=0.5, gamma=1000.0, ramp_u
     return loss.item()
 
 
+class MainBranch(nn.Module):
+    """The inference model the reference's conversion keeps: trunk, layer4 of the last branch, bnneck, classifier."""
+
+    def __init__(self, num_classes):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.trunk = nn.Sequential(layer(64, 64, 1), layer(64, 128, 2), layer(128, 256, 2), layer(256, 512, 2))
+        self.bottleneck = nn.BatchNorm1d(512)
+        self.classifier = nn.Linear(512, num_classes, bias=False)
+
+    def forward(self, x):
+        x = self.trunk(F.max_pool2d(self.bn1(self.conv1(x)), 2))
+        return self.classifier(self.bottleneck(F.adaptive_avg_pool2d(x, 1).flatten(1)))
+
+
+def median_seconds(fn, steps):
+    fn()  # warm-up
+    times = []
+    for _ in range(steps):
+        start = time.time()
+        fn()
+        times.append(time.time() - start)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def time_inference(args):
+    model = MainBranch(args.classes).eval()
+    images = torch.randn(args.batch, 3, args.size, args.size)
+    with torch.no_grad():
+        median = median_seconds(lambda: model(images), args.steps)
+    print(f"reference inference: batch {args.batch} size {args.size}: median {median * 1000:.2f} ms, "
+          f"{args.batch / median:.2f} images/s")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--classes", type=int, default=8)
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--inference", action="store_true", help="time the inference model, not a training step")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.inference:
+        return time_inference(args)
     model = MultiBranch(args.classes).train()
     base = [p for n, p in model.named_parameters() if not n.startswith(("classifiers", "project_w", "bottleneck"))]
     optimizer = torch.optim.Adam([{"params": base, "lr": 1e-4},
                                   {"params": model.classifiers.parameters(), "lr": 1e-3}], weight_decay=1e-4)
     images = torch.randn(args.batch, 3, args.size, args.size)
     labels = torch.arange(args.batch) % args.classes
-    step(model, optimizer, images, labels, args.classes)  # warm-up
-    times = []
-    for _ in range(args.steps):
-        start = time.time()
-        step(model, optimizer, images, labels, args.classes)
-        times.append(time.time() - start)
-    times.sort()
-    median = times[len(times) // 2]
+    median = median_seconds(lambda: step(model, optimizer, images, labels, args.classes), args.steps)
     print(f"reference-equivalent train step: batch {args.batch} size {args.size}: median {median:.3f} s, "
           f"{args.batch / median:.2f} images/s")
 
