@@ -11,7 +11,7 @@ whose ratios are reference time / our time (above 1: ours is faster). The
 candidates' deviation is within its bound (training/auto_compute.h,
 dmue/folded_model.h).
 
-    bazel build -c opt //dmue:model_benchmark
+    bazel build //dmue:model_benchmark   # .bazelrc compiles with -O2
     /usr/bin/python3 tools/reference_bench/speed_table.py --json speed.json
 
 Run it alone: another job on the 2 cores distorts every figure. The speed of
@@ -105,7 +105,7 @@ def main():
     except ImportError:
         sys.exit("the reference side needs Debian's python3-torch: apt-get install python3-torch")
     if not os.access(args.benchmark, os.X_OK):
-        sys.exit(f"{args.benchmark} is not built: bazel build -c opt //dmue:model_benchmark")
+        sys.exit(f"{args.benchmark} is not built: bazel build //dmue:model_benchmark")
 
     cpu = cpu_description()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
