@@ -239,9 +239,11 @@ void HttpFrontEnd::Route() {
   // most overload away before the body; this is the exact count).
   auto handle = [this](const httplib::Request& req, httplib::Response& res) {
     const absl::Time start = absl::Now();
-    inflight_->Add(1);
+    // A scrape of /metrics does not count itself in flight (nor as a request).
+    const int in_flight = req.path == "/metrics" ? 0 : 1;
+    inflight_->Add(in_flight);
     HttpReply reply = Dispatch(req);
-    inflight_->Add(-1);
+    inflight_->Add(-in_flight);
     Send(res, reply);
     if (reply.route.empty()) return;
     requests_->Add(1, {{"route", reply.route}, {"code", absl::StrCat(reply.status)}});

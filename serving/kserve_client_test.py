@@ -105,7 +105,7 @@ def main():
     inputs = {t.name: (t.datatype, list(t.shape)) for t in meta.inputs}
     outputs = {t.name: (t.datatype, list(t.shape)) for t in meta.outputs}
     check(meta.name == "dmue" and list(meta.versions) == ["1"], "ModelMetadata name and versions")
-    check(inputs.get("image") == ("BYTES", [-1]), "ModelMetadata input image: %s" % inputs.get("image"))
+    check(inputs.get("image") == ("BYTES", [-1]), "ModelMetadata input image: %s" % (inputs.get("image"),))
     side = inputs.get("input", ("", [0, 0, 0, 0]))[1][2]
     check(inputs.get("input") == ("FP32", [-1, 3, side, side]) and side > 0,
           "ModelMetadata input input: %s" % (inputs.get("input"),))
