@@ -16,6 +16,8 @@
 #include <limits>
 #include <string>
 
+#include <google/protobuf/stubs/logging.h>
+
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "serving/grpc/grpc_predict_v2.pb.h"
@@ -77,6 +79,9 @@ void Encode(InferRequest request) {
 }  // namespace dmue::fuzz
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  // Protobuf logs every string field that is not UTF-8: most mutants.
+  static const bool quiet = (google::protobuf::SetLogHandler(nullptr), true);
+  (void)quiet;
   const absl::string_view bytes(reinterpret_cast<const char*>(data), size);
   absl::StatusOr<dmue::serving::InferRequest> json = dmue::serving::ParseInferJson(bytes, dmue::fuzz::Model());
   if (json.ok()) {
