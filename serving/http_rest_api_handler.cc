@@ -1,6 +1,7 @@
 #include "serving/http_rest_api_handler.h"
 
 #include <exception>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -48,6 +49,17 @@ bool IsTrue(absl::string_view v) {
 
 std::vector<absl::string_view> Segments(absl::string_view path) {
   return absl::StrSplit(path, '/', absl::SkipEmpty());
+}
+
+// The metrics label of /v2/models/<name>[/versions/<v>][/ready | /infer],
+// or "" when the path is none of them (`trailing`: more segments follow).
+std::string ModelRouteLabel(absl::string_view method, absl::string_view action, bool trailing) {
+  const bool get = method == "GET" || method == "HEAD";
+  if (trailing) return "";
+  if (get && action.empty()) return "/v2/models/metadata";
+  if (get && action == "ready") return "/v2/models/ready";
+  if (method == "POST" && action == "infer") return "/v2/models/infer";
+  return "";
 }
 
 }  // namespace
@@ -113,18 +125,16 @@ HttpReply HttpRestApiHandler::Route(absl::string_view method, absl::string_view 
   }
   const std::vector<absl::string_view> segments = Segments(path);
   if (segments.size() >= 3 && segments[0] == "v2" && segments[1] == "models") {
-    HttpReply reply = ModelRoute(method, segments, body);
-    if (reply.route != "other") return reply;
+    if (std::optional<HttpReply> reply = ModelRoute(method, segments, body)) return *std::move(reply);
   }
   HttpReply reply = ErrorReply(404, absl::StrCat("no route for ", method, " ", path));
   reply.route = "other";
   return reply;
 }
 
-// /v2/models/<name>[/versions/<v>][/ready | /infer]; route "other" when the
-// path is none of them.
-HttpReply HttpRestApiHandler::ModelRoute(absl::string_view method, const std::vector<absl::string_view>& segments,
-                                         absl::string_view body) const {
+std::optional<HttpReply> HttpRestApiHandler::ModelRoute(absl::string_view method,
+                                                        const std::vector<absl::string_view>& segments,
+                                                        absl::string_view body) const {
   const absl::string_view name = segments[2];
   size_t next = 3;
   absl::string_view version;
@@ -133,40 +143,30 @@ HttpReply HttpRestApiHandler::ModelRoute(absl::string_view method, const std::ve
     next = 5;
   }
   const absl::string_view action = next < segments.size() ? segments[next] : "";
-  const bool get = method == "GET" || method == "HEAD";
-  std::string route;
-  if (next + 1 < segments.size()) {
-    route = "other";
-  } else if (get && action.empty()) {
-    route = "/v2/models/metadata";
-  } else if (get && action == "ready") {
-    route = "/v2/models/ready";
-  } else if (method == "POST" && action == "infer") {
-    route = "/v2/models/infer";
-  } else {
-    route = "other";
-  }
-  if (route == "other") return JsonReply(404, "", "other");
+  const std::string route = ModelRouteLabel(method, action, next + 1 < segments.size());
+  if (route.empty()) return std::nullopt;
+  HttpReply reply = ModelReply(route, name, version, body);
+  reply.route = route;
+  return reply;
+}
 
-  auto answer = [&route](HttpReply reply) {
-    reply.route = route;
-    return reply;
-  };
+HttpReply HttpRestApiHandler::ModelReply(absl::string_view route, absl::string_view name, absl::string_view version,
+                                         absl::string_view body) const {
   ExpressionService* service = service_.load();
-  if (service == nullptr) return answer(ErrorReply(503, "the model is not loaded yet"));
+  if (service == nullptr) return ErrorReply(503, "the model is not loaded yet");
   const ModelMetadata& metadata = service->metadata();
   // Name (and version) from the path; an empty name cannot reach here.
-  if (absl::Status s = CheckModel(metadata, name, version); !s.ok()) return answer(StatusReply(s));
-  if (route == "/v2/models/metadata") return answer(JsonReply(200, ModelMetadataJson(DescribeModel(metadata)), ""));
-  if (route == "/v2/models/ready") return answer(JsonReply(200, json{{"ready", true}}.dump(), ""));
+  if (absl::Status s = CheckModel(metadata, name, version); !s.ok()) return StatusReply(s);
+  if (route == "/v2/models/metadata") return JsonReply(200, ModelMetadataJson(DescribeModel(metadata)), "");
+  if (route == "/v2/models/ready") return JsonReply(200, json{{"ready", true}}.dump(), "");
 
   absl::StatusOr<InferRequest> request = ParseInferJson(body, metadata);
-  if (!request.ok()) return answer(StatusReply(request.status()));
+  if (!request.ok()) return StatusReply(request.status());
   request->model_name = std::string(name);
   request->model_version = std::string(version);
   absl::StatusOr<InferResult> result = RunInfer(*service, *std::move(request));
-  if (!result.ok()) return answer(StatusReply(result.status()));
-  return answer(JsonReply(200, InferResultJson(*result, metadata), ""));
+  if (!result.ok()) return StatusReply(result.status());
+  return JsonReply(200, InferResultJson(*result, metadata), "");
 }
 
 HttpReply HttpRestApiHandler::Faces(absl::string_view query, const HttpHeaders& headers, absl::string_view body,

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -82,7 +83,10 @@ class HttpRestApiHandler {
  private:
   HttpReply Route(absl::string_view method, absl::string_view path, absl::string_view query,
                   const HttpHeaders& headers, absl::string_view body, const FormFiles* form_files) const;
-  HttpReply ModelRoute(absl::string_view method, const std::vector<absl::string_view>& segments,
+  // The /v2/models/... routes; nullopt for a path that is none of them.
+  std::optional<HttpReply> ModelRoute(absl::string_view method, const std::vector<absl::string_view>& segments,
+                                      absl::string_view body) const;
+  HttpReply ModelReply(absl::string_view route, absl::string_view name, absl::string_view version,
                        absl::string_view body) const;
   HttpReply Faces(absl::string_view query, const HttpHeaders& headers, absl::string_view body,
                   const FormFiles* form_files) const;

@@ -206,9 +206,7 @@ absl::Status ParseImageGrpc(const inference::ModelInferRequest::InferInputTensor
   if (input.datatype() != "BYTES") {
     return absl::InvalidArgumentError(absl::StrCat("input 'image' must be BYTES, not '", input.datatype(), "'"));
   }
-  int64_t elements = 1;
-  for (int64_t d : input.shape()) elements = d == 1 ? elements : -1;
-  if (elements != 1) {
+  if (!absl::c_all_of(input.shape(), [](int64_t d) { return d == 1; })) {
     return absl::InvalidArgumentError("input 'image': shape must hold one element ([1]): one photo per request");
   }
   if (raw != nullptr) {
