@@ -7,6 +7,7 @@
 set -euo pipefail
 run="${TEST_SRCDIR}/dmue_cpp"
 source "${run}/serving/testing/shared_dir.sh"
+source "${run}/serving/testing/wait_for_port.sh"
 tmp="${TEST_TMPDIR:-/tmp}/kserve_client_test"
 mkdir -p "$tmp/stubs"
 fail() { echo "FAIL: $*" >&2; cat "$tmp/server.log" >&2 2>/dev/null || true; exit 1; }
@@ -32,13 +33,6 @@ free_port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
 # gRPC starts once the model is loaded: the log says when and where.
-grpc_port=""
-for _ in $(seq 1 900); do
-  grpc_port=$(sed -n 's#.*gRPC on 127.0.0.1:\([0-9]*\).*#\1#p' "$tmp/server.log" | head -1)
-  [[ -n "$grpc_port" ]] && break
-  kill -0 $pid 2>/dev/null || fail "server exited early"
-  sleep 0.1
-done
-[[ -n "$grpc_port" ]] || fail "no 'gRPC on' line"
+grpc_port=$(wait_for_port "$tmp/server.log" $pid "gRPC on 127.0.0.1:" 90) || fail "gRPC did not start"
 /usr/bin/python3 "${run}/serving/kserve_client_test.py" "$tmp/stubs" "127.0.0.1:$grpc_port" \
   "$shared/data/photos" || fail "the python client's checks failed"
