@@ -62,6 +62,8 @@ std::string ModelRouteLabel(absl::string_view method, absl::string_view action, 
   return "";
 }
 
+absl::Status NotLoaded() { return absl::UnavailableError("the model is not loaded yet"); }
+
 }  // namespace
 
 HttpReply ErrorReply(int status, absl::string_view message) {
@@ -92,7 +94,7 @@ HttpReply HttpRestApiHandler::ProcessRequest(absl::string_view method, absl::str
     // The protocol layer returns statuses; an exception here is a bug, and
     // it must fail this request only, not the process.
     LOG(ERROR) << method << " " << path << ": " << e.what();
-    HttpReply reply = ErrorReply(500, absl::StrCat("internal error: ", e.what()));
+    HttpReply reply = StatusReply(absl::InternalError(absl::StrCat("internal error: ", e.what())));
     reply.route = RouteLabel(method, path);
     return reply;
   }
@@ -127,7 +129,7 @@ HttpReply HttpRestApiHandler::Route(absl::string_view method, absl::string_view 
   if (segments.size() >= 3 && segments[0] == "v2" && segments[1] == "models") {
     if (std::optional<HttpReply> reply = ModelRoute(method, segments, body)) return *std::move(reply);
   }
-  HttpReply reply = ErrorReply(404, absl::StrCat("no route for ", method, " ", path));
+  HttpReply reply = StatusReply(absl::NotFoundError(absl::StrCat("no route for ", method, " ", path)));
   reply.route = "other";
   return reply;
 }
@@ -153,7 +155,7 @@ std::optional<HttpReply> HttpRestApiHandler::ModelRoute(absl::string_view method
 HttpReply HttpRestApiHandler::ModelReply(absl::string_view route, absl::string_view name, absl::string_view version,
                                          absl::string_view body) const {
   ExpressionService* service = service_.load();
-  if (service == nullptr) return ErrorReply(503, "the model is not loaded yet");
+  if (service == nullptr) return StatusReply(NotLoaded());
   const ModelMetadata& metadata = service->metadata();
   // Name (and version) from the path; an empty name cannot reach here.
   if (absl::Status s = CheckModel(metadata, name, version); !s.ok()) return StatusReply(s);
@@ -172,7 +174,7 @@ HttpReply HttpRestApiHandler::ModelReply(absl::string_view route, absl::string_v
 HttpReply HttpRestApiHandler::Faces(absl::string_view query, const HttpHeaders& headers, absl::string_view body,
                                     const FormFiles* form_files) const {
   ExpressionService* service = service_.load();
-  if (service == nullptr) return ErrorReply(503, "the model is not loaded yet");
+  if (service == nullptr) return StatusReply(NotLoaded());
   AnalyzeOptions options;
   options.skip_detection = IsTrue(QueryValue(query, "skip_detection"));
   std::string source = "request body";
@@ -181,12 +183,13 @@ HttpReply HttpRestApiHandler::Faces(absl::string_view query, const HttpHeaders& 
   if (absl::StartsWith(type, "multipart/form-data")) {
     const auto file = form_files == nullptr ? FormFiles::const_iterator() : form_files->find("image");
     if (form_files == nullptr || file == form_files->end()) {
-      return ErrorReply(400, "multipart upload without an 'image' field");
+      return StatusReply(absl::InvalidArgumentError("multipart upload without an 'image' field"));
     }
     bytes = file->second.content;
     source = absl::StrCat("uploaded file '", file->second.filename, "'");
   } else if (!type.empty() && !absl::StartsWith(type, "image/") &&
              !absl::StartsWith(type, "application/octet-stream")) {
+    // HTTP's own refusal: no Status code means "415 Unsupported Media Type".
     return ErrorReply(415, absl::StrCat("unsupported Content-Type '", type,
                                         "': send image/jpeg, image/png, application/octet-stream "
                                         "or multipart/form-data with an 'image' field"));

@@ -12,8 +12,10 @@
 //   POST /v1/faces[?skip_detection=true]           (raw image or multipart)
 //   GET  /metrics (when a registry is given), GET / (the web page)
 // Parsing, validation and encoding are serving/protocol.h's; errors are JSON
-// {"error": "...", "code": N} with the code of HttpStatusFor. Connection
-// limits and admission are the transport's (serving/http_server.h).
+// {"error": "...", "code": N}, every one made from an absl::Status mapped by
+// HttpStatusFor except 415 (a Content-Type /v1/faces does not take: HTTP's
+// own). Connection limits and admission are the transport's
+// (serving/http_server.h).
 #ifndef SERVING_HTTP_REST_API_HANDLER_H_
 #define SERVING_HTTP_REST_API_HANDLER_H_
 

@@ -49,10 +49,10 @@ class InflightTicket {
 };
 
 HttpReply OverloadedReply(int max_inflight, int retry_after_seconds) {
-  HttpReply reply =
-      ErrorReply(503, absl::StrCat("server overloaded: ", max_inflight,
-                                   " inference requests in flight (ServerConfig.max_inflight_requests); retry after ",
-                                   retry_after_seconds, " s"));
+  HttpReply reply = StatusReply(absl::UnavailableError(
+      absl::StrCat("server overloaded: ", max_inflight,
+                   " inference requests in flight (ServerConfig.max_inflight_requests); retry after ",
+                   retry_after_seconds, " s")));
   reply.headers.emplace_back("Retry-After", absl::StrCat(retry_after_seconds));
   return reply;
 }
@@ -259,7 +259,8 @@ HttpReply HttpFrontEnd::Dispatch(const httplib::Request& req) {
   if (inference) {
     HttpReply refusal;
     if (static_cast<int64_t>(req.body.size()) > config_.max_request_bytes()) {
-      refusal = ErrorReply(413, absl::StrCat("request body over the limit of ", config_.max_request_bytes(), " bytes"));
+      refusal = StatusReply(absl::ResourceExhaustedError(
+          absl::StrCat("request body over the limit of ", config_.max_request_bytes(), " bytes")));
     } else if (ticket.emplace(&inflight_inference_, max_inflight_); !ticket->admitted()) {
       refusal = OverloadedReply(max_inflight_, config_.retry_after_seconds());
     }
