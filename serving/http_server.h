@@ -1,4 +1,7 @@
-// The HTTP front end of the inference server (cpp-httplib).
+// The HTTP front end of the inference server: a thin cpp-httplib adapter.
+// Routing, parsing and encoding are HttpRestApiHandler's
+// (serving/http_rest_api_handler.h, over serving/protocol.h); this class owns
+// the socket, the connection limits, admission and the HTTP metrics.
 //
 // Open Inference Protocol (KServe v2) routes:
 //   GET  /v2/health/live, /v2/health/ready (503 until the model is loaded)
@@ -35,7 +38,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "serving/expression_service.h"
+#include "serving/http_rest_api_handler.h"
 #include "serving/metrics.h"
+#include "serving/protocol.h"
 #include "serving/server_config.pb.h"
 
 namespace httplib {
@@ -47,13 +52,6 @@ namespace dmue::serving {
 
 class GuardedServer;
 
-// The HTTP status an absl status maps to (InvalidArgument 400,
-// ResourceExhausted 413, NotFound 404, Unavailable 503, ...).
-int HttpStatusFor(const absl::Status& status);
-
-// The /v1/faces reply for `result`.
-std::string FacesJson(const AnalyzeResult& result, const ModelMetadata& metadata);
-
 class HttpFrontEnd {
  public:
   // `metrics` must outlive the front end; `index_html` is served at "/".
@@ -61,7 +59,7 @@ class HttpFrontEnd {
   ~HttpFrontEnd();
 
   // Requests are answered 503 until a service is set (and after nullptr).
-  void SetService(ExpressionService* service) { service_.store(service); }
+  void SetService(ExpressionService* service) { handler_.SetService(service); }
 
   // Binds config.host:config.port (port 0: any free port); returns the port.
   absl::StatusOr<int> Bind();
@@ -72,6 +70,8 @@ class HttpFrontEnd {
 
  private:
   void Route();
+  // Body bound and admission for the inference routes, then the handler.
+  HttpReply Dispatch(const httplib::Request& req);
   // The checks a request's headers allow before its body is read: framing,
   // encoding, declared size, overload. True if it wrote a refusal (and
   // marked the connection to close, the body being unread).
@@ -81,9 +81,8 @@ class HttpFrontEnd {
 
   const ServerConfig config_;
   MetricsRegistry* const metrics_;
-  const std::string index_html_;
+  HttpRestApiHandler handler_;
   const int max_inflight_;
-  std::atomic<ExpressionService*> service_{nullptr};
   // Inference requests admitted and not yet answered.
   std::atomic<int> inflight_inference_{0};
   std::unique_ptr<GuardedServer> server_;

@@ -1,5 +1,7 @@
 // The inference server: HTTP/JSON (Open Inference Protocol + /v1/faces, the
-// web page, /metrics) and optionally gRPC, over one ExpressionService.
+// web page, /metrics) and optionally gRPC on grpc_port (our
+// ExpressionInference and the standard KServe v2 GRPCInferenceService, one
+// port), over one ExpressionService.
 //   bazel run //serving:server   (serving/configs/server.pbtxt: the shipped FERPlus bundle)
 // It listens at once (live), loads the model and the detector, then reports
 // ready; SIGTERM / SIGINT stop accepting, finish what is in flight, and exit.

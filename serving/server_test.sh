@@ -5,6 +5,7 @@
 set -euo pipefail
 run="${TEST_SRCDIR}/dmue_cpp"
 source "${run}/serving/testing/shared_dir.sh"
+source "${run}/serving/testing/wait_for_port.sh"
 tmp="${TEST_TMPDIR:-/tmp}/server_test"
 mkdir -p "$tmp"
 fail() { echo "FAIL: $*" >&2; cat "$tmp/server.log" >&2 || true; exit 1; }
@@ -24,14 +25,7 @@ grep -q "max_batch_size" <<<"$bad" || fail "bad config error does not name the f
 "$server" --config="$config" --model_path="$model" --detector_dir="$shared/models/mtcnn" \
   --host=127.0.0.1 --port=0 --grpc_port=0 >"$tmp/server.log" 2>&1 &
 pid=$!
-port=""
-for _ in $(seq 1 300); do
-  port=$(sed -n 's#.*listening on http://127.0.0.1:\([0-9]*\).*#\1#p' "$tmp/server.log" | head -1)
-  [[ -n "$port" ]] && break
-  kill -0 $pid 2>/dev/null || fail "server exited early"
-  sleep 0.1
-done
-[[ -n "$port" ]] || fail "no 'listening on' line"
+port=$(wait_for_port "$tmp/server.log" $pid "listening on http://127.0.0.1:" 30) || fail "not listening"
 curl -sf "http://127.0.0.1:$port/v2/health/live" >/dev/null || fail "not live"
 for _ in $(seq 1 600); do
   code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/health/ready" || true)

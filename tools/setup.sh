@@ -13,6 +13,7 @@ PACKAGES=(
   libgtest-dev libbenchmark-dev
   libcpp-httplib-dev nlohmann-json3-dev libgrpc++-dev protobuf-compiler-grpc
   chromium wrk curl python3
+  python3-grpcio python3-protobuf
 )
 
 missing=()

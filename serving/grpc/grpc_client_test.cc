@@ -221,11 +221,17 @@ TEST_F(GrpcClientTest, ModelMetadata) {
   ASSERT_EQ(metadata.class_names_size(), kNumClasses);
   for (int c = 0; c < kNumClasses; ++c) EXPECT_EQ(metadata.class_names(c), kClassNames[c]);
   EXPECT_EQ(metadata.input_size(), kInputSize);
-  ASSERT_EQ(metadata.inputs_size(), 1);
-  EXPECT_EQ(metadata.inputs(0).datatype(), "FP32");
-  EXPECT_EQ(std::vector<int64_t>(metadata.inputs(0).shape().begin(), metadata.inputs(0).shape().end()),
+  // The HTTP route's and KServe's tensors (serving/protocol.h DescribeModel):
+  // "image" BYTES and "input" FP32 in; five outputs.
+  ASSERT_EQ(metadata.inputs_size(), 2);
+  EXPECT_EQ(metadata.inputs(0).name(), "image");
+  EXPECT_EQ(metadata.inputs(0).datatype(), "BYTES");
+  EXPECT_EQ(metadata.inputs(1).name(), "input");
+  EXPECT_EQ(metadata.inputs(1).datatype(), "FP32");
+  EXPECT_EQ(std::vector<int64_t>(metadata.inputs(1).shape().begin(), metadata.inputs(1).shape().end()),
             (std::vector<int64_t>{-1, 3, kInputSize, kInputSize}));
-  ASSERT_EQ(metadata.outputs_size(), 1);
+  ASSERT_EQ(metadata.outputs_size(), 5);
+  EXPECT_EQ(metadata.outputs(0).name(), "probabilities");
   EXPECT_EQ(std::vector<int64_t>(metadata.outputs(0).shape().begin(), metadata.outputs(0).shape().end()),
             (std::vector<int64_t>{-1, kNumClasses}));
 

@@ -1,7 +1,13 @@
-// gRPC front end of the inference server: the ExpressionInference service of
-// serving/grpc/expression.proto (Open Inference Protocol health and metadata
-// calls, Analyze, ClassifyTensors) over an ExpressionService, plus the
-// standard grpc.health.v1.Health service.
+// gRPC front end of the inference server, on one port over one
+// ExpressionService:
+//   - our ExpressionInference service (serving/grpc/expression.proto: Open
+//     Inference Protocol health and metadata calls, Analyze, ClassifyTensors);
+//   - the standard KServe v2 / Open Inference Protocol service
+//     inference.GRPCInferenceService (serving/grpc/grpc_predict_v2.proto:
+//     ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata,
+//     ModelInfer), parsed and encoded by serving/protocol.h like the HTTP
+//     route, so Triton and KServe clients work unchanged;
+//   - grpc.health.v1.Health.
 //
 //   ASSIGN_OR_RETURN(auto grpc, StartGrpcServer(service.get(), &metrics,
 //                                               "0.0.0.0:8081", config.max_request_bytes()));
@@ -13,8 +19,9 @@
 //   dmue_grpc_request_duration_seconds{method}   histogram (the HTTP front end's buckets)
 //   dmue_grpc_requests_in_flight                 gauge
 // (registered once per StartGrpcServer call: one server per registry)
-// with method the short rpc name ("Analyze"); errors carry the service's
-// absl status mapped to the gRPC code of the same name, with its message.
+// with method the short rpc name ("Analyze"; KServe's with their service:
+// "GRPCInferenceService/ModelInfer"); errors carry the service's absl status
+// mapped to the gRPC code of the same name (GrpcCodeFor), with its message.
 #ifndef SERVING_GRPC_GRPC_SERVER_H_
 #define SERVING_GRPC_GRPC_SERVER_H_
 
@@ -39,7 +46,7 @@ class Server;
 
 namespace dmue::serving {
 
-class ExpressionInferenceImpl;
+struct GrpcServices;
 
 // A running gRPC server. The destructor shuts it down (Shutdown()).
 class GrpcFrontEnd {
@@ -62,14 +69,14 @@ class GrpcFrontEnd {
                                                                        const std::string&, int64_t);
   GrpcFrontEnd();
 
-  std::unique_ptr<ExpressionInferenceImpl> impl_;
+  std::unique_ptr<GrpcServices> services_;
   std::unique_ptr<::grpc::Server> server_;
   int port_ = 0;
   absl::Mutex shutdown_mutex_;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mutex_) = false;
 };
 
-// Starts the ExpressionInference service on `address` ("0.0.0.0:8081",
+// Starts both services on `address` ("0.0.0.0:8081",
 // "127.0.0.1:0", "[::]:8081", ...; insecure credentials). `service` (and
 // `metrics`, which may be null) must outlive the returned server. Messages
 // larger than `max_message_bytes` are refused with RESOURCE_EXHAUSTED before

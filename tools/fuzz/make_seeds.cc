@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -32,6 +33,7 @@
 #include "dmue/io/value.h"
 #include "dmue/io/zip_archive.h"
 #include "dmue/state_dict.h"
+#include "serving/grpc/grpc_predict_v2.pb.h"
 #include "tools/fuzz/tiny_model.h"
 
 namespace dmue::fuzz {
@@ -563,6 +565,83 @@ void Fer2013Seeds(SeedWriter& out) {
            "6,0 0,Validation\n7,0,Training\n1,,Training,extra\n");
 }
 
+// ---------------------------------------------------------------------------
+// Serving requests (the fuzz target's model: 3 classes, 4x4 input).
+
+std::string Le32Float(float v) {
+  std::string bytes(sizeof(v), '\0');
+  std::memcpy(bytes.data(), &v, sizeof(v));
+  return bytes;
+}
+
+inference::ModelInferRequest TensorRequest(bool raw) {
+  inference::ModelInferRequest request;
+  request.set_model_name("dmue");
+  request.set_model_version("1");
+  request.set_id("t");
+  auto* input = request.add_inputs();
+  input->set_name("input");
+  input->set_datatype("FP32");
+  for (int64_t d : {1, 3, 4, 4}) input->add_shape(d);
+  std::string bytes;
+  for (int i = 0; i < 48; ++i) {
+    const float v = (i % 5) * 0.25f - 0.5f;
+    if (raw) {
+      bytes += Le32Float(v);
+    } else {
+      input->mutable_contents()->add_fp32_contents(v);
+    }
+  }
+  if (raw) request.add_raw_input_contents(bytes);
+  request.add_outputs()->set_name("probabilities");
+  return request;
+}
+
+inference::ModelInferRequest ImageRequest(bool raw) {
+  inference::ModelInferRequest request;
+  request.set_model_name("dmue");
+  auto* input = request.add_inputs();
+  input->set_name("image");
+  input->set_datatype("BYTES");
+  input->add_shape(1);
+  (*input->mutable_parameters())["skip_detection"].set_bool_param(true);
+  const std::string photo = "\xff\xd8\xff\xe0 not a whole jpeg";
+  if (raw) {
+    request.add_raw_input_contents(Le32(static_cast<uint32_t>(photo.size())) + photo);
+  } else {
+    input->mutable_contents()->add_bytes_contents(photo);
+  }
+  return request;
+}
+
+void ServingRequestSeeds(SeedWriter& out) {
+  std::vector<std::string> zeros(48, "0.5");
+  out.Text("serving_request", "oip_tensor_flat",
+           absl::StrCat(R"({"id":"a","inputs":[{"name":"input","datatype":"FP32","shape":[1,3,4,4],"data":[)",
+                        absl::StrJoin(zeros, ","), "]}]}"));
+  std::vector<std::string> rows;
+  for (int r = 0; r < 12; ++r) rows.push_back("[0,1.5,-2,3e-3]");
+  out.Text("serving_request", "oip_tensor_nested_with_outputs",
+           absl::StrCat(R"({"outputs":[{"name":"probabilities"}],"inputs":[{"name":"input","datatype":"FP32",)",
+                        R"("shape":[1,3,4,4],"data":[)", absl::StrJoin(rows, ","), "]}]}"));
+  out.Text("serving_request", "oip_image",
+           R"({"id":"r1","inputs":[{"name":"image","datatype":"BYTES","shape":[1],)"
+           R"("parameters":{"skip_detection":true},"data":["/9j/4AAQSkZJRgABAQ=="]}],)"
+           R"("outputs":[{"name":"labels"},{"name":"boxes"}]})");
+  std::string bytes;
+  TensorRequest(false).SerializeToString(&bytes);
+  out.Hex("serving_request", "kserve_tensor_fp32_contents", "ModelInferRequest: FP32 [1,3,4,4] in fp32_contents",
+          bytes);
+  TensorRequest(true).SerializeToString(&bytes);
+  out.Hex("serving_request", "kserve_tensor_raw", "ModelInferRequest: FP32 [1,3,4,4] in raw_input_contents", bytes);
+  ImageRequest(false).SerializeToString(&bytes);
+  out.Hex("serving_request", "kserve_image_bytes_contents",
+          "ModelInferRequest: BYTES image in bytes_contents, skip_detection", bytes);
+  ImageRequest(true).SerializeToString(&bytes);
+  out.Hex("serving_request", "kserve_image_raw", "ModelInferRequest: BYTES image, length-prefixed raw contents",
+          bytes);
+}
+
 int Main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: %s <corpus dir>\n", argv[0]);
@@ -577,6 +656,7 @@ int Main(int argc, char** argv) {
   if (status.ok()) status = ImageSeeds(out);
   LabelListSeeds(out);
   Fer2013Seeds(out);
+  ServingRequestSeeds(out);
   std::error_code ec;
   fs::remove_all(scratch, ec);
   if (!status.ok()) {

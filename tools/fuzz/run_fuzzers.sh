@@ -21,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-readonly ALL_TARGETS=(pickle zip checkpoint image label_list fer2013_csv)
+readonly ALL_TARGETS=(pickle zip checkpoint image label_list fer2013_csv serving_request)
 readonly TORCH_TARGETS=" checkpoint "
 
 # -max_len per target: room to grow past the largest seed (the FER2013 row is
