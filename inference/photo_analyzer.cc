@@ -20,13 +20,18 @@ double MsSince(absl::Time start) { return absl::ToDoubleMilliseconds(absl::Now()
 
 }  // namespace
 
-absl::StatusOr<io::DecodedImage> DecodePhoto(absl::string_view bytes, absl::string_view source,
-                                             const PhotoLimits& limits) {
+absl::Status CheckPhotoBytes(absl::string_view bytes, absl::string_view source, const PhotoLimits& limits) {
   if (bytes.empty()) return absl::InvalidArgumentError(absl::StrCat(source, ": empty image"));
   if (static_cast<int64_t>(bytes.size()) > limits.max_bytes) {
     return absl::ResourceExhaustedError(
         absl::StrCat(source, ": ", bytes.size(), " bytes is over the limit of ", limits.max_bytes));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<io::DecodedImage> DecodePhoto(absl::string_view bytes, absl::string_view source,
+                                             const PhotoLimits& limits) {
+  RETURN_IF_ERROR(CheckPhotoBytes(bytes, source, limits));
   io::ImageLimits decode;
   decode.max_bytes = limits.max_bytes;
   decode.max_pixels = limits.max_pixels;

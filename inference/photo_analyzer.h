@@ -56,7 +56,11 @@ struct AnalyzedPhoto {
   double decode_ms = 0, detect_ms = 0, preprocess_ms = 0;
 };
 
-// Refuses empty and oversized bytes, then decodes under `limits`.
+// Refuses empty and oversized bytes (cheap: a server checks before it
+// queues the photo for decoding).
+absl::Status CheckPhotoBytes(absl::string_view bytes, absl::string_view source, const PhotoLimits& limits);
+
+// CheckPhotoBytes, then decodes under `limits`.
 absl::StatusOr<io::DecodedImage> DecodePhoto(absl::string_view bytes, absl::string_view source,
                                              const PhotoLimits& limits);
 

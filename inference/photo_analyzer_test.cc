@@ -170,8 +170,9 @@ TEST_F(PhotoAnalyzerTest, CropFaceFallsBackToTheEnlargedBox) {
   ASSERT_TRUE(detector.ok()) << detector.status();
   preprocessing::MtcnnLandmarkSource landmarks;
   const preprocessing::FaceAligner aligner(detector->get(), &landmarks, preprocessing::AlignOptions{});
-  // A flat grey image: the second detection finds no face, the box is used.
-  const cv::Mat grey(200, 200, CV_8UC3, cv::Scalar(128, 128, 128));
+  // Noise: the second detection finds no face, the enlarged box is used.
+  cv::Mat grey(200, 200, CV_8UC3);
+  cv::randu(grey, cv::Scalar::all(0), cv::Scalar::all(256));
   FaceDetection face = Face(0.9f, 60);
   face.box = {60, 60, 120, 130};
   auto crop = CropFace(aligner, grey, face);
