@@ -5,9 +5,12 @@
 #include "absl/strings/str_cat.h"
 #include "datasets/transforms.h"
 #include "dmue/losses.h"
-#include "dmue/train_step.h"
+#include "dmue/base/status_macros.h"
+#include "dmue/compute.h"
+#include "dmue/dmue_model.h"
 #include "dmue/util/progress.h"
 #include "evaluation/metrics.h"
+#include "inference/classifier.h"
 
 namespace dmue::evaluation {
 namespace {
@@ -111,9 +114,14 @@ absl::StatusOr<AuditRun> RunAudit(LoadedDmue& model, const EvalData& data, Loade
   compute.channels_last = options.channels_last;
   SetChannelsLast(*model.model, options.channels_last);
   model.model->eval();
+  // The baseline runs as the evaluator runs a model (inference/, fp32).
+  std::unique_ptr<inference::Classifier> baseline_model;
   if (baseline != nullptr) {
-    SetChannelsLast(*baseline->model, options.channels_last);
-    baseline->model->eval();
+    inference::ClassifierOptions fp32;
+    fp32.precision = inference::PrecisionChoice::kFloat32;
+    fp32.channels_last = options.channels_last;
+    ASSIGN_OR_RETURN(baseline_model,
+                     inference::Classifier::FromModel(baseline->model, num_classes, data.transform.crop, fp32));
   }
 
   AuditRun run;
@@ -150,8 +158,9 @@ absl::StatusOr<AuditRun> RunAudit(LoadedDmue& model, const EvalData& data, Loade
     const torch::Tensor batch_score = AsDouble(out->score.index({Slice(0, b)}));
     features.push_back(out->main_pooled.index({Slice(0, b)}).contiguous());
     torch::Tensor baseline_probs;
-    if (baseline != nullptr) {
-      baseline_probs = AsDouble(torch::softmax(baseline->model->forward(PrepareImages(batch.images, compute)), 1));
+    if (baseline_model != nullptr) {
+      ASSIGN_OR_RETURN(const torch::Tensor p, baseline_model->Probabilities(batch.images));
+      baseline_probs = AsDouble(p);
     }
     const auto given = batch.labels.accessor<int64_t, 1>();
     for (int64_t i = 0; i < b; ++i) {

@@ -12,6 +12,7 @@
 #include "datasets/image_codec.h"
 #include "datasets/label_list.h"
 #include "datasets/sampler.h"
+#include "inference/face_input.h"
 
 namespace dmue::evaluation {
 namespace {
@@ -208,6 +209,8 @@ absl::StatusOr<EvalData> OpenEvalData(const DataSpec& spec, int model_classes) {
   data.batch_size = config->batch_size();
   data.num_workers = config->num_workers();
   data.transform = datasets::ToTransformOptions(*config);
+  // A model's spec sets the transform the way serving sets it (one owner).
+  if (spec.contract.has_value()) data.transform = inference::EvalTransformFor(spec.contract->spec);
   if (absl::Status s = datasets::ValidateTransformOptions(data.transform); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(origin, ": ", s.message()));
   }

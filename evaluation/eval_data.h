@@ -23,13 +23,17 @@
 #include "datasets/example_source.h"
 #include "datasets/loader.h"
 #include "datasets/transforms.h"
+#include "dmue/model_spec.pb.h"
 
 namespace dmue::evaluation {
 
 // How a model wants its input (ModelSpec.input, evaluation/model_contract.h).
-// The data are face crops already, so its face_crop does not apply here.
+// The data are face crops already, so its face_crop does not apply here. The
+// transform is inference's (inference/face_input.h) of `spec`; the fields
+// below are its values for the agreement checks and messages.
 struct InputContract {
   std::string origin;  // the spec file, for errors
+  InputSpec spec;
   int resize = 0;      // 0 keeps the image size
   int crop = 0;
   float mean = 0.5f;

@@ -70,6 +70,38 @@ TEST(EvaluateMainTest, SpecBesideTheCheckpointNamesTheClasses) {
   EXPECT_EQ(run.err.find("warning"), std::string::npos) << run.err;
 }
 
+// --precision: auto (the default) times the candidates and logs its choice,
+// fp32 / bf16 are fixed, anything else (or --bf16 against another precision)
+// is refused naming the flag.
+TEST(EvaluateMainTest, PrecisionFlag) {
+  const std::string checkpoint = CheckpointWithSpec(MakeTinyModels().inference, "main_precision", TinySpec());
+  const std::string out = ::testing::TempDir() + "/main_precision_out";
+  std::vector<std::string> args = ValData(out);
+  args.push_back("--checkpoint=" + checkpoint);
+  const BinaryRun automatic = RunBinary("evaluate", args);
+  ASSERT_EQ(automatic.exit_code, 0) << automatic.err;
+  EXPECT_NE(automatic.err.find("AUTO inference compute: "), std::string::npos) << automatic.err;
+  for (const auto& [flag, logged] : std::vector<std::pair<std::string, std::string>>{
+           {"--precision=fp32", "inference compute: fp32 channels-last (fixed)"},
+           {"--precision=bf16", "inference compute: bf16 channels-last (fixed)"},
+           {"--bf16", "inference compute: bf16 channels-last (fixed)"}}) {
+    std::vector<std::string> fixed = args;
+    fixed.push_back(flag);
+    const BinaryRun run = RunBinary("evaluate", fixed);
+    ASSERT_EQ(run.exit_code, 0) << flag << ": " << run.err;
+    EXPECT_NE(run.err.find(logged), std::string::npos) << flag << ": " << run.err;
+  }
+  for (const auto& [bad, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--precision=fp16"}, "--precision: 'fp16' is not one of auto, fp32, bf16"},
+           {{"--bf16", "--precision=fp32"}, "--bf16 contradicts --precision=fp32"}}) {
+    std::vector<std::string> refused = args;
+    refused.insert(refused.end(), bad.begin(), bad.end());
+    const BinaryRun run = RunBinary("evaluate", refused);
+    EXPECT_EQ(run.exit_code, 1) << run.err;
+    EXPECT_NE(run.err.find(message), std::string::npos) << run.err;
+  }
+}
+
 TEST(EvaluateMainTest, DisagreeingCropIsRefusedNamingTheSpec) {
   const std::string checkpoint = CheckpointWithSpec(MakeTinyModels().inference, "main_crop", TinySpec());
   std::vector<std::string> args = ValData(::testing::TempDir() + "/main_crop_out");

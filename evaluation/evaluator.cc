@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "dmue/train_step.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/util/progress.h"
 
 namespace dmue::evaluation {
@@ -18,13 +19,14 @@ absl::StatusOr<EvaluationReport> Evaluate(LoadedClassifier& classifier, const Ev
     return absl::InvalidArgumentError(absl::StrCat("the data has ", data.num_classes,
                                                    " classes but the checkpoint has ", num_classes));
   }
-  absl::StatusOr<std::unique_ptr<datasets::Loader>> loader = MakeEvalLoader(data);
-  if (!loader.ok()) return loader.status();
-  ComputeOptions compute;
+  ASSIGN_OR_RETURN(std::unique_ptr<datasets::Loader> loader, MakeEvalLoader(data));
+  inference::ClassifierOptions compute;
+  compute.precision = options.precision;
   compute.channels_last = options.channels_last;
-  compute.precision = options.bf16 ? Precision::kBFloat16 : Precision::kFloat32;
-  SetChannelsLast(*classifier.model, options.channels_last);
-  classifier.model->eval();
+  compute.auto_batch_sizes = {data.batch_size};
+  ASSIGN_OR_RETURN(std::unique_ptr<inference::Classifier> model,
+                   inference::Classifier::FromModel(classifier.model, num_classes, data.transform.crop, compute));
+  if (options.progress) std::cerr << "evaluate: " << model->compute_summary() << "\n";
 
   EvaluationReport report;
   report.tta_flip = options.tta_flip;
@@ -38,24 +40,17 @@ absl::StatusOr<EvaluationReport> Evaluate(LoadedClassifier& classifier, const Ev
   const auto start = std::chrono::steady_clock::now();
 
   c10::InferenceMode inference_mode;
-  (*loader)->StartEpoch(0);
+  loader->StartEpoch(0);
   std::vector<double> votes_row(num_classes), prediction_row(num_classes);
   while (true) {
-    absl::StatusOr<std::optional<datasets::Batch>> next = (*loader)->Next();
-    if (!next.ok()) return next.status();
-    if (!next->has_value()) break;
-    const datasets::Batch& batch = **next;
-    const torch::Tensor images = PrepareImages(batch.images, compute);
-    torch::Tensor probs;
-    {
-      ScopedAutocast autocast(compute.precision);
-      probs = torch::softmax(classifier.model->forward(images).to(torch::kFloat), 1);
-      if (options.tta_flip) {
-        const torch::Tensor mirrored = torch::flip(images, {3});
-        probs = (probs + torch::softmax(classifier.model->forward(mirrored).to(torch::kFloat), 1)) / 2;
-      }
+    ASSIGN_OR_RETURN(std::optional<datasets::Batch> next, loader->Next());
+    if (!next.has_value()) break;
+    const datasets::Batch& batch = *next;
+    ASSIGN_OR_RETURN(torch::Tensor probs, model->Probabilities(batch.images));
+    if (options.tta_flip) {
+      ASSIGN_OR_RETURN(const torch::Tensor mirrored, model->Probabilities(torch::flip(batch.images, {3})));
+      probs = ((probs + mirrored) / 2).contiguous();
     }
-    probs = probs.contiguous();
     const auto p = probs.accessor<float, 2>();
     const auto labels = batch.labels.accessor<int64_t, 1>();
     for (int64_t i = 0; i < probs.size(0); ++i) {

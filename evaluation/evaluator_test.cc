@@ -121,6 +121,31 @@ TEST(EvaluatorTest, MultiBranchCheckpointEqualsItsInferenceExport) {
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].probabilities, b[i].probabilities) << i;
 }
 
+// The compute options come from inference/: bf16 and AUTO (which keeps a
+// candidate within 0.02 of fp32 on its probe inputs) stay near fp32 on the
+// data too.
+TEST(EvaluatorTest, Bf16AndAutoStayNearFp32) {
+  auto classifier = LoadClassifier(Model(MakeTinyModels().inference));
+  ASSERT_TRUE(classifier.ok()) << classifier.status();
+  auto data = OpenEvalData(ValSpec(), kClasses);
+  ASSERT_TRUE(data.ok()) << data.status();
+  std::vector<Prediction> fp32, bf16, automatic;
+  ASSERT_TRUE(Evaluate(*classifier, *data, Quiet(), &fp32).ok());
+  EvaluatorOptions options = Quiet();
+  options.precision = inference::PrecisionChoice::kBFloat16;
+  ASSERT_TRUE(Evaluate(*classifier, *data, options, &bf16).ok());
+  options.precision = inference::PrecisionChoice::kAuto;
+  ASSERT_TRUE(Evaluate(*classifier, *data, options, &automatic).ok());
+  ASSERT_EQ(bf16.size(), fp32.size());
+  ASSERT_EQ(automatic.size(), fp32.size());
+  for (size_t i = 0; i < fp32.size(); ++i) {
+    for (int c = 0; c < kClasses; ++c) {
+      EXPECT_NEAR(bf16[i].probabilities[c], fp32[i].probabilities[c], 0.05) << i;
+      EXPECT_NEAR(automatic[i].probabilities[c], fp32[i].probabilities[c], 0.05) << i;
+    }
+  }
+}
+
 TEST(EvaluatorTest, FlipTtaAveragesImageAndMirror) {
   auto classifier = LoadClassifier(Model(MakeTinyModels().inference));
   ASSERT_TRUE(classifier.ok());

@@ -22,6 +22,7 @@ absl::StatusOr<InputContract> InputOf(const SpecFile& file) {
   }
   InputContract c;
   c.origin = file.path;
+  c.spec = input;
   c.resize = input.resize();
   c.crop = input.crop();
   c.mean = input.mean();

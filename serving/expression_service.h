@@ -1,10 +1,11 @@
 // The transport-independent core of the server: photo bytes in, every face
-// with its box, score, 5 landmarks and expression probabilities out.
+// with its box, score, 5 landmarks and expression probabilities out. It is
+// the dynamic batcher, the photo slots and the metrics on top of inference/:
 //
-//   decode (dmue/io limits: byte size, declared pixels, downscaled decoding
-//   of huge photos) -> MTCNN -> per face the crop-align flow (the 256x256
-//   crops DMUE trains on) -> eval transform -> dynamic batcher -> inference
-//   model (DMUE's main branch) -> softmax.
+//   at most detection_concurrency photos at once: inference::PhotoAnalyzer
+//   (decode with limits, MTCNN, crop-align, the spec's eval transform) ->
+//   dynamic batcher across requests -> inference::Classifier (the bundle's
+//   BN-folded model with AUTO / FP32 / BF16 compute) -> probabilities.
 //
 // With skip_detection the photo is taken as one aligned face crop (what the
 // reference's inference.py classifies). The HTTP, gRPC and CLI front ends all
@@ -58,10 +59,10 @@ struct ModelMetadata {
 
 class ExpressionService {
  public:
-  // Loads the model bundle (ServerConfig.model_path with its spec, or the
-  // config's inline spec for a checkpoint that has none) and the detector
-  // (errors name the file). `metrics` (may be null) receives the batcher and
-  // pipeline metrics.
+  // Loads the model bundle (ServerConfig.model_path with the spec
+  // ServerConfig.model_spec names, else the one beside the weights) and the
+  // detector (errors name the file). `metrics` (may be null) receives the
+  // batcher and pipeline metrics.
   static absl::StatusOr<std::unique_ptr<ExpressionService>> Create(const ServerConfig& config,
                                                                    MetricsRegistry* metrics);
   virtual ~ExpressionService() = default;

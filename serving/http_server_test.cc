@@ -49,18 +49,14 @@ class HttpServerTest : public ::testing::Test {
       return;
     }
     photo_dir_ = new std::string(photos->substr(0, photos->rfind('/')));
-    absl::StatusOr<std::string> model = testing::WriteRandomInferenceModel(::dmue::testing::TempPath("http_model"), 8);
+    absl::StatusOr<std::string> model = testing::WriteRandomModelBundle(
+        ::dmue::testing::TempPath("http_model"),
+        testing::TestSpec({"neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt"},
+                          /*resize=*/72, /*crop=*/64, /*grayscale=*/false));
     ASSERT_TRUE(model.ok()) << model.status();
     ServerConfig config;
     config.set_model_path(*model);
-    config.mutable_model()->set_backbone(ModelConfig::RESNET18);
-    config.mutable_model()->set_num_classes(8);
-    for (const char* name : {"neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt"}) {
-      config.add_class_names(name);
-    }
     config.set_detector_dir(mtcnn->substr(0, mtcnn->rfind('/')));
-    config.set_input_resize(72);
-    config.set_input_crop(64);
     config.set_host("127.0.0.1");
     config.set_port(0);
     config.set_max_request_bytes(kMaxRequestBytes);

@@ -40,4 +40,25 @@ echo "$missing"
 [[ $status -eq 1 ]] || fail "a missing photo must exit with 1, got $status"
 grep -q "no_such_photo.jpg" <<<"$missing" || fail "the error must name the missing file"
 grep -q "^Predicted: " <<<"$missing" || fail "the good photo before it must still be classified"
+# --skip_detection: an aligned face crop classified whole, like the reference's
+# inference.py (what tools/inference_demo did), on a checkpoint without a spec
+# file served with the spec the user gives (--model_spec).
+bare="$tmp/bare"
+mkdir -p "$bare"
+weights=$("${run}/serving/testing/make_test_model" --output_dir="$bare" --num_classes=8 --with_spec=false)
+[[ ! -f "$bare/random_inference.spec.pbtxt" ]] || fail "make_test_model --with_spec=false wrote a spec"
+set +e
+nospec=$("${run}/serving/predict" --config="$config" --model_path="$weights" --detector_dir="$shared/models/mtcnn" \
+  --skip_detection "$photos/face_sdk_test1_cropped.jpg" 2>&1)
+status=$?
+set -e
+[[ $status -ne 0 ]] || fail "a checkpoint without a spec must be refused"
+grep -q "random_inference.spec.pbtxt" <<<"$nospec" || fail "the refusal must name the missing spec: $nospec"
+cp "$(dirname "$model")/random_inference.spec.pbtxt" "$bare/given.spec.pbtxt"
+crop=$("${run}/serving/predict" --config="$config" --model_path="$weights" --model_spec="$bare/given.spec.pbtxt" \
+  --detector_dir="$shared/models/mtcnn" --skip_detection "$photos/face_sdk_test1_cropped.jpg")
+echo "$crop"
+[[ $(grep -c '^Predicted: ' <<<"$crop") -eq 1 ]] || fail "--skip_detection: expected exactly one face"
+[[ $(grep -c ' ----> ' <<<"$crop") -eq 8 ]] || fail "--skip_detection: expected 8 probabilities"
+grep -q 'score 1.0000' <<<"$crop" || fail "--skip_detection: the whole photo is the face (score 1)"
 echo PASS

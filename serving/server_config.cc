@@ -4,8 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/config/text_proto.h"
-#include "dmue/model_config.h"
 
 namespace dmue::serving {
 namespace {
@@ -77,23 +77,9 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   if (config.bf16() && config.has_precision() && config.precision() != ServerConfig::BF16) {
     return FieldError("bf16", "contradicts precision: use precision alone");
   }
-  if (config.has_model()) {
-    if (absl::Status s = ValidateModelConfig(config.model()); !s.ok()) return FieldError("model", s.message());
-  } else if (config.class_names_size() > 0) {
-    return FieldError("class_names", "belongs to an inline spec: set model too, or use the bundle's spec");
-  }
   if (config.detector_dir().empty()) return FieldError("detector_dir", "is required");
   if (config.model_name().empty() || config.model_name().find('/') != std::string::npos) {
     return FieldError("model_name", "must be non-empty and contain no '/'");
-  }
-  if (config.class_names_size() > config.model().num_classes()) {
-    return FieldError("class_names", absl::StrCat(config.class_names_size(), " names for ",
-                                                  config.model().num_classes(), " classes"));
-  }
-  if (absl::Status s = CheckPositive("input_crop", config.input_crop()); !s.ok()) return s;
-  if (config.input_resize() < config.input_crop()) {
-    return FieldError("input_resize", absl::StrCat(config.input_resize(), " is smaller than input_crop ",
-                                                   config.input_crop()));
   }
   for (const auto& [field, value] :
        std::initializer_list<std::pair<absl::string_view, int64_t>>{
@@ -128,25 +114,11 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
 }
 
 absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
-  absl::StatusOr<ServerConfig> config = LoadTextProto<ServerConfig>(path);
-  if (!config.ok()) return config.status();
-  if (absl::Status s = ValidateServerConfig(*config); !s.ok()) {
+  ASSIGN_OR_RETURN(ServerConfig config, LoadTextProto<ServerConfig>(path));
+  if (absl::Status s = ValidateServerConfig(config); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
   }
   return config;
-}
-
-ModelSpec InlineSpec(const ServerConfig& config) {
-  ModelSpec spec;
-  *spec.mutable_model() = config.model();
-  for (int c = 0; c < config.model().num_classes(); ++c) {
-    spec.add_class_names(c < config.class_names_size() ? config.class_names(c) : absl::StrCat(c));
-  }
-  InputSpec* input = spec.mutable_input();
-  input->set_resize(config.input_resize());
-  input->set_crop(config.input_crop());
-  input->set_grayscale(config.grayscale());
-  return spec;
 }
 
 }  // namespace dmue::serving

@@ -4,11 +4,9 @@
 #define SERVING_SERVER_CONFIG_H_
 
 #include <string>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "dmue/model_spec.pb.h"
 #include "serving/server_config.pb.h"
 
 namespace dmue::serving {
@@ -21,11 +19,6 @@ int MaxInflightRequests(const ServerConfig& config);
 
 // Parses a text-format ServerConfig file and validates it.
 absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path);
-
-// The spec the config gives inline (model, class_names completed with "0",
-// "1", ..., input_resize / input_crop / grayscale); for checkpoints without
-// a spec file.
-ModelSpec InlineSpec(const ServerConfig& config);
 
 }  // namespace dmue::serving
 

@@ -1,5 +1,8 @@
 #include "serving/server_config.h"
 
+#include <cstdlib>
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 namespace dmue::serving {
@@ -8,8 +11,6 @@ namespace {
 ServerConfig Valid() {
   ServerConfig config;
   config.set_model_path("model.pth");
-  config.mutable_model()->set_backbone(ModelConfig::RESNET18);
-  config.mutable_model()->set_num_classes(8);
   config.set_detector_dir("mtcnn");
   return config;
 }
@@ -29,25 +30,14 @@ TEST(ServerConfigTest, ErrorsNameTheField) {
          c.set_precision(ServerConfig::FP32);
        },
        "ServerConfig.bf16"},
-      {[](ServerConfig& c) {
-         c.clear_model();
-         c.add_class_names("neutral");
-       },
-       "ServerConfig.class_names"},  // names without an inline model
-      {[](ServerConfig& c) { c.mutable_model()->set_num_classes(1); }, "ServerConfig.model"},
       {[](ServerConfig& c) { c.clear_detector_dir(); }, "ServerConfig.detector_dir"},
       {[](ServerConfig& c) { c.set_max_batch_size(0); }, "ServerConfig.max_batch_size"},
       {[](ServerConfig& c) { c.set_batch_delay_us(-1); }, "ServerConfig.batch_delay_us"},
-      {[](ServerConfig& c) { c.set_input_resize(100); }, "ServerConfig.input_resize"},
       {[](ServerConfig& c) { c.set_port(70000); }, "ServerConfig.port"},
       {[](ServerConfig& c) { c.set_max_request_bytes(0); }, "ServerConfig.max_request_bytes"},
       {[](ServerConfig& c) { c.set_model_name("a/b"); }, "ServerConfig.model_name"},
       {[](ServerConfig& c) { c.set_malloc_arenas(-1); }, "ServerConfig.malloc_arenas"},
       {[](ServerConfig& c) { c.set_http_threads(0); }, "ServerConfig.http_threads"},
-      {[](ServerConfig& c) {
-         for (int i = 0; i < 9; ++i) c.add_class_names("x");
-       },
-       "ServerConfig.class_names"},
       {[](ServerConfig& c) { c.set_max_header_count(0); }, "ServerConfig.max_header_count"},
       // Over the limit compiled into libcpp-httplib.
       {[](ServerConfig& c) { c.set_max_header_line_bytes(16384); }, "ServerConfig.max_header_line_bytes"},
@@ -88,20 +78,19 @@ TEST(ServerConfigTest, InflightRequestsDefaultToHalfTheHttpThreads) {
   EXPECT_TRUE(ValidateServerConfig(config).ok()) << ValidateServerConfig(config);
 }
 
-TEST(ServerConfigTest, InlineSpecCompletesClassNames) {
-  ServerConfig config = Valid();
-  config.clear_class_names();
-  config.add_class_names("neutral");
-  config.set_input_resize(72);
-  config.set_input_crop(64);
-  config.set_grayscale(true);
-  const ModelSpec spec = InlineSpec(config);
-  ASSERT_EQ(spec.class_names_size(), 8);
-  EXPECT_EQ(spec.class_names(0), "neutral");
-  EXPECT_EQ(spec.class_names(7), "7");
-  EXPECT_EQ(spec.input().resize(), 72);
-  EXPECT_EQ(spec.input().crop(), 64);
-  EXPECT_TRUE(spec.input().grayscale());
+// The model's classes and input live in its spec only: a config that still
+// restates them is refused by the parser, naming the field.
+TEST(ServerConfigTest, InlineSpecFieldsAreGone) {
+  const std::string dir = std::getenv("TEST_TMPDIR") != nullptr ? std::getenv("TEST_TMPDIR") : "/tmp";
+  for (const std::string field : {"model { num_classes: 8 }", "class_names: \"neutral\"", "input_crop: 64",
+                                  "input_resize: 72", "grayscale: true"}) {
+    const std::string path = dir + "/inline.pbtxt";
+    std::ofstream(path) << "model_path: \"m.pth\"\ndetector_dir: \"d\"\n" << field << "\n";
+    const absl::StatusOr<ServerConfig> config = LoadServerConfig(path);
+    ASSERT_FALSE(config.ok()) << field;
+    const std::string name = field.substr(0, field.find_first_of(" :"));
+    EXPECT_NE(config.status().message().find(name), std::string::npos) << config.status();
+  }
 }
 
 TEST(ServerConfigTest, BundleOnlyConfigIsValid) {

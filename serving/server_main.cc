@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
   }
   http.SetService(service->get());
   LOG(INFO) << "ready: model '" << config->model_name() << "' (" << config->model_path() << "), "
-            << config->model().num_classes() << " classes, max batch " << config->max_batch_size() << ", delay "
+            << (*service)->spec().model().num_classes() << " classes, max batch " << config->max_batch_size() << ", delay "
             << config->batch_delay_us() << " us";
 
   int signal_number = 0;

@@ -14,7 +14,7 @@ config="${run}/serving/configs/server.pbtxt"
 server="${run}/serving/server"
 
 # A bad config is refused before anything starts, naming the field.
-printf 'model_path: "x"\nmodel { num_classes: 8 }\ndetector_dir: "d"\nmax_batch_size: 0\n' > "$tmp/bad.pbtxt"
+printf 'model_path: "x"\ndetector_dir: "d"\nmax_batch_size: 0\n' > "$tmp/bad.pbtxt"
 set +e
 bad=$("$server" --config="$tmp/bad.pbtxt" 2>&1)
 status=$?

@@ -73,18 +73,15 @@ class GrpcClientTest : public ::testing::Test {
     photos_ = photos;
     if (fixture_ != nullptr) return;
     auto fixture = std::make_unique<Fixture>();
-    absl::StatusOr<std::string> model =
-        testing::WriteRandomInferenceModel(dmue::testing::TempPath("grpc_client_test_model"), kNumClasses, 7);
+    absl::StatusOr<std::string> model = testing::WriteRandomModelBundle(
+        dmue::testing::TempPath("grpc_client_test_model"),
+        testing::TestSpec(kClassNames, /*resize=*/72, kInputSize, /*grayscale=*/false),
+        /*seed=*/7);
     ASSERT_TRUE(model.ok()) << model.status();
     config_.set_model_path(*model);
-    config_.mutable_model()->set_backbone(ModelConfig::RESNET18);
-    config_.mutable_model()->set_num_classes(kNumClasses);
-    for (const std::string& name : kClassNames) config_.add_class_names(name);
     config_.set_detector_dir(detector_dir);
     config_.set_model_name("dmue-test");
     config_.set_model_version("3");
-    config_.set_input_resize(72);
-    config_.set_input_crop(kInputSize);
     config_.set_num_threads(2);
     config_.set_max_batch_size(8);
     config_.set_max_request_bytes(kMaxRequestBytes);

@@ -18,18 +18,12 @@ DEFINE_bool(with_spec, true,
 
 namespace {
 
-dmue::ModelSpec TestSpec(int num_classes) {
-  dmue::ModelSpec spec;
-  spec.mutable_model()->set_backbone(dmue::ModelConfig::RESNET18);
-  spec.mutable_model()->set_num_classes(num_classes);
+dmue::ModelSpec SpecFor(int num_classes) {
   const std::vector<std::string> ferplus = {"neutral", "happiness", "surprise", "sadness",
                                             "anger",   "disgust",   "fear",     "contempt"};
-  for (int c = 0; c < num_classes; ++c) spec.add_class_names(num_classes == 8 ? ferplus[c] : std::to_string(c));
-  spec.mutable_input()->set_resize(72);
-  spec.mutable_input()->set_crop(64);
-  spec.mutable_input()->set_grayscale(true);
-  spec.set_description("random weights, for tests");
-  return spec;
+  std::vector<std::string> names;
+  for (int c = 0; c < num_classes; ++c) names.push_back(num_classes == 8 ? ferplus[c] : std::to_string(c));
+  return dmue::serving::testing::TestSpec(names, /*resize=*/72, /*crop=*/64, /*grayscale=*/true);
 }
 
 }  // namespace
@@ -47,7 +41,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (FLAGS_with_spec) {
-    if (absl::Status s = dmue::WriteModelSpec(dmue::SpecPathFor(*path), TestSpec(FLAGS_num_classes)); !s.ok()) {
+    if (absl::Status s = dmue::WriteModelSpec(dmue::SpecPathFor(*path), SpecFor(FLAGS_num_classes)); !s.ok()) {
       std::cerr << "error: " << s.message() << "\n";
       return 1;
     }

@@ -4,8 +4,10 @@
 
 #include <torch/torch.h>
 
+#include "dmue/base/status_macros.h"
 #include "dmue/inference_model.h"
 #include "dmue/io/torch_checkpoint.h"
+#include "dmue/model_bundle.h"
 #include "dmue/state_dict.h"
 
 namespace dmue::serving::testing {
@@ -22,7 +24,25 @@ absl::StatusOr<std::string> WriteRandomInferenceModel(const std::string& dir, in
   io::StateDict state;
   for (const auto& [name, t] : ModuleStateDict(*model)) state.emplace_back(name, t.detach().contiguous());
   const std::string path = dir + "/random_inference.pth";
-  if (absl::Status s = io::WriteStateDict(path, state); !s.ok()) return s;
+  RETURN_IF_ERROR(io::WriteStateDict(path, state));
+  return path;
+}
+
+ModelSpec TestSpec(const std::vector<std::string>& class_names, int resize, int crop, bool grayscale) {
+  ModelSpec spec;
+  spec.mutable_model()->set_backbone(ModelConfig::RESNET18);
+  spec.mutable_model()->set_num_classes(static_cast<int>(class_names.size()));
+  for (const std::string& name : class_names) spec.add_class_names(name);
+  spec.mutable_input()->set_resize(resize);
+  spec.mutable_input()->set_crop(crop);
+  spec.mutable_input()->set_grayscale(grayscale);
+  spec.set_description("random weights, for tests");
+  return spec;
+}
+
+absl::StatusOr<std::string> WriteRandomModelBundle(const std::string& dir, const ModelSpec& spec, uint64_t seed) {
+  ASSIGN_OR_RETURN(std::string path, WriteRandomInferenceModel(dir, spec.model().num_classes(), seed));
+  RETURN_IF_ERROR(WriteModelSpec(SpecPathFor(path), spec));
   return path;
 }
 

@@ -683,18 +683,22 @@ def main():
             server_bin = args.server or runfile("serving/server")
             maker = args.make_test_model or runfile("serving/testing/make_test_model")
             check(server_bin and maker, "//serving:server or //serving/testing:make_test_model not in the runfiles")
-            # No spec file: this config gives the spec inline (the path of
-            # reference checkpoints, which have none).
+            # No spec file beside the weights: the config names the user's
+            # spec (the path of reference checkpoints, which have none).
             made = subprocess.run([maker, "--output_dir=" + tmp_dir, "--num_classes=%d" % len(CLASSES), "--with_spec=false"],
                                   capture_output=True, text=True, timeout=300)
             check(made.returncode == 0, "make_test_model failed:\n%s%s" % (made.stdout, made.stderr))
             checkpoint = made.stdout.strip().splitlines()[-1]
-            config_path = os.path.join(tmp_dir, "server_config.pbtxt")
-            with open(config_path, "w") as f:
-                f.write('model_path: %s\n' % json.dumps(checkpoint))
+            spec_path = os.path.join(tmp_dir, "given.spec.pbtxt")
+            with open(spec_path, "w") as f:
                 f.write('model { backbone: RESNET18 num_classes: %d }\n' % len(CLASSES))
                 for name in CLASSES:
                     f.write('class_names: "%s"\n' % name)
+                f.write('input { resize: 256 crop: 224 }\n')
+            config_path = os.path.join(tmp_dir, "server_config.pbtxt")
+            with open(config_path, "w") as f:
+                f.write('model_path: %s\n' % json.dumps(checkpoint))
+                f.write('model_spec: %s\n' % json.dumps(spec_path))
                 f.write('detector_dir: %s\n' % json.dumps(os.path.join(shared, MTCNN)))
                 f.write('host: "127.0.0.1"\nport: 0\nnum_threads: 2\nhttp_threads: 4\n')
             server = Server(server_bin, config_path, os.path.join(out_dir or tmp_dir, "server.log"))
