@@ -16,7 +16,7 @@
 #include "dmue/io/image_decode.h"
 #include "glog/logging.h"
 #include "serving/expression_service.h"
-#include "serving/http_server.h"
+#include "serving/protocol.h"
 #include "serving/server_config.h"
 
 DEFINE_string(config, "serving/configs/server.pbtxt", "ServerConfig text file");
@@ -66,22 +66,23 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string path = argv[i];
     absl::StatusOr<std::string> bytes = dmue::io::ReadFileBytes(path, config->max_request_bytes());
-    absl::StatusOr<dmue::serving::AnalyzeResult> result =
-        bytes.ok() ? (*service)->Analyze(*bytes, {FLAGS_skip_detection}, path)
-                   : absl::StatusOr<dmue::serving::AnalyzeResult>(bytes.status());
-    if (!result.ok()) {
+    absl::StatusOr<dmue::serving::TimedAnalysis> timed =
+        bytes.ok() ? dmue::serving::AnalyzeTimed(**service, *bytes, {FLAGS_skip_detection}, path)
+                   : absl::StatusOr<dmue::serving::TimedAnalysis>(bytes.status());
+    if (!timed.ok()) {
       ++failures;
       if (FLAGS_json) {
-        std::cout << nlohmann::json{{"file", path}, {"error", std::string(result.status().message())}}.dump() << "\n";
+        std::cout << nlohmann::json{{"file", path}, {"error", std::string(timed.status().message())}}.dump() << "\n";
       } else {
-        std::cerr << "error: " << result.status().message() << "\n";
+        std::cerr << "error: " << timed.status().message() << "\n";
       }
       continue;
     }
     if (FLAGS_json) {
-      std::cout << dmue::serving::FacesJson(*result, metadata) << "\n";
+      std::cout << dmue::serving::FacesJson(*timed, metadata) << "\n";
       continue;
     }
+    const dmue::serving::AnalyzeResult* result = &timed->result;
     std::cout << path << ": " << result->faces.size() << " face(s), " << result->width << "x" << result->height
               << "\n";
     for (size_t f = 0; f < result->faces.size(); ++f) {

@@ -570,8 +570,4 @@ std::string FacesJson(const TimedAnalysis& analysis, const ModelMetadata& metada
       .dump();
 }
 
-std::string FacesJson(const AnalyzeResult& result, const ModelMetadata& metadata) {
-  return FacesJson(TimedAnalysis{result, result.decode_ms + result.detect_ms + result.classify_ms}, metadata);
-}
-
 }  // namespace dmue::serving

@@ -145,9 +145,6 @@ void FillModelInferResponse(const InferResult& result, const ModelMetadata& meta
 // {"model","width","height","classes","faces":[...],"faces_dropped",
 //  "timing_ms":{"decode","detect","classify","total"}}; total is wall time.
 std::string FacesJson(const TimedAnalysis& analysis, const ModelMetadata& metadata);
-// For a caller that timed nothing (the predict CLI): total is the sum of the
-// stages it reports.
-std::string FacesJson(const AnalyzeResult& result, const ModelMetadata& metadata);
 
 }  // namespace dmue::serving
 
