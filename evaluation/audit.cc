@@ -7,7 +7,7 @@
 #include "dmue/losses.h"
 #include "dmue/train_step.h"
 #include "dmue/util/progress.h"
-#include "evaluation/metrics.h"
+#include "dmue/metrics/metrics.h"
 
 namespace dmue::evaluation {
 namespace {
