@@ -40,8 +40,12 @@ struct LossSums {
   double ce = 0, soft = 0, sp = 0, aux = 0, total = 0;
   int64_t n = 0;
   void Add(const DmueLosses& losses) {
-    ce += losses.ce.item<double>(), soft += losses.soft.item<double>(), sp += losses.sp.item<double>(),
-        aux += losses.aux.item<double>(), total += losses.total.item<double>(), ++n;
+    ce += losses.ce.item<double>();
+    soft += losses.soft.item<double>();
+    sp += losses.sp.item<double>();
+    aux += losses.aux.item<double>();
+    total += losses.total.item<double>();
+    ++n;
   }
 };
 
