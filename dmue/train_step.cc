@@ -1,40 +1,41 @@
 #include "dmue/train_step.h"
 
-namespace dmue {
+#include "dmue/base/status_macros.h"
 
-absl::StatusOr<DmueLosses> TrainStep(DmueModel& model, torch::optim::Optimizer& optimizer,
-                                     const torch::Tensor& images, const torch::Tensor& labels,
-                                     const StepSettings& settings) {
-  absl::StatusOr<DmueLosses> losses;
-  {
-    ScopedAutocast autocast(settings.compute.precision);
-    absl::StatusOr<TrainForwardOutput> forward =
-        model->ForwardTrain(PrepareImages(images, settings.compute), labels);
-    if (!forward.ok()) return forward.status();
-    losses = ComputeDmueLosses(*forward, labels, model->num_classes(), settings.temperature,
-                               settings.weights);
-  }
-  optimizer.zero_grad();
-  losses->total.backward();
-  if (settings.after_backward) settings.after_backward();
-  optimizer.step();
+namespace dmue {
+namespace {
+
+DmueLosses CrossEntropyLosses(const torch::Tensor& loss) {
+  DmueLosses losses;
+  losses.ce = losses.total = loss;
+  losses.soft = losses.sp = losses.aux = torch::zeros_like(loss);
   return losses;
 }
 
-double CrossEntropyStep(DmueModel& model, torch::optim::Optimizer& optimizer, const torch::Tensor& images,
-                        const torch::Tensor& labels, const torch::Tensor& soft_targets, double label_smoothing,
-                        const StepSettings& settings) {
-  torch::Tensor loss;
-  {
-    ScopedAutocast autocast(settings.compute.precision);
-    loss = TargetCrossEntropy(model->ForwardEval(PrepareImages(images, settings.compute)), labels, soft_targets,
-                              label_smoothing);
+// The forward pass and the chosen loss, under the compute options' autocast.
+absl::StatusOr<DmueLosses> ForwardLosses(DmueModel& model, const torch::Tensor& images, const torch::Tensor& labels,
+                                         const StepSettings& settings, const torch::Tensor& soft_targets) {
+  ScopedAutocast autocast(settings.compute.precision);
+  const torch::Tensor input = PrepareImages(images, settings.compute);
+  if (settings.loss == StepLoss::kCrossEntropy) {
+    return CrossEntropyLosses(
+        TargetCrossEntropy(model->ForwardEval(input), labels, soft_targets, settings.label_smoothing));
   }
+  ASSIGN_OR_RETURN(const TrainForwardOutput forward, model->ForwardTrain(input, labels));
+  return ComputeDmueLosses(forward, labels, model->num_classes(), settings.temperature, settings.weights);
+}
+
+}  // namespace
+
+absl::StatusOr<DmueLosses> TrainStep(DmueModel& model, torch::optim::Optimizer& optimizer,
+                                     const torch::Tensor& images, const torch::Tensor& labels,
+                                     const StepSettings& settings, const torch::Tensor& soft_targets) {
+  ASSIGN_OR_RETURN(DmueLosses losses, ForwardLosses(model, images, labels, settings, soft_targets));
   optimizer.zero_grad();
-  loss.backward();
+  losses.total.backward();
   if (settings.after_backward) settings.after_backward();
   optimizer.step();
-  return loss.item<double>();
+  return losses;
 }
 
 }  // namespace dmue

@@ -9,7 +9,7 @@
 #include "dmue/compute.h"
 #include "dmue/dmue_model.h"
 #include "dmue/util/progress.h"
-#include "evaluation/metrics.h"
+#include "dmue/metrics/metrics.h"
 #include "inference/classifier.h"
 
 namespace dmue::evaluation {

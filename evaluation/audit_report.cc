@@ -13,7 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "dmue/base/files.h"
 #include "evaluation/charts.h"
-#include "evaluation/metrics.h"
+#include "dmue/metrics/metrics.h"
 #include "evaluation/report.h"
 
 namespace dmue::evaluation {

@@ -13,7 +13,7 @@
 #include "dmue/util/plot.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "evaluation/metrics.h"
+#include "dmue/metrics/metrics.h"
 
 namespace dmue::evaluation {
 

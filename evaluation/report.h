@@ -10,7 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "evaluation/metrics.h"
+#include "dmue/metrics/metrics.h"
 
 namespace dmue::evaluation {
 

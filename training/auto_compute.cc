@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/dmue_model.h"
 #include "dmue/losses.h"
 #include "dmue/optimizer.h"
@@ -50,16 +51,12 @@ absl::Status RunTrial(const ComputeProbe& probe, const torch::Tensor& images, co
   settings.lr1 = settings.lr2 = 0.0;  // timing only: the weights stay put
   std::unique_ptr<torch::optim::Optimizer> optimizer = MakeOptimizer(model, settings);
   StepSettings step;
+  step.loss = probe.dmue ? StepLoss::kDmue : StepLoss::kCrossEntropy;
   step.compute = trial->options;
   trial->seconds_per_step = std::numeric_limits<double>::infinity();
   for (int i = 0; i <= probe.timed_steps; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    if (probe.dmue) {
-      absl::StatusOr<DmueLosses> losses = TrainStep(model, *optimizer, images, labels, step);
-      if (!losses.ok()) return losses.status();
-    } else {
-      CrossEntropyStep(model, *optimizer, images, labels, {}, 0.0, step);
-    }
+    RETURN_IF_ERROR(TrainStep(model, *optimizer, images, labels, step));
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (i > 0) trial->seconds_per_step = std::min(trial->seconds_per_step, seconds);
   }
@@ -92,7 +89,7 @@ absl::StatusOr<ComputeChoice> ChooseTrainingCompute(const ComputeProbe& probe) {
   double reference_loss = 0;
   for (ComputeTrial& trial : choice.trials) {
     double loss = 0;
-    if (absl::Status s = RunTrial(probe, images, labels, &trial, &loss); !s.ok()) return s;
+    RETURN_IF_ERROR(RunTrial(probe, images, labels, &trial, &loss));
     if (&trial == &choice.trials.front()) reference_loss = loss;
     trial.loss_deviation = std::abs(loss - reference_loss) / std::max(std::abs(reference_loss), 1e-12);
     trial.within_bound = trial.loss_deviation <= probe.max_loss_deviation;

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/io/torch_checkpoint.h"
 #include "dmue/state_dict.h"
 
@@ -31,20 +32,17 @@ absl::Status Missing(const std::string& path, const std::string& what) {
 absl::StatusOr<Value> ParamStateValue(const torch::optim::OptimizerParamState& state) {
   Value entry = Value::MakeDict();
   if (const auto* adam = dynamic_cast<const torch::optim::AdamParamState*>(&state)) {
-    absl::StatusOr<Value> m = TensorValue(adam->exp_avg()), v = TensorValue(adam->exp_avg_sq());
-    if (!m.ok()) return m.status();
-    if (!v.ok()) return v.status();
-    for (auto st : {Put(entry, "step", Value::Int(adam->step())), Put(entry, "exp_avg", *m),
-                    Put(entry, "exp_avg_sq", *v)}) {
-      if (!st.ok()) return st;
-    }
+    ASSIGN_OR_RETURN(Value m, TensorValue(adam->exp_avg()));
+    ASSIGN_OR_RETURN(Value v, TensorValue(adam->exp_avg_sq()));
+    RETURN_IF_ERROR(Put(entry, "step", Value::Int(adam->step())));
+    RETURN_IF_ERROR(Put(entry, "exp_avg", std::move(m)));
+    RETURN_IF_ERROR(Put(entry, "exp_avg_sq", std::move(v)));
     return entry;
   }
   if (const auto* sgd = dynamic_cast<const torch::optim::SGDParamState*>(&state)) {
     if (!sgd->momentum_buffer().defined()) return Value::None();
-    absl::StatusOr<Value> buffer = TensorValue(sgd->momentum_buffer());
-    if (!buffer.ok()) return buffer.status();
-    if (auto st = Put(entry, "momentum_buffer", *buffer); !st.ok()) return st;
+    ASSIGN_OR_RETURN(Value buffer, TensorValue(sgd->momentum_buffer()));
+    RETURN_IF_ERROR(Put(entry, "momentum_buffer", std::move(buffer)));
     return entry;
   }
   return absl::UnimplementedError("training checkpoints hold Adam or SGD states only");
@@ -75,24 +73,21 @@ absl::StatusOr<std::unique_ptr<torch::optim::OptimizerParamState>> ParamStateFro
     return absl::DataLossError(absl::StrCat(path, ": optimiser state ", index, " is not a dict"));
   }
   if (kind == "sgd") {
-    absl::StatusOr<torch::Tensor> buffer = StateTensor(path, entry, "momentum_buffer", p, index);
-    if (!buffer.ok()) return buffer.status();
+    ASSIGN_OR_RETURN(torch::Tensor buffer, StateTensor(path, entry, "momentum_buffer", p, index));
     auto s = std::make_unique<torch::optim::SGDParamState>();
-    s->momentum_buffer(*buffer);
+    s->momentum_buffer(buffer);
     return s;
   }
   const Value* step = entry.Get("step");
   if (step == nullptr || !step->is_int() || step->as_int() < 0) {
     return absl::DataLossError(absl::StrCat(path, ": optimiser state ", index, ".step is not a count"));
   }
-  absl::StatusOr<torch::Tensor> m = StateTensor(path, entry, "exp_avg", p, index);
-  if (!m.ok()) return m.status();
-  absl::StatusOr<torch::Tensor> v = StateTensor(path, entry, "exp_avg_sq", p, index);
-  if (!v.ok()) return v.status();
+  ASSIGN_OR_RETURN(torch::Tensor m, StateTensor(path, entry, "exp_avg", p, index));
+  ASSIGN_OR_RETURN(torch::Tensor v, StateTensor(path, entry, "exp_avg_sq", p, index));
   auto s = std::make_unique<torch::optim::AdamParamState>();
   s->step(step->as_int());
-  s->exp_avg(*m);
-  s->exp_avg_sq(*v);
+  s->exp_avg(m);
+  s->exp_avg_sq(v);
   return s;
 }
 
@@ -129,10 +124,7 @@ absl::Status RestoreOptimizer(const std::string& path, const Value& root, torch:
       const Value& entry = states->items()[index++];
       optimizer.state().erase(StateKey(p));
       if (entry.is_none()) continue;
-      absl::StatusOr<std::unique_ptr<torch::optim::OptimizerParamState>> state =
-          ParamStateFromValue(path, entry, kind, p, index - 1);
-      if (!state.ok()) return state.status();
-      optimizer.state()[StateKey(p)] = std::move(*state);
+      ASSIGN_OR_RETURN(optimizer.state()[StateKey(p)], ParamStateFromValue(path, entry, kind, p, index - 1));
     }
   }
   if (index != states->items().size()) {
@@ -147,8 +139,7 @@ absl::Status SaveTrainingCheckpoint(const std::string& path, DmueModel& model,
                                     torch::optim::Optimizer& optimizer, const TrainingState& state) {
   io::StateDict weights;
   for (const auto& [name, t] : ModuleStateDict(*model)) weights.emplace_back(name, t.detach().contiguous());
-  absl::StatusOr<Value> state_dict = io::StateDictToValue(weights);
-  if (!state_dict.ok()) return state_dict.status();
+  ASSIGN_OR_RETURN(Value state_dict, io::StateDictToValue(weights));
 
   Value states = Value::MakeList();
   Value lrs = Value::MakeList();
@@ -160,9 +151,8 @@ absl::Status SaveTrainingCheckpoint(const std::string& path, DmueModel& model,
         states.mutable_items().push_back(Value::None());
         continue;
       }
-      absl::StatusOr<Value> entry = ParamStateValue(*it->second);
-      if (!entry.ok()) return entry.status();
-      states.mutable_items().push_back(*std::move(entry));
+      ASSIGN_OR_RETURN(Value entry, ParamStateValue(*it->second));
+      states.mutable_items().push_back(std::move(entry));
     }
   }
 
@@ -176,32 +166,30 @@ absl::Status SaveTrainingCheckpoint(const std::string& path, DmueModel& model,
                   Put(training, "config", Value::String(state.config_text)),
                   Put(training, "model_spec", Value::String(state.model_spec_text)),
                   Put(root, "format", Value::String("dmue-cpp-training-checkpoint")),
-                  Put(root, "version", Value::Int(2)), Put(root, "state_dict", *state_dict),
+                  Put(root, "version", Value::Int(2)), Put(root, "state_dict", state_dict),
                   Put(root, "optimizer", Value::String(OptimizerKind(optimizer))),
                   Put(root, "optimizer_state", states), Put(root, "learning_rates", lrs),
                   Put(root, "training", training)}) {
-    if (!st.ok()) return st;
+    RETURN_IF_ERROR(st);
   }
   return io::WriteCheckpoint(path, root);
 }
 
 absl::StatusOr<TrainingState> LoadTrainingCheckpoint(const std::string& path, DmueModel& model,
                                                      torch::optim::Optimizer& optimizer) {
-  absl::StatusOr<Value> root = io::ReadCheckpoint(path);
-  if (!root.ok()) return root.status();
-  if (!root->is_dict()) return Missing(path, "top-level dict");
-  const Value* format = root->Get("format");
+  ASSIGN_OR_RETURN(const Value root, io::ReadCheckpoint(path));
+  if (!root.is_dict()) return Missing(path, "top-level dict");
+  const Value* format = root.Get("format");
   if (format == nullptr || !format->is_string() || format->as_string() != "dmue-cpp-training-checkpoint") {
     return Missing(path, "format tag");
   }
-  absl::StatusOr<io::StateDict> weights = io::ToStateDict(*root, io::StateDictOptions{}, path);
-  if (!weights.ok()) return weights.status();
-  if (absl::Status s = LoadStateDict(*model, NamedTensors(weights->begin(), weights->end())); !s.ok()) {
+  ASSIGN_OR_RETURN(const io::StateDict weights, io::ToStateDict(root, io::StateDictOptions{}, path));
+  if (absl::Status s = LoadStateDict(*model, NamedTensors(weights.begin(), weights.end())); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
   }
-  if (absl::Status s = RestoreOptimizer(path, *root, optimizer); !s.ok()) return s;
+  RETURN_IF_ERROR(RestoreOptimizer(path, root, optimizer));
 
-  const Value* training = root->Get("training");
+  const Value* training = root.Get("training");
   if (training == nullptr || !training->is_dict()) return Missing(path, "training");
   TrainingState state;
   auto get_int = [&](const char* key, int64_t* out) -> absl::Status {
@@ -212,7 +200,7 @@ absl::StatusOr<TrainingState> LoadTrainingCheckpoint(const std::string& path, Dm
   };
   for (auto st : {get_int("epoch", &state.epoch), get_int("batch_in_epoch", &state.batch_in_epoch),
                   get_int("global_step", &state.global_step)}) {
-    if (!st.ok()) return st;
+    RETURN_IF_ERROR(st);
   }
   // Optional fields: present with the wrong type is corruption, not absence.
   auto wrong_type = [&](const char* key) {

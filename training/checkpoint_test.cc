@@ -106,9 +106,11 @@ OptimizerSettings Sgd() {
 // A cross-entropy step to soft (vote-like) targets, as vote training does.
 void SoftStep(DmueModel& model, torch::optim::Optimizer& sgd, const torch::Tensor& images) {
   StepSettings settings;
+  settings.loss = StepLoss::kCrossEntropy;
+  settings.label_smoothing = 0.1;
   settings.compute.channels_last = false;
   const torch::Tensor soft = torch::softmax(torch::arange(18, torch::kFloat32).reshape({6, 3}), 1);
-  CrossEntropyStep(model, sgd, images, Labels(), soft, 0.1, settings);
+  ASSERT_TRUE(TrainStep(model, sgd, images, Labels(), settings, soft).ok());
 }
 
 TEST(CheckpointTest, SgdResumeContinuesExactly) {

@@ -10,6 +10,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "dmue/base/status_macros.h"
 
 namespace dmue::training {
 namespace {
@@ -32,7 +33,7 @@ absl::StatusOr<DistributedEnv> DistributedEnvFromEnvironment() {
                              {"WORLD_SIZE", &env.world_size},
                              {"LOCAL_RANK", &env.local_rank},
                              {"MASTER_PORT", &env.master_port}}) {
-    if (absl::Status s = ReadInt(name, field); !s.ok()) return s;
+    RETURN_IF_ERROR(ReadInt(name, field));
   }
   if (const char* addr = std::getenv("MASTER_ADDR"); addr && *addr) env.master_addr = addr;
   if (env.world_size < 1) return absl::InvalidArgumentError("WORLD_SIZE must be >= 1");

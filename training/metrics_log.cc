@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/util/plot.h"
 
 namespace dmue::training {
@@ -52,11 +53,8 @@ absl::Status MetricsLog::Append(const MetricRecord& record) {
     fields.push_back(absl::StrCat("\"", key, "\":", Number(value)));
     csv.push_back(absl::StrCat(key, "=", Number(value)));
   }
-  if (auto s = AppendLine(dir_ + "/metrics.jsonl", absl::StrCat("{", absl::StrJoin(fields, ","), "}"));
-      !s.ok()) {
-    return s;
-  }
-  if (auto s = AppendLine(dir_ + "/metrics.csv", absl::StrJoin(csv, ",")); !s.ok()) return s;
+  RETURN_IF_ERROR(AppendLine(dir_ + "/metrics.jsonl", absl::StrCat("{", absl::StrJoin(fields, ","), "}")));
+  RETURN_IF_ERROR(AppendLine(dir_ + "/metrics.csv", absl::StrJoin(csv, ",")));
   records_.push_back(record);
   return absl::OkStatus();
 }
@@ -83,9 +81,7 @@ absl::Status MetricsLog::WriteCurves() const {
       plot.series.push_back(s);
     }
     for (const auto& [group, plot] : plots) {
-      if (auto st = WriteLinePlot(absl::StrCat(dir_, "/curves_", kind, "_", group, ".png"), plot); !st.ok()) {
-        return st;
-      }
+      RETURN_IF_ERROR(WriteLinePlot(absl::StrCat(dir_, "/curves_", kind, "_", group, ".png"), plot));
     }
   }
   return absl::OkStatus();

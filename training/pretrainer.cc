@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "datasets/dataset_config.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/io/torch_checkpoint.h"
 #include "dmue/model_config.h"
 #include "dmue/state_dict.h"
@@ -24,10 +25,9 @@ absl::Status FieldError(absl::string_view field, absl::string_view why) {
 absl::Status SaveNested(const std::string& path, MvFace& model, int64_t epoch, int64_t batch_id) {
   io::StateDict state;
   for (const auto& [name, t] : ModuleStateDict(*model)) state.emplace_back(name, t.detach().contiguous());
-  absl::StatusOr<io::Value> state_dict = io::StateDictToValue(state);
-  if (!state_dict.ok()) return state_dict.status();
+  ASSIGN_OR_RETURN(io::Value state_dict, io::StateDictToValue(state));
   io::Value root = io::Value::MakeDict();
-  root.mutable_dict().Set(io::Value::String("state_dict"), *state_dict);
+  root.mutable_dict().Set(io::Value::String("state_dict"), std::move(state_dict));
   root.mutable_dict().Set(io::Value::String("epoch"), io::Value::Int(epoch));
   root.mutable_dict().Set(io::Value::String("batch_id"), io::Value::Int(batch_id));
   return io::WriteCheckpoint(path, root);
@@ -63,7 +63,7 @@ absl::Status ValidatePretrainConfig(const PretrainConfig& config) {
 }
 
 absl::StatusOr<PretrainSummary> RunPretraining(const PretrainConfig& config) {
-  if (absl::Status s = ValidatePretrainConfig(config); !s.ok()) return s;
+  RETURN_IF_ERROR(ValidatePretrainConfig(config));
   std::error_code ec;
   std::filesystem::create_directories(config.output_dir(), ec);
   if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create '", config.output_dir(), "'"));
@@ -98,11 +98,10 @@ absl::StatusOr<PretrainSummary> RunPretraining(const PretrainConfig& config) {
                            (*loader)->batches_per_epoch() * config.data().batch_size(), 10.0);
     int64_t batch_id = 0;
     while (true) {
-      auto next = (*loader)->Next();
-      if (!next.ok()) return next.status();
-      if (!next->has_value()) break;
+      ASSIGN_OR_RETURN(auto next, (*loader)->Next());
+      if (!next.has_value()) break;
       torch::Tensor loss =
-          torch::nn::functional::cross_entropy(model->forward((**next).images, (**next).labels), (**next).labels);
+          torch::nn::functional::cross_entropy(model->forward(next->images, next->labels), next->labels);
       sgd.zero_grad();
       loss.backward();
       sgd.step();
@@ -123,7 +122,7 @@ absl::StatusOr<PretrainSummary> RunPretraining(const PretrainConfig& config) {
       if (config.max_steps() > 0 && summary.steps >= config.max_steps()) break;
     }
     summary.last_checkpoint = absl::StrCat(config.output_dir(), "/mv_epoch_", epoch, ".pt");
-    if (auto s = SaveNested(summary.last_checkpoint, model, epoch, batch_id); !s.ok()) return s;
+    RETURN_IF_ERROR(SaveNested(summary.last_checkpoint, model, epoch, batch_id));
     LOG(INFO) << "Save checkpoint " << summary.last_checkpoint;
     if (config.max_steps() > 0 && summary.steps >= config.max_steps()) break;
   }

@@ -4,13 +4,14 @@
 
 #include <torch/torch.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/text_format.h"
 #include "absl/strings/str_format.h"
 #include "datasets/dataset_config.h"
 #include "datasets/loader.h"
 #include "datasets/seed.h"
 #include "dmue/base/files.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/config/text_proto.h"
 #include "dmue/dmue_model.h"
 #include "dmue/io/torch_checkpoint.h"
@@ -23,6 +24,7 @@
 #include "dmue/util/plot.h"
 #include "dmue/util/progress.h"
 #include "glog/logging.h"
+#include "google/protobuf/text_format.h"
 #include "training/auto_compute.h"
 #include "training/checkpoint.h"
 #include "training/distributed.h"
@@ -37,8 +39,13 @@ namespace fs = std::filesystem;
 struct LossSums {
   double ce = 0, soft = 0, sp = 0, aux = 0, total = 0;
   int64_t n = 0;
-  void Add(double c, double s, double p, double a, double t) {
-    ce += c, soft += s, sp += p, aux += a, total += t, ++n;
+  void Add(const DmueLosses& losses) {
+    ce += losses.ce.item<double>();
+    soft += losses.soft.item<double>();
+    sp += losses.sp.item<double>();
+    aux += losses.aux.item<double>();
+    total += losses.total.item<double>();
+    ++n;
   }
 };
 
@@ -85,10 +92,35 @@ absl::StatusOr<ComputeOptions> ChooseCompute(const TrainerConfig& config) {
   probe.dmue = config.loss() == TrainerConfig::DMUE && config.ce_warmup_epochs() < config.max_epoch();
   probe.batch_size = config.train_data().batch_size();
   probe.image_size = config.train_data().crop();
-  absl::StatusOr<ComputeChoice> choice = ChooseTrainingCompute(probe);
-  if (!choice.ok()) return choice.status();
-  LOG(INFO) << choice->Summary();
-  return choice->options;
+  ASSIGN_OR_RETURN(const ComputeChoice choice, ChooseTrainingCompute(probe));
+  LOG(INFO) << choice.Summary();
+  return choice.options;
+}
+
+// The settings of every step of `epoch`: cross entropy during the warm-up (and
+// for a plain cross-entropy run), DMUE with the epoch's ramps after it.
+StepSettings EpochStepSettings(const TrainerConfig& config, int64_t epoch, const ComputeOptions& compute) {
+  StepSettings step;
+  const bool dmue = config.loss() == TrainerConfig::DMUE && epoch >= config.ce_warmup_epochs();
+  step.loss = dmue ? StepLoss::kDmue : StepLoss::kCrossEntropy;
+  step.label_smoothing = config.label_smoothing();
+  step.temperature = config.temperature();
+  const double dmue_epoch = static_cast<double>(epoch - config.ce_warmup_epochs());
+  step.weights.w = config.w();
+  step.weights.gamma = config.gamma();
+  step.weights.pairwise_uncertainty = config.pairwise_uncertainty();
+  step.weights.ramp_up = RampUp(dmue_epoch, config.ramp_a());
+  step.weights.ramp_down = RampDown(dmue_epoch, config.ramp_a());
+  step.compute = compute;
+  return step;
+}
+
+HeatMap ConfusionHeatMap(const EvalResult& eval, const std::string& tag, std::vector<std::string> class_names) {
+  HeatMap map;
+  map.title = absl::StrFormat("%s confusion (row-normalised), acc %.4f", tag, eval.metrics.accuracy);
+  map.row_labels = map.col_labels = std::move(class_names);
+  map.values = eval.confusion.RowNormalized();
+  return map;
 }
 
 }  // namespace
@@ -124,8 +156,24 @@ struct Trainer::State {
     const uint64_t rank = distributed ? uint64_t(distributed->rank()) : 0;
     torch::manual_seed(datasets::MixSeed(config.seed(), {0x64726f70ULL, rank, uint64_t(progress.global_step)}));
   }
+
+  // Set-up, in the order Create runs them.
+  absl::Status JoinDataParallelGroup();
+  absl::Status BuildModel();
+  absl::Status OpenData();
+  absl::Status ResumeFromLast();
+  void ShareWeightsAcrossRanks();
+
+  // The loop.
+  StepSettings StartEpoch(int64_t epoch);
+  absl::StatusOr<DmueLosses> StepBatch(const datasets::Batch& batch, const StepSettings& step);
+  absl::Status LogLosses(const LossSums& sums, double lr, StepLoss loss);
+  absl::Status EndEpoch(int64_t epoch, const ProgressMeter& meter);
+  absl::StatusOr<ConfusionMatrix> ValidationConfusion();
   absl::StatusOr<EvalResult> Evaluate();
+  absl::Status Validate(const std::string& tag, bool snapshot);
   absl::Status AfterEval(const EvalResult& eval, const std::string& tag, bool snapshot);
+  absl::Status ExportBest(double accuracy);
   absl::Status SaveLast();
 };
 
@@ -133,136 +181,205 @@ Trainer::Trainer(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Trainer::~Trainer() = default;
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& config) {
-  if (absl::Status s = ValidateTrainerConfig(config); !s.ok()) return s;
+  RETURN_IF_ERROR(ValidateTrainerConfig(config));
   auto state = std::make_unique<State>();
   state->config = config;
-  absl::StatusOr<DistributedEnv> env = DistributedEnvFromEnvironment();
-  if (!env.ok()) return env.status();
-  if (env->world_size > 1) {
-    absl::StatusOr<std::unique_ptr<DistributedContext>> context = DistributedContext::Create(*env);
-    if (!context.ok()) return context.status();
-    state->distributed = std::move(*context);
-    LOG(INFO) << "Data-parallel rank " << env->rank << " of " << env->world_size;
-  }
-  const int rank = env->rank, world_size = env->world_size;
+  RETURN_IF_ERROR(state->JoinDataParallelGroup());
   google::protobuf::TextFormat::PrintToString(config, &state->config_text);
   const std::string& out = config.output_dir();
   std::error_code ec;
   fs::create_directories(fs::path(out) / "snapshots", ec);
   if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create output_dir '", out, "': ", ec.message()));
-  if (state->is_main()) {
-    if (auto s = WriteTextProtoFile(out + "/config.pbtxt", config); !s.ok()) return s;
-  }
+  if (state->is_main()) RETURN_IF_ERROR(WriteTextProtoFile(out + "/config.pbtxt", config));
 
   torch::set_num_threads(config.num_threads());
-  absl::StatusOr<ComputeOptions> compute = ChooseCompute(config);
-  if (!compute.ok()) return compute.status();
-  state->compute = *compute;
+  ASSIGN_OR_RETURN(state->compute, ChooseCompute(config));
+  RETURN_IF_ERROR(state->BuildModel());
+  RETURN_IF_ERROR(state->OpenData());
+  ASSIGN_OR_RETURN(MetricsLog metrics, MetricsLog::Open(out));
+  state->metrics.emplace(std::move(metrics));
+  RETURN_IF_ERROR(state->ResumeFromLast());
+  state->summary.best_accuracy = state->progress.best_accuracy;
+  state->ShareWeightsAcrossRanks();
+  return std::unique_ptr<Trainer>(new Trainer(std::move(state)));
+}
+
+absl::Status Trainer::State::JoinDataParallelGroup() {
+  ASSIGN_OR_RETURN(const DistributedEnv env, DistributedEnvFromEnvironment());
+  if (env.world_size <= 1) return absl::OkStatus();
+  ASSIGN_OR_RETURN(distributed, DistributedContext::Create(env));
+  LOG(INFO) << "Data-parallel rank " << env.rank << " of " << env.world_size;
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::State::BuildModel() {
   torch::manual_seed(config.seed());
-  state->model = DmueModel(config.model());
+  model = DmueModel(config.model());
   if (!config.pretrained().empty()) {
-    absl::Status loaded = config.pretrained_mapping() == TrainerConfig::MSRA
-                              ? LoadMsraPretrained(config.pretrained(), state->model)
-                              : LoadDmueWeights(config.pretrained(), state->model);
-    if (!loaded.ok()) return loaded;
+    RETURN_IF_ERROR(config.pretrained_mapping() == TrainerConfig::MSRA ? LoadMsraPretrained(config.pretrained(), model)
+                                                                       : LoadDmueWeights(config.pretrained(), model));
     LOG(INFO) << "Loaded pretrained weights from " << config.pretrained();
   }
-  SetChannelsLast(*state->model, state->compute.channels_last);
-  state->model->train();
-  state->optimizer = MakeOptimizer(state->model, ToOptimizerSettings(config));
+  SetChannelsLast(*model, compute.channels_last);
+  model->train();
+  optimizer = MakeOptimizer(model, ToOptimizerSettings(config));
+  return absl::OkStatus();
+}
 
+absl::Status Trainer::State::OpenData() {
+  const int rank = distributed ? distributed->rank() : 0;
+  const int world_size = distributed ? distributed->world_size() : 1;
   std::vector<datasets::NoisyLabel> noisy;
   absl::StatusOr<std::unique_ptr<datasets::Loader>> train =
       datasets::MakeLoader(config.train_data(), rank, world_size, &noisy);
   if (!train.ok()) return absl::Status(train.status().code(), absl::StrCat("train_data: ", train.status().message()));
-  if (!noisy.empty() && state->is_main()) {
+  train_loader = std::move(*train);
+  const std::string& out = config.output_dir();
+  if (!noisy.empty() && is_main()) {
     // Which labels were flipped, for the label audit to score its ranking.
-    if (auto s = WriteFileAtomically(out + "/noisy_labels.txt", datasets::FormatNoisyLabels(noisy)); !s.ok()) return s;
+    RETURN_IF_ERROR(WriteFileAtomically(out + "/noisy_labels.txt", datasets::FormatNoisyLabels(noisy)));
     LOG(INFO) << "label_noise_rate " << config.train_data().label_noise_rate() << ": " << noisy.size()
               << " labels flipped, listed in " << out << "/noisy_labels.txt";
   }
-  state->train_loader = std::move(*train);
-  if (config.has_val_data() && state->is_main()) {
-    absl::StatusOr<std::unique_ptr<datasets::Loader>> val = datasets::MakeLoader(config.val_data());
-    if (!val.ok()) return absl::Status(val.status().code(), absl::StrCat("val_data: ", val.status().message()));
-    state->val_loader = std::move(*val);
-  }
-  absl::StatusOr<MetricsLog> metrics = MetricsLog::Open(out);
-  if (!metrics.ok()) return metrics.status();
-  state->metrics.emplace(std::move(*metrics));
+  if (!config.has_val_data() || !is_main()) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<datasets::Loader>> val = datasets::MakeLoader(config.val_data());
+  if (!val.ok()) return absl::Status(val.status().code(), absl::StrCat("val_data: ", val.status().message()));
+  val_loader = std::move(*val);
+  return absl::OkStatus();
+}
 
-  state->progress.epoch = config.start_epoch();
-  const std::string last = out + "/last.pth";
-  if (config.resume() && fs::exists(last)) {
-    absl::StatusOr<TrainingState> resumed = LoadTrainingCheckpoint(last, state->model, *state->optimizer);
-    if (!resumed.ok()) return resumed.status();
-    state->progress = *resumed;
-    if (!state->progress.sampler_state.empty() && state->progress.batch_in_epoch > 0) {
-      if (auto s = state->train_loader->RestoreState(state->progress.sampler_state); !s.ok()) return s;
-      state->resumed_mid_epoch = true;
-    }
-    LOG(INFO) << "Resumed from " << last << " at epoch " << state->progress.epoch << " batch "
-              << state->progress.batch_in_epoch << " (step " << state->progress.global_step << ")";
+absl::Status Trainer::State::ResumeFromLast() {
+  progress.epoch = config.start_epoch();
+  const std::string last = config.output_dir() + "/last.pth";
+  if (!config.resume() || !fs::exists(last)) return absl::OkStatus();
+  ASSIGN_OR_RETURN(progress, LoadTrainingCheckpoint(last, model, *optimizer));
+  if (!progress.sampler_state.empty() && progress.batch_in_epoch > 0) {
+    RETURN_IF_ERROR(train_loader->RestoreState(progress.sampler_state));
+    resumed_mid_epoch = true;
   }
-  state->summary.best_accuracy = state->progress.best_accuracy;
-  if (state->distributed) {
-    // Every rank starts from rank 0's weights (init, pretrained or resumed).
-    std::vector<at::Tensor> tensors;
-    for (const auto& [name, t] : ModuleStateDict(*state->model)) tensors.push_back(t);
-    state->distributed->BroadcastFromMain(tensors);
-    if (config.ddp_overlap_backward()) {
-      state->gradients = std::make_unique<GradientSynchronizer>(state->distributed.get(),
-                                                                state->model->parameters(), state->ddp_bucket_bytes());
-    }
-    if (config.sync_batch_norm()) {
-      const int layers = SetBatchNormSync(*state->model, state->distributed->MakeBatchStatsReducer());
-      LOG_IF(INFO, state->is_main()) << "SyncBN: " << layers << " BatchNorm layers pool their statistics over "
-                                     << state->distributed->world_size() << " ranks";
-    }
-  } else if (config.sync_batch_norm()) {
-    LOG(WARNING) << "sync_batch_norm is set but this is a single-process run: nothing to synchronise";
+  LOG(INFO) << "Resumed from " << last << " at epoch " << progress.epoch << " batch " << progress.batch_in_epoch
+            << " (step " << progress.global_step << ")";
+  return absl::OkStatus();
+}
+
+void Trainer::State::ShareWeightsAcrossRanks() {
+  if (!distributed) {
+    LOG_IF(WARNING, config.sync_batch_norm())
+        << "sync_batch_norm is set but this is a single-process run: nothing to synchronise";
+    return;
   }
-  return std::unique_ptr<Trainer>(new Trainer(std::move(state)));
+  // Every rank starts from rank 0's weights (init, pretrained or resumed).
+  std::vector<at::Tensor> tensors;
+  for (const auto& [name, t] : ModuleStateDict(*model)) tensors.push_back(t);
+  distributed->BroadcastFromMain(tensors);
+  if (config.ddp_overlap_backward()) {
+    gradients = std::make_unique<GradientSynchronizer>(distributed.get(), model->parameters(), ddp_bucket_bytes());
+  }
+  if (config.sync_batch_norm()) {
+    const int layers = SetBatchNormSync(*model, distributed->MakeBatchStatsReducer());
+    LOG_IF(INFO, is_main()) << "SyncBN: " << layers << " BatchNorm layers pool their statistics over "
+                            << distributed->world_size() << " ranks";
+  }
+}
+
+StepSettings Trainer::State::StartEpoch(int64_t epoch) {
+  progress.epoch = epoch;
+  const int warmup_epochs = config.ce_warmup_epochs();
+  if (config.loss() == TrainerConfig::DMUE && warmup_epochs > 0 && epoch == warmup_epochs && !resumed_mid_epoch) {
+    model->CopyMainLayer4ToAuxiliaryBranches();
+    LOG(INFO) << "CE warm-up done: main layer4 copied into the " << config.model().num_classes()
+              << " auxiliary branches";
+  }
+  StepSettings step = EpochStepSettings(config, epoch, compute);
+  if (distributed) step.after_backward = [this] { AverageGradients(); };
+  const bool ce = step.loss == StepLoss::kCrossEntropy;
+  const LearningRates lr = LearningRatesAt(config, static_cast<double>(epoch));
+  LOG(INFO) << "Epoch " << epoch << (ce ? " (cross entropy)" : " (DMUE)") << ": lr1 " << lr.base << " lr2 "
+            << lr.classifier
+            << (ce ? "" : absl::StrFormat(", ramp_up_w %.4f ramp_down_w %.4f", step.weights.ramp_up,
+                                          step.weights.ramp_down));
+  if (!resumed_mid_epoch) {
+    train_loader->StartEpoch(epoch);
+    progress.batch_in_epoch = 0;
+  }
+  resumed_mid_epoch = false;
+  return step;
+}
+
+absl::StatusOr<DmueLosses> Trainer::State::StepBatch(const datasets::Batch& batch, const StepSettings& step) {
+  if (step.loss == StepLoss::kDmue) {
+    // The reference skips a batch in which some class has < 2 samples;
+    // with several ranks, all skip together (as its DDP script agrees).
+    absl::Status usable = CheckBatch(batch.labels, config.model().num_classes());
+    if (distributed && !distributed->AllTrue(usable.ok()) && usable.ok()) {
+      usable = absl::InvalidArgumentError("another rank's batch lacks a class");
+    }
+    RETURN_IF_ERROR(usable);
+  }
+  return TrainStep(model, *optimizer, batch.images, batch.labels, step, batch.soft_labels);
+}
+
+absl::Status Trainer::State::LogLosses(const LossSums& sums, double lr, StepLoss loss) {
+  const double n = static_cast<double>(sums.n);
+  LOG(INFO) << absl::StrFormat(
+      "Epoch %d Batch %d/%d: CEloss %.6f, softLoss %.6f, spLoss %.6f, aux_loss %.6f, loss %.6f%s", progress.epoch,
+      progress.batch_in_epoch, train_loader->batches_per_epoch(), sums.ce / n, sums.soft / n, sums.sp / n,
+      sums.aux / n, sums.total / n,
+      summary.skipped_batches ? absl::StrCat(" (", summary.skipped_batches, " batches skipped)") : "");
+  std::map<std::string, double> values = {{"loss", sums.total / n}, {"ce", sums.ce / n}, {"lr", lr}};
+  if (loss == StepLoss::kDmue) {
+    values["soft"] = sums.soft / n;
+    values["sp"] = sums.sp / n;
+    values["aux"] = sums.aux / n;
+  }
+  return metrics->Append({"train", progress.epoch, progress.global_step, values});
+}
+
+absl::Status Trainer::State::EndEpoch(int64_t epoch, const ProgressMeter& meter) {
+  if (is_main()) {
+    RETURN_IF_ERROR(metrics->Append({"epoch", epoch, progress.global_step,
+                                     // A resumed epoch: the part this process ran.
+                                     {{"seconds", meter.ElapsedSeconds()},
+                                      {"images_per_second", meter.ItemsPerSecond()},
+                                      {"lr", LearningRatesAt(config, static_cast<double>(epoch)).base}}}));
+  }
+  progress.epoch = epoch + 1;
+  progress.batch_in_epoch = 0;
+  if (val_loader) {
+    const int every = config.snapshot_every_epochs();
+    RETURN_IF_ERROR(Validate(absl::StrCat("ep", epoch), every > 0 && (epoch + 1) % every == 0));
+  }
+  RETURN_IF_ERROR(SaveLast());
+  if (distributed) distributed->Barrier();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ConfusionMatrix> Trainer::State::ValidationConfusion() {
+  ConfusionMatrix confusion(config.model().num_classes());
+  val_loader->StartEpoch(0);
+  torch::NoGradGuard no_grad;
+  ScopedAutocast autocast(compute.precision);
+  while (true) {
+    ASSIGN_OR_RETURN(std::optional<datasets::Batch> batch, val_loader->Next());
+    if (!batch.has_value()) return confusion;
+    const torch::Tensor predicted = model->ForwardEval(PrepareImages(batch->images, compute)).argmax(1);
+    auto p = predicted.accessor<int64_t, 1>();
+    auto l = batch->labels.accessor<int64_t, 1>();
+    for (int64_t i = 0; i < p.size(0); ++i) RETURN_IF_ERROR(confusion.Add(int(l[i]), int(p[i])));
+  }
 }
 
 absl::StatusOr<EvalResult> Trainer::State::Evaluate() {
-  const int C = config.model().num_classes();
-  EvalResult result;
-  result.confusion.assign(C, std::vector<int64_t>(C, 0));
   model->eval();
-  val_loader->StartEpoch(0);
-  {
-    torch::NoGradGuard no_grad;
-    ScopedAutocast autocast(compute.precision);
-    while (true) {
-      absl::StatusOr<std::optional<datasets::Batch>> batch = val_loader->Next();
-      if (!batch.ok()) {
-        model->train();
-        return batch.status();
-      }
-      if (!batch->has_value()) break;
-      torch::Tensor predictions = model->ForwardEval(PrepareImages((*batch)->images, compute)).argmax(1);
-      auto p = predictions.accessor<int64_t, 1>();
-      auto l = (*batch)->labels.accessor<int64_t, 1>();
-      for (int64_t i = 0; i < p.size(0); ++i) ++result.confusion[l[i]][p[i]];
-    }
-  }
-  model->train();
-  int64_t correct = 0, classes_seen = 0;
-  double class_acc_sum = 0;
-  for (int c = 0; c < C; ++c) {
-    int64_t row = 0;
-    for (int k = 0; k < C; ++k) row += result.confusion[c][k];
-    result.count += row;
-    correct += result.confusion[c][c];
-    if (row > 0) {
-      class_acc_sum += static_cast<double>(result.confusion[c][c]) / row;
-      ++classes_seen;
-    }
-  }
-  result.accuracy = result.count ? static_cast<double>(correct) / result.count : 0.0;
-  result.mean_class_accuracy = classes_seen ? class_acc_sum / classes_seen : 0.0;
-  return result;
+  absl::Cleanup back_to_training = [this] { model->train(); };
+  ASSIGN_OR_RETURN(ConfusionMatrix confusion, ValidationConfusion());
+  ClassificationSummary summary = Summarize(confusion);
+  return EvalResult{std::move(confusion), std::move(summary)};
+}
+
+absl::Status Trainer::State::Validate(const std::string& tag, bool snapshot) {
+  ASSIGN_OR_RETURN(const EvalResult eval, Evaluate());
+  return AfterEval(eval, tag, snapshot);
 }
 
 absl::Status Trainer::State::SaveLast() {
@@ -275,117 +392,64 @@ absl::Status Trainer::State::SaveLast() {
 }
 
 absl::Status Trainer::State::AfterEval(const EvalResult& eval, const std::string& tag, bool snapshot) {
+  const double accuracy = eval.metrics.accuracy, mean_class_accuracy = eval.metrics.mean_class_accuracy;
   summary.last_eval = eval;
-  LOG(INFO) << tag << ": Acc is " << absl::StrFormat("%.4f", eval.accuracy) << " (mean per-class "
-            << absl::StrFormat("%.4f", eval.mean_class_accuracy) << ", " << eval.count << " images)";
-  if (auto s = metrics->Append({"eval", progress.epoch, progress.global_step,
-                                {{"accuracy", eval.accuracy}, {"mean_class_accuracy", eval.mean_class_accuracy}}});
-      !s.ok()) {
-    return s;
-  }
-  const std::string out = config.output_dir();
-  const std::string name = absl::StrFormat("%s_acc%.4f.pth", tag, eval.accuracy);
+  LOG(INFO) << tag << ": Acc is " << absl::StrFormat("%.4f", accuracy) << " (mean per-class "
+            << absl::StrFormat("%.4f", mean_class_accuracy) << ", " << eval.metrics.count << " images)";
+  RETURN_IF_ERROR(metrics->Append({"eval", progress.epoch, progress.global_step,
+                                   {{"accuracy", accuracy}, {"mean_class_accuracy", mean_class_accuracy}}}));
+  const std::string& out = config.output_dir();
   if (snapshot) {
-    if (auto s = WriteMultiBranchSnapshot(out + "/snapshots/" + name, model); !s.ok()) return s;
+    RETURN_IF_ERROR(
+        WriteMultiBranchSnapshot(absl::StrFormat("%s/snapshots/%s_acc%.4f.pth", out, tag, accuracy), model));
   }
-  HeatMap confusion;
-  confusion.title = absl::StrFormat("%s confusion (row-normalised), acc %.4f", tag, eval.accuracy);
-  confusion.row_labels = confusion.col_labels = ClassNames(config);
-  for (const auto& row : eval.confusion) {
-    int64_t total = 0;
-    for (int64_t v : row) total += v;
-    std::vector<double> normalised;
-    for (int64_t v : row) normalised.push_back(total ? static_cast<double>(v) / total : 0.0);
-    confusion.values.push_back(normalised);
-  }
-  if (auto s = WriteHeatMap(out + "/confusion_latest.png", confusion); !s.ok()) return s;
-  if (eval.accuracy > summary.best_accuracy) {
-    summary.best_accuracy = eval.accuracy;
-    if (auto s = ExportInferenceWeights(ModuleStateDict(*model), config.model().num_classes(),
-                                        out + "/best_inference.pth");
-        !s.ok()) {
-      return s;
-    }
-    const std::string weights = out + "/best_inference.pth";
-    if (auto s = WriteModelSpec(SpecPathFor(weights), InferenceSpec(config)); !s.ok()) return s;
-    LOG(INFO) << "New best accuracy " << absl::StrFormat("%.4f", eval.accuracy) << ": wrote " << weights
-              << " and its spec " << SpecPathFor(weights);
-  }
+  RETURN_IF_ERROR(WriteHeatMap(out + "/confusion_latest.png", ConfusionHeatMap(eval, tag, ClassNames(config))));
+  if (accuracy > summary.best_accuracy) RETURN_IF_ERROR(ExportBest(accuracy));
   return metrics->WriteCurves();
+}
+
+absl::Status Trainer::State::ExportBest(double accuracy) {
+  summary.best_accuracy = accuracy;
+  const std::string weights = config.output_dir() + "/best_inference.pth";
+  RETURN_IF_ERROR(ExportInferenceWeights(ModuleStateDict(*model), config.model().num_classes(), weights));
+  RETURN_IF_ERROR(WriteModelSpec(SpecPathFor(weights), InferenceSpec(config)));
+  LOG(INFO) << "New best accuracy " << absl::StrFormat("%.4f", accuracy) << ": wrote " << weights << " and its spec "
+            << SpecPathFor(weights);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<TrainSummary> Trainer::Run() {
   State& s = *state_;
   const TrainerConfig& config = s.config;
-  const int C = config.model().num_classes();
-  const bool dmue = config.loss() == TrainerConfig::DMUE;
   const int64_t batches = s.train_loader->batches_per_epoch();
   const int64_t batch_size = config.train_data().batch_size();
-  StepSettings step;
-  step.temperature = config.temperature();
-  step.compute = s.compute;
-  if (s.distributed) step.after_backward = [&s] { s.AverageGradients(); };
   int64_t images_seen = 0;
   ProgressMeter overall("train", (config.max_epoch() - s.progress.epoch) * batches * batch_size, 1e9);
 
   for (int64_t epoch = s.progress.epoch; epoch < config.max_epoch(); ++epoch) {
-    s.progress.epoch = epoch;
-    const bool warmup = !dmue || epoch < config.ce_warmup_epochs();
-    if (dmue && config.ce_warmup_epochs() > 0 && epoch == config.ce_warmup_epochs() && !s.resumed_mid_epoch) {
-      s.model->CopyMainLayer4ToAuxiliaryBranches();
-      LOG(INFO) << "CE warm-up done: main layer4 copied into the " << C << " auxiliary branches";
-    }
-    const double dmue_epoch = static_cast<double>(epoch - config.ce_warmup_epochs());
-    step.weights.w = config.w();
-    step.weights.gamma = config.gamma();
-    step.weights.pairwise_uncertainty = config.pairwise_uncertainty();
-    step.weights.ramp_up = RampUp(dmue_epoch, config.ramp_a());
-    step.weights.ramp_down = RampDown(dmue_epoch, config.ramp_a());
-    const LearningRates epoch_lr = LearningRatesAt(config, static_cast<double>(epoch));
-    LOG(INFO) << "Epoch " << epoch << (warmup ? " (cross entropy)" : " (DMUE)") << ": lr1 " << epoch_lr.base
-              << " lr2 " << epoch_lr.classifier << (warmup ? "" : absl::StrFormat(", ramp_up_w %.4f ramp_down_w %.4f",
-                                                                      step.weights.ramp_up, step.weights.ramp_down));
-    if (!s.resumed_mid_epoch) {
-      s.train_loader->StartEpoch(epoch);
-      s.progress.batch_in_epoch = 0;
-    }
-    s.resumed_mid_epoch = false;
+    const StepSettings step = s.StartEpoch(epoch);
     ProgressMeter progress(absl::StrCat("epoch ", epoch), batches * batch_size, 10.0);
     progress.Skip(s.progress.batch_in_epoch * batch_size);
     LossSums sums;
     while (true) {
-      absl::StatusOr<std::optional<datasets::Batch>> next = s.train_loader->Next();
-      if (!next.ok()) return next.status();
-      if (!next->has_value()) break;
-      datasets::Batch& batch = **next;
+      ASSIGN_OR_RETURN(std::optional<datasets::Batch> next, s.train_loader->Next());
+      if (!next.has_value()) break;
+      const datasets::Batch& batch = *next;
       // Per-step rates: warm-up and cosine move within an epoch.
       const LearningRates lr =
           LearningRatesAt(config, epoch + static_cast<double>(batch.batch_index) / std::max<int64_t>(batches, 1));
       SetLearningRates(*s.optimizer, lr.base, lr.classifier);
       s.SeedStep();
       s.progress.batch_in_epoch = batch.batch_index + 1;
-      if (warmup) {
-        const double v = CrossEntropyStep(s.model, *s.optimizer, batch.images, batch.labels, batch.soft_labels,
-                                          config.label_smoothing(), step);
-        sums.Add(v, 0, 0, 0, v);
-      } else {
-        // The reference skips a batch in which some class has < 2 samples;
-        // with several ranks, all skip together (as its DDP script agrees).
-        bool usable = CheckBatch(batch.labels, C).ok();
-        if (s.distributed) usable = s.distributed->AllTrue(usable);
-        absl::StatusOr<DmueLosses> losses =
-            usable ? TrainStep(s.model, *s.optimizer, batch.images, batch.labels, step)
-                   : absl::StatusOr<DmueLosses>(absl::InvalidArgumentError("a rank's batch lacks a class"));
-        if (!losses.ok()) {
-          if (losses.status().code() != absl::StatusCode::kInvalidArgument) return losses.status();
-          ++s.summary.skipped_batches;
-          VLOG(1) << "Skipped batch " << batch.batch_index << ": " << losses.status().message();
-          progress.Add(batch_size);
-          continue;
-        }
-        sums.Add(losses->ce.item<double>(), losses->soft.item<double>(), losses->sp.item<double>(),
-                 losses->aux.item<double>(), losses->total.item<double>());
+      absl::StatusOr<DmueLosses> losses = s.StepBatch(batch, step);
+      if (!losses.ok()) {
+        if (losses.status().code() != absl::StatusCode::kInvalidArgument) return losses.status();
+        ++s.summary.skipped_batches;
+        VLOG(1) << "Skipped batch " << batch.batch_index << ": " << losses.status().message();
+        progress.Add(batch_size);
+        continue;
       }
+      sums.Add(*losses);
       ++s.progress.global_step;
       ++s.summary.steps;
       images_seen += batch_size;
@@ -393,39 +457,22 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
       progress.Add(batch_size, absl::StrFormat("loss %.4f", sums.n ? sums.total / sums.n : 0.0));
 
       if (s.is_main() && s.progress.batch_in_epoch % config.log_every_batches() == 0 && sums.n > 0) {
-        const double n = static_cast<double>(sums.n);
-        LOG(INFO) << absl::StrFormat(
-            "Epoch %d Batch %d/%d: CEloss %.6f, softLoss %.6f, spLoss %.6f, aux_loss %.6f, loss %.6f%s", epoch,
-            s.progress.batch_in_epoch, batches, sums.ce / n, sums.soft / n, sums.sp / n, sums.aux / n,
-            sums.total / n,
-            s.summary.skipped_batches ? absl::StrCat(" (", s.summary.skipped_batches, " batches skipped)") : "");
-        std::map<std::string, double> values = {{"loss", sums.total / n}, {"ce", sums.ce / n}, {"lr", lr.base}};
-        if (!warmup) {
-          values["soft"] = sums.soft / n;
-          values["sp"] = sums.sp / n;
-          values["aux"] = sums.aux / n;
-        }
-        if (auto st = s.metrics->Append({"train", epoch, s.progress.global_step, values}); !st.ok()) return st;
+        RETURN_IF_ERROR(s.LogLosses(sums, lr.base, step.loss));
         sums = LossSums();
       }
       if (s.val_loader && config.eval_every_batches() > 0 &&
           s.progress.batch_in_epoch % config.eval_every_batches() == 0) {
-        absl::StatusOr<EvalResult> eval = s.Evaluate();
-        if (!eval.ok()) return eval.status();
-        if (auto st = s.AfterEval(*eval, absl::StrCat("ep", epoch, "_b", s.progress.batch_in_epoch),
-                                   config.snapshot_every_epochs() > 0);
-            !st.ok()) {
-          return st;
-        }
+        RETURN_IF_ERROR(s.Validate(absl::StrCat("ep", epoch, "_b", s.progress.batch_in_epoch),
+                                   config.snapshot_every_epochs() > 0));
       }
       const bool step_limit = config.max_steps() > 0 && s.progress.global_step >= config.max_steps();
       bool stop = stop_requested_.load();
       if (s.distributed) stop = !s.distributed->AllTrue(!stop);
       if (stop || step_limit) {
-        if (auto st = s.SaveLast(); !st.ok()) return st;
+        RETURN_IF_ERROR(s.SaveLast());
         LOG_IF(INFO, s.is_main()) << (step_limit ? "Reached max_steps" : "Stop requested") << ": saved "
-                  << config.output_dir() << "/last.pth at epoch " << epoch << " batch "
-                  << s.progress.batch_in_epoch;
+                                  << config.output_dir() << "/last.pth at epoch " << epoch << " batch "
+                                  << s.progress.batch_in_epoch;
         s.summary.stopped_early = true;
         s.summary.images_per_second = images_seen / std::max(overall.ElapsedSeconds(), 1e-9);
         (void)s.metrics->WriteCurves();
@@ -433,29 +480,7 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
       }
     }
     progress.Finish();
-    if (s.is_main()) {
-      const double seconds = progress.ElapsedSeconds();
-      if (auto st = s.metrics->Append({"epoch", epoch, s.progress.global_step,
-                                       // A resumed epoch: the part this process ran.
-                                       {{"seconds", seconds},
-                                        {"images_per_second", progress.ItemsPerSecond()},
-                                        {"lr", epoch_lr.base}}});
-          !st.ok()) {
-        return st;
-      }
-    }
-    s.progress.epoch = epoch + 1;
-    s.progress.batch_in_epoch = 0;
-    if (s.val_loader) {
-      absl::StatusOr<EvalResult> eval = s.Evaluate();
-      if (!eval.ok()) return eval.status();
-      const int every = config.snapshot_every_epochs();
-      if (auto st = s.AfterEval(*eval, absl::StrCat("ep", epoch), every > 0 && (epoch + 1) % every == 0); !st.ok()) {
-        return st;
-      }
-    }
-    if (auto st = s.SaveLast(); !st.ok()) return st;
-    if (s.distributed) s.distributed->Barrier();
+    RETURN_IF_ERROR(s.EndEpoch(epoch, progress));
   }
   s.summary.images_per_second = images_seen / std::max(overall.ElapsedSeconds(), 1e-9);
   LOG(INFO) << "Training done: " << s.summary.steps << " steps, " << s.summary.skipped_batches

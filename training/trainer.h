@@ -1,9 +1,11 @@
-// The DMUE training loop: class-balanced batches from the datasets loader,
-// the reference's skip rule for batches with a class under 2 samples, the
-// per-epoch two-group learning rates and ramps, logging (glog, JSONL/CSV,
-// PNG curves), evaluation every N batches and every epoch, checkpoints named
-// with epoch and accuracy, exact resume from <output_dir>/last.pth, and a
-// clean stop (checkpoint first) when RequestStop() is called, e.g. on Ctrl-C.
+// The training loop, DMUE (after an optional cross-entropy warm-up) or plain
+// cross entropy, each batch one dmue/train_step step: class-balanced batches
+// from the datasets loader, the reference's skip rule for DMUE batches with a
+// class under 2 samples, per-step learning rates and per-epoch ramps, logging
+// (glog, JSONL/CSV, PNG curves), validation every N batches and every epoch
+// (dmue/metrics' confusion matrix and accuracies), checkpoints named with epoch
+// and accuracy, exact resume from <output_dir>/last.pth, and a clean stop
+// (checkpoint first) when RequestStop() is called, e.g. on Ctrl-C.
 #ifndef TRAINING_TRAINER_H_
 #define TRAINING_TRAINER_H_
 
@@ -11,19 +13,19 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "dmue/metrics/metrics.h"
 #include "training/trainer_config.pb.h"
 
 namespace dmue::training {
 
+// One validation pass: its confusion matrix and what dmue/metrics makes of it
+// (accuracy, mean per-class accuracy, per-class precision / recall / F1).
 struct EvalResult {
-  double accuracy = 0;
-  double mean_class_accuracy = 0;
-  int64_t count = 0;
-  std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
+  ConfusionMatrix confusion;
+  ClassificationSummary metrics;
 };
 
 struct TrainSummary {

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/text_format.h"
 #include "datasets/dataset_config.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/config/text_proto.h"
 #include "dmue/model_config.h"
 
@@ -84,18 +85,16 @@ PiecewiseLr Lr1(const TrainerConfig& config) { return ToPiecewise(config.lr1(), 
 PiecewiseLr Lr2(const TrainerConfig& config) { return ToPiecewise(config.lr2(), ReferenceLr2()); }
 
 absl::Status ValidateTrainerConfig(const TrainerConfig& config) {
-  if (auto s = Nested("model", ValidateModelConfig(config.model())); !s.ok()) return s;
+  RETURN_IF_ERROR(Nested("model", ValidateModelConfig(config.model())));
   if (!config.has_train_data()) return FieldError("train_data", "is required");
-  if (auto s = Nested("train_data", datasets::ValidateDatasetConfig(config.train_data())); !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(Nested("train_data", datasets::ValidateDatasetConfig(config.train_data())));
   if (config.train_data().num_classes() != config.model().num_classes()) {
     return FieldError("train_data.num_classes",
                       absl::StrCat(config.train_data().num_classes(), " differs from model.num_classes ",
                                    config.model().num_classes()));
   }
   if (config.has_val_data()) {
-    if (auto s = Nested("val_data", datasets::ValidateDatasetConfig(config.val_data())); !s.ok()) return s;
+    RETURN_IF_ERROR(Nested("val_data", datasets::ValidateDatasetConfig(config.val_data())));
     if (config.val_data().num_classes() != config.model().num_classes()) {
       return FieldError("val_data.num_classes", "differs from model.num_classes");
     }
@@ -107,14 +106,14 @@ absl::Status ValidateTrainerConfig(const TrainerConfig& config) {
                       absl::StrCat("DMUE needs >= 2 samples of every class per batch, so at least ",
                                    2 * config.model().num_classes()));
   }
-  if (auto s = ValidatePiecewiseLr(Lr1(config), "TrainerConfig.lr1"); !s.ok()) return s;
-  if (auto s = ValidatePiecewiseLr(Lr2(config), "TrainerConfig.lr2"); !s.ok()) return s;
+  RETURN_IF_ERROR(ValidatePiecewiseLr(Lr1(config), "TrainerConfig.lr1"));
+  RETURN_IF_ERROR(ValidatePiecewiseLr(Lr2(config), "TrainerConfig.lr2"));
   if (config.has_lr_schedule()) {
     if (config.lr_schedule().kind() == LrSchedule::KIND_UNSPECIFIED) {
       return FieldError("lr_schedule.kind", "must be PIECEWISE, STEP or COSINE");
     }
     if (UsesStepSchedule(config)) {
-      if (auto s = ValidateStepSchedule(ToStepSchedule(config), "TrainerConfig.lr_schedule"); !s.ok()) return s;
+      RETURN_IF_ERROR(ValidateStepSchedule(ToStepSchedule(config), "TrainerConfig.lr_schedule"));
       const double scale = config.lr_schedule().classifier_lr_scale();
       if (!(scale > 0) || !std::isfinite(scale)) return FieldError("lr_schedule.classifier_lr_scale", "must be > 0");
     }
@@ -164,10 +163,9 @@ absl::Status ValidateTrainerConfig(const TrainerConfig& config) {
 }
 
 absl::StatusOr<TrainerConfig> LoadTrainerConfig(const std::string& path, const std::string& overrides) {
-  absl::StatusOr<TrainerConfig> config = LoadTextProto<TrainerConfig>(path);
-  if (!config.ok()) return config.status();
-  if (absl::Status s = MergeTextProto(overrides, "overrides", &*config); !s.ok()) return s;
-  if (absl::Status s = ValidateTrainerConfig(*config); !s.ok()) {
+  ASSIGN_OR_RETURN(TrainerConfig config, LoadTextProto<TrainerConfig>(path));
+  RETURN_IF_ERROR(MergeTextProto(overrides, "overrides", &config));
+  if (absl::Status s = ValidateTrainerConfig(config); !s.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, overrides.empty() ? "" : " with the overrides", ": ", s.message()));
   }

@@ -73,7 +73,10 @@ TEST(TrainerTest, TrainsEvaluatesAndWritesArtefacts) {
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_EQ(summary->steps + summary->skipped_batches, 9);  // 3 epochs x 3 batches
   ASSERT_TRUE(summary->last_eval.has_value());
-  EXPECT_EQ(summary->last_eval->count, 30);
+  const EvalResult& eval = *summary->last_eval;
+  EXPECT_EQ(eval.metrics.count, 30);
+  EXPECT_EQ(eval.confusion.total(), 30);
+  ASSERT_EQ(eval.metrics.per_class.size(), size_t{kClasses});
   EXPECT_GE(summary->best_accuracy, 0.0);
   for (const char* file : {"last.pth", "best_inference.pth", "config.pbtxt", "metrics.jsonl", "metrics.csv",
                            "curves_train_loss.png", "curves_eval_accuracy.png", "confusion_latest.png"}) {
@@ -89,8 +92,16 @@ TEST(TrainerTest, TrainsEvaluatesAndWritesArtefacts) {
   auto log = MetricsLog::Open(out);
   ASSERT_TRUE(log.ok());
   bool saw_aux = false;
-  for (const MetricRecord& r : log->records()) saw_aux |= r.kind == "train" && r.values.count("aux");
+  const MetricRecord* last_eval_record = nullptr;
+  for (const MetricRecord& r : log->records()) {
+    saw_aux |= r.kind == "train" && r.values.count("aux");
+    if (r.kind == "eval") last_eval_record = &r;
+  }
   EXPECT_TRUE(saw_aux);
+  // The logged accuracies are the last validation's summary (%.8g in the log).
+  ASSERT_NE(last_eval_record, nullptr);
+  EXPECT_NEAR(last_eval_record->values.at("accuracy"), eval.metrics.accuracy, 1e-7);
+  EXPECT_NEAR(last_eval_record->values.at("mean_class_accuracy"), eval.metrics.mean_class_accuracy, 1e-7);
 }
 
 TEST(TrainerTest, ResumesWhereItStopped) {

@@ -1,4 +1,4 @@
-#include "evaluation/metrics.h"
+#include "dmue/metrics/metrics.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace dmue::evaluation {
+namespace dmue {
 
 ConfusionMatrix::ConfusionMatrix(int num_classes)
     : num_classes_(std::max(num_classes, 0)),
@@ -236,4 +236,4 @@ VoteSummary VoteAccumulator::Result() const {
   return s;
 }
 
-}  // namespace dmue::evaluation
+}  // namespace dmue

@@ -1,11 +1,11 @@
 // Hand-built cases with answers worked out on paper.
-#include "evaluation/metrics.h"
+#include "dmue/metrics/metrics.h"
 
 #include <cmath>
 
 #include "gtest/gtest.h"
 
-namespace dmue::evaluation {
+namespace dmue {
 namespace {
 
 constexpr double kEps = 1e-12;
@@ -215,4 +215,4 @@ TEST(DistributionTest, Normalized) {
 }
 
 }  // namespace
-}  // namespace dmue::evaluation
+}  // namespace dmue

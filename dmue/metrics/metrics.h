@@ -1,4 +1,5 @@
-// Classification, calibration and label-distribution metrics, torch-free.
+// Classification, calibration and label-distribution metrics, torch-free:
+// one copy shared by the trainer's validation and the evaluator.
 //
 //   * ConfusionMatrix: counts [true][predicted], row-normalised view.
 //   * Summarize: accuracy, mean per-class accuracy (mean recall over classes
@@ -18,8 +19,8 @@
 //     vote); accuracy against the vote argmax ("majority" label, first on ties).
 //   * Spearman rank correlation: Pearson correlation of average ranks (ties
 //     share the mean of their ranks); NaN when either side is constant.
-#ifndef EVALUATION_METRICS_H_
-#define EVALUATION_METRICS_H_
+#ifndef DMUE_METRICS_METRICS_H_
+#define DMUE_METRICS_METRICS_H_
 
 #include <cstdint>
 #include <vector>
@@ -27,7 +28,7 @@
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 
-namespace dmue::evaluation {
+namespace dmue {
 
 class ConfusionMatrix {
  public:
@@ -145,6 +146,6 @@ class VoteAccumulator {
 // Normalises to sum 1; all-zero input gives all zeros.
 std::vector<double> Normalized(absl::Span<const double> values);
 
-}  // namespace dmue::evaluation
+}  // namespace dmue
 
-#endif  // EVALUATION_METRICS_H_
+#endif  // DMUE_METRICS_METRICS_H_
