@@ -9,10 +9,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <opencv2/imgproc.hpp>
 #include <tuple>
 #include <utility>
-
-#include <opencv2/imgproc.hpp>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -164,7 +163,8 @@ std::vector<Proposal> MtcnnImpl::ProposeOnLevel(const cv::Mat& rgb, int level_in
   return kept;
 }
 
-std::vector<Proposal> MtcnnImpl::Propose(const cv::Mat& rgb, const std::vector<PyramidLevel>& levels,
+std::vector<Proposal> MtcnnImpl::Propose(const cv::Mat& rgb,
+                                         const std::vector<PyramidLevel>& levels,
                                          const cv::Rect2d* region, MtcnnTrace& tr,
                                          bool record) const {
   std::vector<Proposal> proposals;
@@ -200,8 +200,8 @@ absl::StatusOr<std::vector<FaceDetection>> MtcnnImpl::Detect(const cv::Mat& inpu
   const double s = tr.input_scale;
   cv::Rect2d region;
   if (region_in != nullptr) {
-    region = cv::Rect2d(region_in->x * s, region_in->y * s, region_in->width * s,
-                        region_in->height * s);
+    region =
+        cv::Rect2d(region_in->x * s, region_in->y * s, region_in->width * s, region_in->height * s);
   }
 
   const std::vector<PyramidLevel> levels =

@@ -28,7 +28,10 @@
 // stage in batches, and no per-crop tensor ops are issued. Set the number of
 // intra-op threads with at::set_num_threads in the caller.
 //
-// This header is torch-free; see mtcnn_internal.h for the nets themselves.
+// This header is torch-free. Detect() is a pipeline of the stages in
+// mtcnn_stages.h (pyramid, P-Net proposals, NMS, one refine loop for R-Net
+// and O-Net, mapping back); the nets and the resampler are in
+// mtcnn_internal.h.
 #ifndef PREPROCESSING_MTCNN_H_
 #define PREPROCESSING_MTCNN_H_
 

@@ -249,14 +249,37 @@ std::vector<int> NmsNumpyMin(const std::vector<Box>& b, float threshold) {
   return pick;
 }
 
+namespace {
+
+RefineStage StageOf(const MtcnnOptions& options, const char* name) {
+  RefineStage stage;
+  stage.name = name;
+  stage.compat = options.compat;
+  stage.batch_size = options.batch_size;
+  stage.nms_threshold = 0.7;
+  return stage;
+}
+
+}  // namespace
+
 RefineStage RnetStage(const MtcnnOptions& options) {
-  return {"R-Net", 24, options.thresholds[1], NmsMethod::kTorchvisionIou, 0.7,
-          /*nms_on_regressed=*/false, /*square=*/true, options.compat, options.batch_size};
+  RefineStage stage = StageOf(options, "R-Net");
+  stage.crop_size = 24;
+  stage.threshold = options.thresholds[1];
+  stage.nms = NmsMethod::kTorchvisionIou;
+  stage.nms_on_regressed = false;
+  stage.square = true;
+  return stage;
 }
 
 RefineStage OnetStage(const MtcnnOptions& options) {
-  return {"O-Net", 48, options.thresholds[2], NmsMethod::kNumpyMin, 0.7,
-          /*nms_on_regressed=*/true, /*square=*/false, options.compat, options.batch_size};
+  RefineStage stage = StageOf(options, "O-Net");
+  stage.crop_size = 48;
+  stage.threshold = options.thresholds[2];
+  stage.nms = NmsMethod::kNumpyMin;
+  stage.nms_on_regressed = true;
+  stage.square = false;
+  return stage;
 }
 
 namespace {
@@ -274,10 +297,10 @@ absl::StatusOr<Crops> CropsOf(const std::vector<Box>& boxes, int width, int heig
     const CropRect r = CropRectOf(b, width, height);
     if (r.empty()) {
       if (!stage.compat) continue;
-      return absl::FailedPreconditionError(absl::StrCat(
-          stage.name, ": candidate box [", b.x1, ", ", b.y1, ", ", b.x2, ", ", b.y2,
-          "] lies outside the ", width, "x", height,
-          " image (the reference misaligns boxes and crops here and crashes)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(stage.name, ": candidate box [", b.x1, ", ", b.y1, ", ", b.x2, ", ", b.y2,
+                       "] lies outside the ", width, "x", height,
+                       " image (the reference misaligns boxes and crops here and crashes)"));
     }
     crops.boxes.push_back(b);
     crops.rects.push_back(r);
@@ -326,15 +349,18 @@ absl::StatusOr<std::vector<RefinedBox>> Refine(const cv::Mat& rgb, const std::ve
     KeepPassing(crops.boxes, b0, b1, out, stage.threshold, judged, refined);
   }
   const std::vector<Box> compared = stage.nms_on_regressed ? BoxesOf(refined) : judged;
-  const std::vector<int> keep = stage.nms == NmsMethod::kTorchvisionIou
-                                    ? NmsTorchvision(compared, stage.nms_threshold)
-                                    : NmsNumpyMin(compared, static_cast<float>(stage.nms_threshold));
+  const std::vector<int> keep =
+      stage.nms == NmsMethod::kTorchvisionIou
+          ? NmsTorchvision(compared, stage.nms_threshold)
+          : NmsNumpyMin(compared, static_cast<float>(stage.nms_threshold));
   std::vector<RefinedBox> kept = Pick(refined, keep);
   if (stage.square) {
     for (RefinedBox& r : kept) Square(r.box);
   }
-  if (counts != nullptr) *counts = {static_cast<int64_t>(n), static_cast<int64_t>(refined.size()),
-                                    static_cast<int64_t>(kept.size())};
+  if (counts != nullptr) {
+    *counts = {static_cast<int64_t>(n), static_cast<int64_t>(refined.size()),
+               static_cast<int64_t>(kept.size())};
+  }
   return kept;
 }
 

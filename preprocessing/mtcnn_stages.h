@@ -16,9 +16,8 @@
 #include <array>
 #include <cstdint>
 #include <functional>
-#include <vector>
-
 #include <opencv2/core/mat.hpp>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "preprocessing/mtcnn.h"
@@ -113,16 +112,16 @@ enum class NmsMethod {
 
 // How the refine loop runs for one stage (RnetStage / OnetStage).
 struct RefineStage {
-  const char* name;
-  int crop_size;       // Crops are resampled to crop_size x crop_size.
-  float threshold;     // A crop passes with score > threshold.
-  NmsMethod nms;
-  double nms_threshold;  // Compared in double by NmsTorchvision, float by NmsNumpyMin.
+  const char* name = "";
+  int crop_size = 0;    // Crops are resampled to crop_size x crop_size.
+  float threshold = 0;  // A crop passes with score > threshold.
+  NmsMethod nms = NmsMethod::kTorchvisionIou;
+  double nms_threshold = 0;  // Compared in double by NmsTorchvision, float by NmsNumpyMin.
   // O-Net: NMS compares the regressed boxes; R-Net: the boxes it judged.
-  bool nms_on_regressed;
-  bool square;         // Square the regressed boxes (R-Net).
-  bool compat;         // An empty crop fails (the reference) instead of dropping the box.
-  int batch_size;
+  bool nms_on_regressed = false;
+  bool square = false;  // Square the regressed boxes (R-Net).
+  bool compat = false;  // An empty crop fails (the reference) instead of dropping the box.
+  int batch_size = 1;
 };
 RefineStage RnetStage(const MtcnnOptions& options);
 RefineStage OnetStage(const MtcnnOptions& options);
