@@ -28,7 +28,10 @@
 // stage in batches, and no per-crop tensor ops are issued. Set the number of
 // intra-op threads with at::set_num_threads in the caller.
 //
-// This header is torch-free; see mtcnn_internal.h for the nets themselves.
+// This header is torch-free. Detect() is a pipeline of the stages in
+// mtcnn_stages.h (pyramid, P-Net proposals, NMS, one refine loop for R-Net
+// and O-Net, mapping back); the nets and the resampler are in
+// mtcnn_internal.h.
 #ifndef PREPROCESSING_MTCNN_H_
 #define PREPROCESSING_MTCNN_H_
 
@@ -82,6 +85,24 @@ struct MtcnnOptions {
   bool channels_last = true;
 };
 
+// How many boxes each stage kept: the reference's stage_counts
+// (../shared/golden/mtcnn/images.json), one field per name.
+struct MtcnnStageCounts {
+  int64_t num_scales = 0;
+  int64_t pnet_candidates_over_threshold = 0;  // P-Net cells with prob >= threshold.
+  int64_t after_per_scale_nms = 0;             // IoU 0.5 within each scale.
+  int64_t after_pnet_nms = 0;                  // IoU 0.7 across scales.
+  int64_t rnet_inputs = 0;
+  int64_t rnet_over_threshold = 0;
+  int64_t after_rnet_nms = 0;                  // IoU 0.7.
+  int64_t onet_inputs = 0;
+  int64_t onet_over_threshold = 0;
+  int64_t after_onet_nms = 0;                  // "Min" 0.7: the faces.
+
+  bool operator==(const MtcnnStageCounts& other) const;
+  bool operator!=(const MtcnnStageCounts& other) const { return !(*this == other); }
+};
+
 // Per-stage record of one Detect() call (for tests and diagnostics). Boxes are
 // [x1, y1, x2, y2, score]; candidates add reg0..reg3.
 struct MtcnnTrace {
@@ -96,11 +117,7 @@ struct MtcnnTrace {
   std::vector<std::array<float, 5>> stage1_boxes;
   std::vector<std::array<float, 5>> stage2_boxes;
   std::vector<std::array<float, 5>> final_boxes;  // Before the final ordering.
-  // The reference's stage_counts, in its order: num_scales,
-  // pnet_candidates_over_threshold, after_per_scale_nms_0.5,
-  // after_pnet_nms_0.7, rnet_inputs, rnet_over_threshold, after_rnet_nms_0.7,
-  // onet_inputs, onet_over_threshold, after_onet_min_nms_0.7.
-  std::array<int64_t, 10> counts = {};
+  MtcnnStageCounts counts;
   // Factor the input was downscaled by (1 when not).
   double input_scale = 1.0;
   // Wall time of the stages in milliseconds: pyramid resampling, P-Net

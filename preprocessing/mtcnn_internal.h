@@ -1,14 +1,18 @@
-// The pieces of mtcnn.cc that tests check one by one against the reference's
-// golden stage tensors: the three nets and the area resampler.
+// The pieces of the detector that tests check one by one against the
+// reference's golden stage tensors: the three nets (mtcnn_nets.cc), the area
+// resampler and DetectInRegion's level windows (mtcnn_resample.cc), and
+// MtcnnImpl, which chains the stages of mtcnn_stages.h (mtcnn.cc).
 #ifndef PREPROCESSING_MTCNN_INTERNAL_H_
 #define PREPROCESSING_MTCNN_INTERNAL_H_
 
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include <opencv2/core/mat.hpp>
 #include <opencv2/core/types.hpp>
@@ -17,6 +21,10 @@
 #include "preprocessing/mtcnn.h"
 
 namespace dmue::preprocessing {
+
+struct PnetPlacement;
+struct Proposal;
+struct PyramidLevel;
 
 // Named weights of one net.
 using NetWeights = std::map<std::string, at::Tensor>;
@@ -43,6 +51,24 @@ class MtcnnImpl {
   // (asked of ATen's own backend choice, not re-derived).
   bool PnetWindowIsExact(int64_t rows, int64_t cols, int64_t level_rows,
                          int64_t level_cols) const;
+
+  // Where P-Net looks on `level` of an image of rows x cols: with a region
+  // (null: the whole level), `searched` is PnetLevelWindow's window and `run`
+  // is that window where PnetWindowIsExact, else the whole level.
+  PnetPlacement PlaceOnLevel(int rows, int cols, const PyramidLevel& level,
+                             const cv::Rect2d* region) const;
+
+  // Stage 1 on one level: resamples the `run` part, runs P-Net, and returns
+  // PnetProposals after the per-scale NMS (IoU 0.5). Adds to the trace's
+  // candidate count and timings, and with `record` its candidates.
+  std::vector<Proposal> ProposeOnLevel(const cv::Mat& rgb, int level_index,
+                                       const PyramidLevel& level, const PnetPlacement& placement,
+                                       MtcnnTrace& trace, bool record) const;
+
+  // Stage 1 over the pyramid: every level's proposals, then NMS (IoU 0.7)
+  // across scales.
+  std::vector<Proposal> Propose(const cv::Mat& rgb, const std::vector<PyramidLevel>& levels,
+                                const cv::Rect2d* region, MtcnnTrace& trace, bool record) const;
 
   // `region`: null for the whole image (Mtcnn::Detect), else
   // Mtcnn::DetectInRegion's region.
@@ -88,6 +114,22 @@ struct LevelWindow {
   bool empty() const { return row1 - row0 < 12 || col1 - col0 < 12; }
 };
 LevelWindow PnetLevelWindow(int in_h, int in_w, int out_h, int out_w, const cv::Rect2d& region);
+
+// An uninitialised float tensor of sizes [n, 3, h, w] with channels-last
+// strides, as the reference's tensors are.
+at::Tensor ChannelsLastBuffer(int64_t n, int64_t h, int64_t w);
+
+// 1-based inclusive crop bounds (the reference's pad()): image rows
+// [y - 1, ey) and cols [x - 1, ex).
+struct CropRect {
+  int y, ey, x, ex;
+  bool empty() const { return !(ey > y - 1 && ex > x - 1); }
+};
+
+// The crops rects[begin, end) of `rgb`, each AreaResampleNormalized to
+// size x size, as one ChannelsLastBuffer batch (crops in parallel).
+at::Tensor CropBatch(const cv::Mat& rgb, const std::vector<CropRect>& rects, size_t begin,
+                     size_t end, int size);
 
 }  // namespace dmue::preprocessing
 
