@@ -1,3 +1,4 @@
+#include "dmue/base/status_macros.h"
 #include "dmue/train_step.h"
 
 namespace dmue {
@@ -8,11 +9,8 @@ absl::StatusOr<DmueLosses> TrainStep(DmueModel& model, torch::optim::Optimizer& 
   absl::StatusOr<DmueLosses> losses;
   {
     ScopedAutocast autocast(settings.compute.precision);
-    absl::StatusOr<TrainForwardOutput> forward =
-        model->ForwardTrain(PrepareImages(images, settings.compute), labels);
-    if (!forward.ok()) return forward.status();
-    losses = ComputeDmueLosses(*forward, labels, model->num_classes(), settings.temperature,
-                               settings.weights);
+    ASSIGN_OR_RETURN(TrainForwardOutput forward, model->ForwardTrain(PrepareImages(images, settings.compute), labels));
+    losses = ComputeDmueLosses(forward, labels, model->num_classes(), settings.temperature, settings.weights);
   }
   optimizer.zero_grad();
   losses->total.backward();
