@@ -8,93 +8,94 @@
 #include "absl/strings/ascii.h"
 #include "datasets/example_source.h"
 #include "datasets/seed.h"
+#include "dmue/base/field_error.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/config/text_proto.h"
 
 namespace dmue::datasets {
 namespace {
 
-absl::Status FieldError(absl::string_view field, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("DatasetConfig.", field, ": ", why));
-}
+constexpr FieldErrors kFieldError("DatasetConfig");
 
 bool IsProbability(float p) { return p >= 0.0f && p <= 1.0f; }
 
 }  // namespace
 
 absl::Status ValidateDatasetConfig(const DatasetConfig& c) {
-  if (c.lmdb_path().empty()) return FieldError("lmdb_path", "is required");
-  if (c.list_path().empty()) return FieldError("list_path", "is required");
+  if (c.lmdb_path().empty()) return kFieldError("lmdb_path", "is required");
+  if (c.list_path().empty()) return kFieldError("list_path", "is required");
   if (c.list_format() == DatasetConfig::LIST_FORMAT_UNSPECIFIED) {
-    return FieldError("list_format", "must be REFERENCE, RAFDB, FERPLUS or FOLDER");
+    return kFieldError("list_format", "must be REFERENCE, RAFDB, FERPLUS or FOLDER");
   }
   if (c.label_mode() == DatasetConfig::LABEL_MODE_UNSPECIFIED) {
-    return FieldError("label_mode", "must be MAJORITY, PLURALITY or DISTRIBUTION");
+    return kFieldError("label_mode", "must be MAJORITY, PLURALITY or DISTRIBUTION");
   }
   if (c.list_format() == DatasetConfig::FERPLUS && c.num_classes() != 8) {
-    return FieldError("num_classes", "FERPLUS lists have 8 classes");
+    return kFieldError("num_classes", "FERPLUS lists have 8 classes");
   }
   if (c.num_classes() < 2 || c.num_classes() > 1000) {
-    return FieldError("num_classes", absl::StrCat("must be in [2, 1000], got ", c.num_classes()));
+    return kFieldError("num_classes", absl::StrCat("must be in [2, 1000], got ", c.num_classes()));
   }
-  if (c.resize() < 0 || c.resize() > 4096) return FieldError("resize", absl::StrCat("must be in [0, 4096], got ", c.resize()));
-  if (c.crop() < 1 || c.crop() > 4096) return FieldError("crop", absl::StrCat("must be in [1, 4096], got ", c.crop()));
+  if (c.resize() < 0 || c.resize() > 4096)
+    return kFieldError("resize", absl::StrCat("must be in [0, 4096], got ", c.resize()));
+  if (c.crop() < 1 || c.crop() > 4096) return kFieldError("crop", absl::StrCat("must be in [1, 4096], got ", c.crop()));
   if (c.resize() > 0 && c.crop() > c.resize()) {
-    return FieldError("crop", absl::StrCat("crop ", c.crop(), " is larger than resize ", c.resize()));
+    return kFieldError("crop", absl::StrCat("crop ", c.crop(), " is larger than resize ", c.resize()));
   }
   const AugmentationConfig& a = c.augmentation();
-  if (!IsProbability(a.gaussian_noise_p())) return FieldError("augmentation.gaussian_noise_p", "must be in [0, 1]");
-  if (!(a.gaussian_noise_var() >= 0)) return FieldError("augmentation.gaussian_noise_var", "must be >= 0");
-  if (!IsProbability(a.flip_p())) return FieldError("augmentation.flip_p", "must be in [0, 1]");
-  if (!IsProbability(a.erasing_p())) return FieldError("augmentation.erasing_p", "must be in [0, 1]");
+  if (!IsProbability(a.gaussian_noise_p())) return kFieldError("augmentation.gaussian_noise_p", "must be in [0, 1]");
+  if (!(a.gaussian_noise_var() >= 0)) return kFieldError("augmentation.gaussian_noise_var", "must be >= 0");
+  if (!IsProbability(a.flip_p())) return kFieldError("augmentation.flip_p", "must be in [0, 1]");
+  if (!IsProbability(a.erasing_p())) return kFieldError("augmentation.erasing_p", "must be in [0, 1]");
   if (!(a.erasing_scale_min() > 0 && a.erasing_scale_min() <= a.erasing_scale_max() && a.erasing_scale_max() <= 1)) {
-    return FieldError("augmentation.erasing_scale_min", "need 0 < erasing_scale_min <= erasing_scale_max <= 1");
+    return kFieldError("augmentation.erasing_scale_min", "need 0 < erasing_scale_min <= erasing_scale_max <= 1");
   }
   if (!(a.erasing_ratio_min() > 0 && a.erasing_ratio_min() <= a.erasing_ratio_max())) {
-    return FieldError("augmentation.erasing_ratio_min", "need 0 < erasing_ratio_min <= erasing_ratio_max");
+    return kFieldError("augmentation.erasing_ratio_min", "need 0 < erasing_ratio_min <= erasing_ratio_max");
   }
-  if (!IsProbability(a.affine_p())) return FieldError("augmentation.affine_p", "must be in [0, 1]");
+  if (!IsProbability(a.affine_p())) return kFieldError("augmentation.affine_p", "must be in [0, 1]");
   if (!(a.rotation_deg() >= 0 && a.rotation_deg() <= 180)) {
-    return FieldError("augmentation.rotation_deg", "must be in [0, 180]");
+    return kFieldError("augmentation.rotation_deg", "must be in [0, 180]");
   }
   if (!(a.scale_min() > 0 && a.scale_min() <= a.scale_max() && a.scale_max() <= 4)) {
-    return FieldError("augmentation.scale_min", "need 0 < scale_min <= scale_max <= 4");
+    return kFieldError("augmentation.scale_min", "need 0 < scale_min <= scale_max <= 4");
   }
-  if (!(a.shear_deg() >= 0 && a.shear_deg() < 80)) return FieldError("augmentation.shear_deg", "must be in [0, 80)");
-  if (!(a.translate() >= 0 && a.translate() <= 0.5)) return FieldError("augmentation.translate", "must be in [0, 0.5]");
-  if (!(c.normalize_std() > 0)) return FieldError("normalize_std", "must be > 0");
-  if (c.batch_size() < 1) return FieldError("batch_size", absl::StrCat("must be >= 1, got ", c.batch_size()));
+  if (!(a.shear_deg() >= 0 && a.shear_deg() < 80)) return kFieldError("augmentation.shear_deg", "must be in [0, 80)");
+  if (!(a.translate() >= 0 && a.translate() <= 0.5))
+    return kFieldError("augmentation.translate", "must be in [0, 0.5]");
+  if (!(c.normalize_std() > 0)) return kFieldError("normalize_std", "must be > 0");
+  if (c.batch_size() < 1) return kFieldError("batch_size", absl::StrCat("must be >= 1, got ", c.batch_size()));
   if (c.num_workers() < 1 || c.num_workers() > 64) {
-    return FieldError("num_workers", absl::StrCat("must be in [1, 64], got ", c.num_workers()));
+    return kFieldError("num_workers", absl::StrCat("must be in [1, 64], got ", c.num_workers()));
   }
-  if (c.prefetch_batches() < 1) return FieldError("prefetch_batches", "must be >= 1");
+  if (c.prefetch_batches() < 1) return kFieldError("prefetch_batches", "must be >= 1");
   if (c.sampler() == DatasetConfig::SAMPLER_KIND_UNSPECIFIED) {
-    return FieldError("sampler", "must be CLASS_BALANCED, SHUFFLED or SEQUENTIAL");
+    return kFieldError("sampler", "must be CLASS_BALANCED, SHUFFLED or SEQUENTIAL");
   }
-  if (c.num_samples() < 0) return FieldError("num_samples", "must be >= 0");
+  if (c.num_samples() < 0) return kFieldError("num_samples", "must be >= 0");
   if (!(c.label_noise_rate() >= 0 && c.label_noise_rate() < 1)) {
-    return FieldError("label_noise_rate", absl::StrCat("must be in [0, 1), got ", c.label_noise_rate()));
+    return kFieldError("label_noise_rate", absl::StrCat("must be in [0, 1), got ", c.label_noise_rate()));
   }
   if (c.label_noise_rate() > 0 && c.soft_labels()) {
-    return FieldError("label_noise_rate", "flips hard labels; soft_labels would train on the clean distributions");
+    return kFieldError("label_noise_rate", "flips hard labels; soft_labels would train on the clean distributions");
   }
-  if (c.min_per_class() < 0) return FieldError("min_per_class", "must be >= 0");
+  if (c.min_per_class() < 0) return kFieldError("min_per_class", "must be >= 0");
   if (c.min_per_class() > 0 && c.sampler() != DatasetConfig::SHUFFLED) {
-    return FieldError("min_per_class", "only the SHUFFLED sampler tops batches up");
+    return kFieldError("min_per_class", "only the SHUFFLED sampler tops batches up");
   }
   if (int64_t(c.min_per_class()) * c.num_classes() > c.batch_size()) {
-    return FieldError("min_per_class", absl::StrCat("x num_classes (", c.num_classes(), ") exceeds batch_size ",
-                                                    c.batch_size()));
+    return kFieldError("min_per_class",
+                       absl::StrCat("x num_classes (", c.num_classes(), ") exceeds batch_size ", c.batch_size()));
   }
   if (c.num_samples() > 0 && c.sampler() != DatasetConfig::CLASS_BALANCED) {
-    return FieldError("num_samples", "only CLASS_BALANCED draws a set number of samples");
+    return kFieldError("num_samples", "only CLASS_BALANCED draws a set number of samples");
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<DatasetConfig> LoadDatasetConfig(const std::string& path) {
-  absl::StatusOr<DatasetConfig> config = LoadTextProto<DatasetConfig>(path);
-  if (!config.ok()) return config.status();
-  if (absl::Status s = ValidateDatasetConfig(*config); !s.ok()) {
+  ASSIGN_OR_RETURN(DatasetConfig config, LoadTextProto<DatasetConfig>(path));
+  if (absl::Status s = ValidateDatasetConfig(config); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
   }
   return config;
@@ -224,30 +225,26 @@ absl::Status ApplyNoisyLabels(const std::vector<NoisyLabel>& noisy, absl::string
 
 absl::StatusOr<std::unique_ptr<Loader>> MakeLoader(const DatasetConfig& config, int rank, int world_size,
                                                    std::vector<NoisyLabel>* noisy) {
-  if (absl::Status s = ValidateDatasetConfig(config); !s.ok()) return s;
-  absl::StatusOr<LabelList> list =
-      ReadLabelList(config.list_path(), ToListFormat(config.list_format()), ToParseOptions(config));
-  if (!list.ok()) return list.status();
-  if (list->entries.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("DatasetConfig.list_path: '", config.list_path(), "' has no entries for split '", config.split(), "'"));
+  RETURN_IF_ERROR(ValidateDatasetConfig(config));
+  ASSIGN_OR_RETURN(LabelList list,
+                   ReadLabelList(config.list_path(), ToListFormat(config.list_format()), ToParseOptions(config)));
+  if (list.entries.empty()) {
+    return kFieldError("list_path",
+                       absl::StrCat("'", config.list_path(), "' has no entries for split '", config.split(), "'"));
   }
   if (config.label_noise_rate() > 0) {
     std::vector<int> clean;
-    for (const LabelEntry& e : list->entries) clean.push_back(e.label);
+    for (const LabelEntry& e : list.entries) clean.push_back(e.label);
     absl::StatusOr<std::vector<int64_t>> changed = InjectSymmetricLabelNoise(
-        &list->entries, config.label_noise_rate(), config.num_classes(), config.label_noise_seed());
-    if (!changed.ok()) return absl::InvalidArgumentError(absl::StrCat("DatasetConfig.label_noise_rate: ",
-                                                                      changed.status().message()));
+        &list.entries, config.label_noise_rate(), config.num_classes(), config.label_noise_seed());
+    if (!changed.ok()) return kFieldError.Nested("label_noise_rate", changed.status());
     for (int64_t i : *changed) {
-      if (noisy != nullptr) noisy->push_back({LmdbKey(list->entries[i]), clean[i], list->entries[i].label});
+      if (noisy != nullptr) noisy->push_back({LmdbKey(list.entries[i]), clean[i], list.entries[i].label});
     }
   }
-  absl::StatusOr<std::shared_ptr<LmdbSource>> source = LmdbSource::Open(config.lmdb_path(), std::move(list->entries));
-  if (!source.ok()) return source.status();
-  absl::StatusOr<Sampler> sampler = Sampler::Create(ToSamplerOptions(config, rank, world_size), (*source)->Labels());
-  if (!sampler.ok()) return sampler.status();
-  return Loader::Create(*source, *std::move(sampler), ToLoaderOptions(config));
+  ASSIGN_OR_RETURN(std::shared_ptr<LmdbSource> source, LmdbSource::Open(config.lmdb_path(), std::move(list.entries)));
+  ASSIGN_OR_RETURN(Sampler sampler, Sampler::Create(ToSamplerOptions(config, rank, world_size), source->Labels()));
+  return Loader::Create(source, std::move(sampler), ToLoaderOptions(config));
 }
 
 }  // namespace dmue::datasets

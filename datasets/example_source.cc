@@ -5,6 +5,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "dmue/base/status_macros.h"
 
 namespace dmue::datasets {
 namespace {
@@ -30,37 +31,32 @@ std::vector<int> ExampleSource::Labels() const {
 
 absl::StatusOr<std::shared_ptr<LmdbSource>> LmdbSource::Open(const std::string& lmdb_path,
                                                              std::vector<LabelEntry> entries, bool check_keys) {
-  absl::StatusOr<std::unique_ptr<LmdbReader>> reader = LmdbReader::Open(lmdb_path);
-  if (!reader.ok()) return reader.status();
-  if (absl::Status s = CheckComplete(**reader, lmdb_path); !s.ok()) return s;
+  ASSIGN_OR_RETURN(std::unique_ptr<LmdbReader> reader, LmdbReader::Open(lmdb_path));
+  RETURN_IF_ERROR(CheckComplete(*reader, lmdb_path));
   if (entries.empty()) return absl::InvalidArgumentError(absl::StrCat("no label entries for LMDB '", lmdb_path, "'"));
   auto source = std::shared_ptr<LmdbSource>(new LmdbSource());
-  source->reader_ = *std::move(reader);
+  source->reader_ = std::move(reader);
   source->keys_.reserve(entries.size());
   for (const LabelEntry& e : entries) source->keys_.push_back(LmdbKey(e));
   source->entries_ = std::move(entries);
   if (check_keys) {
-    absl::StatusOr<LmdbReader::Snapshot> snapshot = source->reader_->BeginRead();
-    if (!snapshot.ok()) return snapshot.status();
+    ASSIGN_OR_RETURN(LmdbReader::Snapshot snapshot, source->reader_->BeginRead());
     for (const std::string& key : source->keys_) {
-      absl::StatusOr<absl::string_view> value = snapshot->Get(key);
-      if (!value.ok()) return value.status();
+      RETURN_IF_ERROR(snapshot.Get(key));  // Every listed key must be in the database.
     }
   }
   return source;
 }
 
 absl::StatusOr<std::unique_ptr<ExampleSource::Context>> LmdbSource::NewContext() const {
-  absl::StatusOr<LmdbReader::Snapshot> snapshot = reader_->BeginRead();
-  if (!snapshot.ok()) return snapshot.status();
-  return std::unique_ptr<Context>(new LmdbContext(*std::move(snapshot)));
+  ASSIGN_OR_RETURN(LmdbReader::Snapshot snapshot, reader_->BeginRead());
+  return std::unique_ptr<Context>(new LmdbContext(std::move(snapshot)));
 }
 
 absl::Status LmdbSource::Read(int64_t index, Context* context, cv::Mat* rgb) const {
   if (index < 0 || index >= size()) return absl::OutOfRangeError(absl::StrCat("example index ", index, " out of range"));
-  absl::StatusOr<cv::Mat> image = static_cast<LmdbContext*>(context)->snapshot.GetImage(keys_[index]);
-  if (!image.ok()) return image.status();
-  *rgb = *std::move(image);
+  ASSIGN_OR_RETURN(cv::Mat image, static_cast<LmdbContext*>(context)->snapshot.GetImage(keys_[index]));
+  *rgb = std::move(image);
   return absl::OkStatus();
 }
 

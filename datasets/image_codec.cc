@@ -1,13 +1,15 @@
 #include "datasets/image_codec.h"
 
-#include <fstream>
 #include <vector>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "dmue/base/files.h"
+#include "dmue/base/image_write.h"
 #include "dmue/io/image_decode.h"
 
 namespace dmue::datasets {
@@ -53,36 +55,22 @@ absl::StatusOr<std::string> EncodeImage(const cv::Mat& image, ImageEncoding enco
   } else {
     bgr = image;
   }
-  std::vector<uchar> out;
-  std::vector<int> params;
-  std::string ext;
   switch (encoding) {
     case ImageEncoding::kPng:
-      ext = ".png";
-      params = {cv::IMWRITE_PNG_COMPRESSION, 1};
-      break;
+      return ::dmue::EncodeImage(bgr, ".png", {cv::IMWRITE_PNG_COMPRESSION, 1});
     case ImageEncoding::kJpeg:
-      ext = ".jpg";
-      params = {cv::IMWRITE_JPEG_QUALITY, jpeg_quality};
-      break;
+      return ::dmue::EncodeImage(bgr, ".jpg", {cv::IMWRITE_JPEG_QUALITY, jpeg_quality});
     default:
       return absl::InvalidArgumentError("EncodeImage: encoding must be png or jpeg");
   }
-  if (!cv::imencode(ext, bgr, out, params)) return absl::InternalError("EncodeImage: imencode failed");
-  return std::string(out.begin(), out.end());
 }
 
 absl::Status WriteImageFile(const std::string& path, const cv::Mat& image) {
   const ImageEncoding encoding =
-      path.size() > 4 && (path.substr(path.size() - 4) == ".jpg" || path.substr(path.size() - 5) == ".jpeg")
-          ? ImageEncoding::kJpeg
-          : ImageEncoding::kPng;
+      absl::EndsWith(path, ".jpg") || absl::EndsWith(path, ".jpeg") ? ImageEncoding::kJpeg : ImageEncoding::kPng;
   absl::StatusOr<std::string> bytes = EncodeImage(image, encoding);
   if (!bytes.ok()) return absl::Status(bytes.status().code(), absl::StrCat(path, ": ", bytes.status().message()));
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes->data(), std::streamsize(bytes->size()));
-  if (!out.good()) return absl::PermissionDeniedError(absl::StrCat("cannot write image '", path, "'"));
-  return absl::OkStatus();
+  return WriteFileAtomically(path, *bytes);
 }
 
 }  // namespace dmue::datasets

@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "dmue/base/status_macros.h"
 
 namespace dmue::datasets {
 namespace {
@@ -63,7 +64,7 @@ absl::Status ParseReferenceLine(const std::vector<absl::string_view>& fields,
   if (!absl::SimpleAtoi(fields[1], &entry->label)) {
     return LineError(source, line, absl::StrCat("label '", fields[1], "' is not an integer"));
   }
-  if (absl::Status s = CheckLabel(entry->label, options, source, line); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckLabel(entry->label, options, source, line));
   if (fields.size() > 2) {
     double sum = 0;
     for (size_t i = 2; i < fields.size(); ++i) {
@@ -229,7 +230,7 @@ absl::StatusOr<LabelList> ParseLabelList(absl::string_view text, ListFormat form
                    ? ParseReferenceLine(fields, options, source, line_number, &entry)
                    : ParseRafDbLine(fields, options, source, line_number, &entry);
     }
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(status);
     if (!Keep(entry, options)) continue;
     if (entry.label < 0) {
       ++list.num_dropped;

@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "dmue/base/status_macros.h"
 
 namespace dmue::datasets {
 namespace {
@@ -128,8 +129,7 @@ absl::StatusOr<std::string> EncodeRecord(const cv::Mat& image, ImageEncoding enc
     if (!rgb.isContinuous()) rgb = rgb.clone();
     return std::string(reinterpret_cast<const char*>(rgb.data), rgb.total() * 3);
   }
-  absl::StatusOr<std::string> bytes = EncodeImage(image, encoding, jpeg_quality);
-  if (!bytes.ok()) return bytes.status();
+  ASSIGN_OR_RETURN(std::string bytes, EncodeImage(image, encoding, jpeg_quality));
   std::string record(kHeaderSize, '\0');
   std::memcpy(record.data(), kMagic, 4);
   record[4] = char(kVersion);
@@ -137,7 +137,7 @@ absl::StatusOr<std::string> EncodeRecord(const cv::Mat& image, ImageEncoding enc
   record[6] = char(image.channels());
   PutU32(uint32_t(image.rows), record.data() + 8);
   PutU32(uint32_t(image.cols), record.data() + 12);
-  record += *bytes;
+  record += bytes;
   return record;
 }
 
@@ -188,7 +188,7 @@ absl::StatusOr<std::unique_ptr<LmdbWriter>> LmdbWriter::Open(const std::string& 
   if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create LMDB folder '", path, "': ", ec.message()));
   std::unique_ptr<LmdbWriter> writer(new LmdbWriter(path, options));
   absl::Status status = OpenEnv(path, false, options.initial_map_size, &writer->env_, &writer->dbi_);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(status);
   MDB_envinfo env_info;
   mdb_env_info(writer->env_, &env_info);
   writer->map_size_ = int64_t(env_info.me_mapsize);
@@ -217,7 +217,7 @@ absl::StatusOr<std::unique_ptr<LmdbWriter>> LmdbWriter::Open(const std::string& 
   }
   mdb_cursor_close(cursor);
   mdb_txn_abort(txn);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(status);
   writer->num_existing_ = int64_t(writer->keys_.size());
   if (writer->num_existing_ > 0) {
     if (!options.resume) {
@@ -337,8 +337,7 @@ absl::Status LmdbWriter::CommitWithMeta(bool complete, const std::string* labels
       mdb_txn_abort(txn);
     }
     if (rc == MDB_MAP_FULL) {
-      absl::Status grown = Grow(pending_bytes_ + int64_t(meta.size()) + (labels ? int64_t(labels->size()) : 0));
-      if (!grown.ok()) return grown;
+      RETURN_IF_ERROR(Grow(pending_bytes_ + int64_t(meta.size()) + (labels ? int64_t(labels->size()) : 0)));
       continue;
     }
     if (rc != 0) return LmdbError(rc, "write transaction", path_);
@@ -361,8 +360,7 @@ absl::Status LmdbWriter::Finish(const std::vector<LabelEntry>* labels) {
     for (const LabelEntry& e : *labels) with_distribution |= !e.distribution.empty();
     text = FormatLabelList(*labels, with_distribution);
   }
-  absl::Status status = CommitWithMeta(true, labels != nullptr ? &text : nullptr);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CommitWithMeta(true, labels != nullptr ? &text : nullptr));
   Close();
   return absl::OkStatus();
 }
@@ -376,24 +374,23 @@ absl::StatusOr<std::unique_ptr<LmdbReader>> LmdbReader::Open(const std::string& 
   }
   std::unique_ptr<LmdbReader> reader(new LmdbReader(path));
   absl::Status status = OpenEnv(path, true, 0, &reader->env_, &reader->dbi_);
-  if (!status.ok()) return status;
-  absl::StatusOr<Snapshot> snapshot = reader->BeginRead();
-  if (!snapshot.ok()) return snapshot.status();
+  RETURN_IF_ERROR(status);
+  ASSIGN_OR_RETURN(Snapshot snapshot, reader->BeginRead());
   MDB_val key = Val(kMetaKey), value;
-  int rc = mdb_get(snapshot->txn_, reader->dbi_, &key, &value);
+  int rc = mdb_get(snapshot.txn_, reader->dbi_, &key, &value);
   if (rc == 0) {
     status = ParseMeta(View(value), path, &reader->info_);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(status);
   } else if (rc != MDB_NOTFOUND) {
     return LmdbError(rc, "get __meta__", path);
   }
   // Count image records (entries minus reserved keys).
   MDB_stat stat;
-  mdb_stat(snapshot->txn_, reader->dbi_, &stat);
+  mdb_stat(snapshot.txn_, reader->dbi_, &stat);
   int64_t reserved = 0;
   for (absl::string_view k : {kMetaKey, kLabelsKey}) {
     MDB_val kv = Val(k), v;
-    reserved += mdb_get(snapshot->txn_, reader->dbi_, &kv, &v) == 0;
+    reserved += mdb_get(snapshot.txn_, reader->dbi_, &kv, &v) == 0;
   }
   reader->info_.num_records = int64_t(stat.ms_entries) - reserved;
   return reader;
@@ -435,9 +432,8 @@ absl::StatusOr<absl::string_view> LmdbReader::Snapshot::Get(absl::string_view ke
 }
 
 absl::StatusOr<cv::Mat> LmdbReader::Snapshot::GetImage(absl::string_view key, bool copy) const {
-  absl::StatusOr<absl::string_view> value = Get(key);
-  if (!value.ok()) return value.status();
-  return DecodeRecord(*value, reader_->info_, absl::StrCat(reader_->path_, ":", key), copy);
+  ASSIGN_OR_RETURN(absl::string_view value, Get(key));
+  return DecodeRecord(value, reader_->info_, absl::StrCat(reader_->path_, ":", key), copy);
 }
 
 absl::StatusOr<LmdbReader::Snapshot> LmdbReader::BeginRead() const {
@@ -448,16 +444,14 @@ absl::StatusOr<LmdbReader::Snapshot> LmdbReader::BeginRead() const {
 }
 
 absl::StatusOr<cv::Mat> LmdbReader::ReadImage(absl::string_view key) const {
-  absl::StatusOr<Snapshot> snapshot = BeginRead();
-  if (!snapshot.ok()) return snapshot.status();
-  return snapshot->GetImage(key, /*copy=*/true);
+  ASSIGN_OR_RETURN(Snapshot snapshot, BeginRead());
+  return snapshot.GetImage(key, /*copy=*/true);
 }
 
 absl::StatusOr<std::vector<std::string>> LmdbReader::Keys(bool include_reserved) const {
-  absl::StatusOr<Snapshot> snapshot = BeginRead();
-  if (!snapshot.ok()) return snapshot.status();
+  ASSIGN_OR_RETURN(Snapshot snapshot, BeginRead());
   MDB_cursor* cursor = nullptr;
-  int rc = mdb_cursor_open(snapshot->txn_, dbi_, &cursor);
+  int rc = mdb_cursor_open(snapshot.txn_, dbi_, &cursor);
   if (rc != 0) return LmdbError(rc, "cursor_open", path_);
   std::vector<std::string> keys;
   MDB_val key, value;
@@ -471,14 +465,10 @@ absl::StatusOr<std::vector<std::string>> LmdbReader::Keys(bool include_reserved)
 }
 
 absl::StatusOr<std::vector<LabelEntry>> LmdbReader::Labels() const {
-  absl::StatusOr<Snapshot> snapshot = BeginRead();
-  if (!snapshot.ok()) return snapshot.status();
-  absl::StatusOr<absl::string_view> text = snapshot->Get(kLabelsKey);
-  if (!text.ok()) return text.status();
-  absl::StatusOr<LabelList> list =
-      ParseLabelList(*text, ListFormat::kReference, absl::StrCat(path_, ":", kLabelsKey));
-  if (!list.ok()) return list.status();
-  return std::move(list->entries);
+  ASSIGN_OR_RETURN(Snapshot snapshot, BeginRead());
+  ASSIGN_OR_RETURN(absl::string_view text, snapshot.Get(kLabelsKey));
+  ASSIGN_OR_RETURN(LabelList list, ParseLabelList(text, ListFormat::kReference, absl::StrCat(path_, ":", kLabelsKey)));
+  return std::move(list.entries);
 }
 
 absl::Status CheckComplete(const LmdbReader& reader, const std::string& path) {
@@ -489,28 +479,25 @@ absl::Status CheckComplete(const LmdbReader& reader, const std::string& path) {
 }
 
 absl::StatusOr<VerifyReport> VerifyLmdb(const std::string& path) {
-  absl::StatusOr<std::unique_ptr<LmdbReader>> reader = LmdbReader::Open(path);
-  if (!reader.ok()) return reader.status();
-  if (absl::Status s = CheckComplete(**reader, path); !s.ok()) return s;
-  absl::StatusOr<std::vector<std::string>> keys = (*reader)->Keys();
-  if (!keys.ok()) return keys.status();
-  absl::StatusOr<LmdbReader::Snapshot> snapshot = (*reader)->BeginRead();
-  if (!snapshot.ok()) return snapshot.status();
+  ASSIGN_OR_RETURN(std::unique_ptr<LmdbReader> reader, LmdbReader::Open(path));
+  RETURN_IF_ERROR(CheckComplete(*reader, path));
+  ASSIGN_OR_RETURN(std::vector<std::string> keys, reader->Keys());
+  ASSIGN_OR_RETURN(LmdbReader::Snapshot snapshot, reader->BeginRead());
   VerifyReport report;
-  for (const std::string& key : *keys) {
+  for (const std::string& key : keys) {
     ++report.num_records;
-    absl::StatusOr<cv::Mat> image = snapshot->GetImage(key, /*copy=*/false);
+    absl::StatusOr<cv::Mat> image = snapshot.GetImage(key, /*copy=*/false);
     if (image.ok()) {
       ++report.num_ok;
     } else {
       report.bad.emplace_back(key, std::string(image.status().message()));
     }
   }
-  absl::StatusOr<std::vector<LabelEntry>> labels = (*reader)->Labels();
+  absl::StatusOr<std::vector<LabelEntry>> labels = reader->Labels();
   if (labels.ok()) {
     for (const LabelEntry& entry : *labels) {
       const std::string key = LmdbKey(entry);
-      if (!std::binary_search(keys->begin(), keys->end(), key)) {
+      if (!std::binary_search(keys.begin(), keys.end(), key)) {
         report.bad.emplace_back(key, "listed in __labels__ but missing from the database");
       }
     }

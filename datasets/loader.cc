@@ -12,6 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "datasets/example_source.h"
 #include "datasets/seed.h"
+#include "dmue/base/field_error.h"
+#include "dmue/base/status_macros.h"
 
 namespace dmue::datasets {
 
@@ -20,20 +22,19 @@ Loader::Loader(std::shared_ptr<const ExampleSource> source, Sampler sampler, con
 
 absl::StatusOr<std::unique_ptr<Loader>> Loader::Create(std::shared_ptr<const ExampleSource> source,
                                                        Sampler sampler, const LoaderOptions& options) {
-  auto error = [](absl::string_view field, absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("LoaderOptions.", field, ": ", why));
-  };
-  if (source == nullptr) return error("source", "is null");
-  if (options.batch_size < 1) return error("batch_size", absl::StrCat("must be >= 1, got ", options.batch_size));
+  constexpr FieldErrors kFieldError("LoaderOptions");
+  if (source == nullptr) return kFieldError("source", "is null");
+  if (options.batch_size < 1) return kFieldError("batch_size", absl::StrCat("must be >= 1, got ", options.batch_size));
   if (options.num_workers < 1 || options.num_workers > 64) {
-    return error("num_workers", absl::StrCat("must be in [1, 64], got ", options.num_workers));
+    return kFieldError("num_workers", absl::StrCat("must be in [1, 64], got ", options.num_workers));
   }
-  if (options.prefetch_batches < 1) return error("prefetch_batches", "must be >= 1");
-  if (options.soft_labels && options.num_classes < 1) return error("num_classes", "must be >= 1 with soft_labels");
-  if (absl::Status s = ValidateTransformOptions(options.transform); !s.ok()) return s;
+  if (options.prefetch_batches < 1) return kFieldError("prefetch_batches", "must be >= 1");
+  if (options.soft_labels && options.num_classes < 1)
+    return kFieldError("num_classes", "must be >= 1 with soft_labels");
+  RETURN_IF_ERROR(ValidateTransformOptions(options.transform));
   if (sampler.dataset_size() != source->size()) {
-    return error("sampler", absl::StrCat("covers ", sampler.dataset_size(), " examples, the source has ",
-                                         source->size()));
+    return kFieldError("sampler",
+                       absl::StrCat("covers ", sampler.dataset_size(), " examples, the source has ", source->size()));
   }
   std::unique_ptr<Loader> loader(new Loader(std::move(source), std::move(sampler), options));
   {
@@ -107,7 +108,7 @@ std::string Loader::SerializeState() const {
 absl::Status Loader::RestoreState(absl::string_view serialized) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (absl::Status s = sampler_.RestoreFromString(serialized); !s.ok()) return s;
+    RETURN_IF_ERROR(sampler_.RestoreFromString(serialized));
     Begin(sampler_.state().epoch, sampler_.state().position);
   }
   work_cv_.notify_all();
@@ -185,7 +186,7 @@ absl::Status Loader::BuildBatch(void* context, const std::vector<int64_t>& indic
   cv::Mat rgb;
   for (int64_t i = 0; i < b; ++i) {
     const int64_t index = indices[i];
-    if (absl::Status s = source_->Read(index, ctx, &rgb); !s.ok()) return s;
+    RETURN_IF_ERROR(source_->Read(index, ctx, &rgb));
     std::mt19937_64 rng(MixSeed(options_.seed, {uint64_t(epoch), uint64_t(sampler_.options().rank),
                                                 uint64_t(first_position + i)}));
     if (absl::Status s = ApplyTransform(rgb, options_.transform, &rng, images + i * per_image); !s.ok()) {

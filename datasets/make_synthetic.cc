@@ -23,6 +23,7 @@
 #include "datasets/image_codec.h"
 #include "datasets/label_list.h"
 #include "datasets/lmdb_dataset.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/util/progress.h"
 #include "datasets/synthetic_faces.h"
 
@@ -53,16 +54,15 @@ absl::Status Run() {
   options.mixture_rate = float(FLAGS_mixture_rate);
   options.max_mixture = float(FLAGS_max_mixture);
   options.label_from_argmax = FLAGS_label_from_argmax;
-  if (absl::Status s = ValidateSyntheticFaceOptions(options); !s.ok()) return s;
-  absl::StatusOr<ImageEncoding> encoding = ParseImageEncoding(FLAGS_encoding);
-  if (!encoding.ok()) return encoding.status();
+  RETURN_IF_ERROR(ValidateSyntheticFaceOptions(options));
+  ASSIGN_OR_RETURN(ImageEncoding encoding, ParseImageEncoding(FLAGS_encoding));
   std::filesystem::create_directories(FLAGS_output_dir);
   const std::string db_path = FLAGS_output_dir + "/lmdb";
 
   SyntheticFaceGenerator generator(options, FLAGS_seed);
   absl::StatusOr<std::unique_ptr<LmdbWriter>> writer =
-      LmdbWriter::Open(db_path, {.encoding = *encoding, .commit_every = 2000});
-  if (!writer.ok()) return writer.status();
+      LmdbWriter::Open(db_path, {.encoding = encoding, .commit_every = 2000});
+  RETURN_IF_ERROR(writer);
   std::vector<LabelEntry> train, val;
   ProgressMeter progress("make_synthetic", FLAGS_num_train + FLAGS_num_val, 1.0);
   for (int64_t i = 0; i < FLAGS_num_train + FLAGS_num_val; ++i) {
@@ -77,7 +77,7 @@ absl::Status Run() {
       face = generator.Generate(i);
     } else {
       face = generator.Generate(i);
-      if (absl::Status s = (*writer)->Put(key, face.image); !s.ok()) return s;
+      RETURN_IF_ERROR((*writer)->Put(key, face.image));
     }
     entry.label = face.label;
     entry.distribution = face.distribution;
@@ -88,21 +88,20 @@ absl::Status Run() {
 
   std::vector<LabelEntry> noisy = train;
   if (FLAGS_noise > 0) {
-    absl::StatusOr<std::vector<int64_t>> changed =
-        InjectSymmetricLabelNoise(&noisy, FLAGS_noise, FLAGS_num_classes, FLAGS_seed ^ 0x6e6f697365ULL);
-    if (!changed.ok()) return changed.status();
-    LOG(INFO) << "label noise: changed " << changed->size() << " of " << noisy.size() << " training labels";
+    ASSIGN_OR_RETURN(std::vector<int64_t> changed,
+                     InjectSymmetricLabelNoise(&noisy, FLAGS_noise, FLAGS_num_classes, FLAGS_seed ^ 0x6e6f697365ULL));
+    LOG(INFO) << "label noise: changed " << changed.size() << " of " << noisy.size() << " training labels";
   }
   std::vector<LabelEntry> all = noisy;
   all.insert(all.end(), val.begin(), val.end());
-  if (absl::Status s = (*writer)->Finish(&all); !s.ok()) return s;
+  RETURN_IF_ERROR((*writer)->Finish(&all));
 
   const std::string& dir = FLAGS_output_dir;
   for (absl::Status s : {WriteLabelList(dir + "/train_list.txt", noisy), WriteLabelList(dir + "/train_clean_list.txt", train),
                          WriteLabelList(dir + "/train_soft_list.txt", train, true), WriteLabelList(dir + "/val_list.txt", val),
                          WriteLabelList(dir + "/val_soft_list.txt", val, true),
                          WriteImageFile(dir + "/contact_sheet.png", SyntheticContactSheet(generator, FLAGS_contact_per_class))}) {
-    if (!s.ok()) return s;
+    RETURN_IF_ERROR(s);
   }
   std::fprintf(stderr, "wrote %s (%lld train, %lld val), lists and contact_sheet.png\n", db_path.c_str(),
                static_cast<long long>(train.size()), static_cast<long long>(val.size()));

@@ -9,34 +9,40 @@
 #include "absl/strings/str_cat.h"
 #include "datasets/fer2013_csv.h"
 #include "datasets/lmdb_dataset.h"
+#include "dmue/base/field_error.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/util/progress.h"
 
 namespace dmue::datasets {
+namespace {
+
+constexpr FieldErrors kFieldError("PackOptions");
+
+}  // namespace
 
 absl::StatusOr<PackReport> PackLmdb(const PackOptions& options) {
-  if (options.output.empty()) return absl::InvalidArgumentError("PackOptions.output: empty");
+  if (options.output.empty()) return kFieldError("output", "empty");
   const bool csv = options.format == ListFormat::kFer2013Csv;
-  if (options.image_root.empty() && !csv) return absl::InvalidArgumentError("PackOptions.image_root: empty");
-  if (options.resize < 0) return absl::InvalidArgumentError("PackOptions.resize: must be >= 0");
+  if (options.image_root.empty() && !csv) return kFieldError("image_root", "empty");
+  if (options.resize < 0) return kFieldError("resize", "must be >= 0");
   // Images come from files under image_root, or from the pixel csv itself.
   absl::StatusOr<LabelList> list;
   Fer2013Csv pixels;
   if (csv) {
-    absl::StatusOr<Fer2013Csv> parsed = ReadFer2013Csv(options.list_path, options.parse.only_split);
-    if (!parsed.ok()) return parsed.status();
-    pixels = std::move(*parsed);
+    ASSIGN_OR_RETURN(Fer2013Csv parsed, ReadFer2013Csv(options.list_path, options.parse.only_split));
+    pixels = std::move(parsed);
     list = LabelList{pixels.entries, 0};
   } else {
     list = ReadLabelList(options.format == ListFormat::kFolder ? options.image_root : options.list_path,
                          options.format, options.parse);
   }
-  if (!list.ok()) return list.status();
+  RETURN_IF_ERROR(list);
   absl::StatusOr<std::unique_ptr<LmdbWriter>> writer =
       LmdbWriter::Open(options.output, {.encoding = options.encoding,
                                         .jpeg_quality = options.jpeg_quality,
                                         .commit_every = options.commit_every,
                                         .initial_map_size = options.initial_map_size});
-  if (!writer.ok()) return writer.status();
+  RETURN_IF_ERROR(writer);
   const std::string failures_path =
       options.failures_path.empty() ? options.output + "/failures.txt" : options.failures_path;
   std::ofstream failures(failures_path, std::ios::trunc);
@@ -100,13 +106,13 @@ absl::StatusOr<PackReport> PackLmdb(const PackOptions& options) {
   }
   if (options.show_progress) progress.Finish();
   report.items_per_second = progress.ItemsPerSecond();
-  if (absl::Status s = (*writer)->Finish(&packed); !s.ok()) return s;
+  RETURN_IF_ERROR((*writer)->Finish(&packed));
   bool with_distribution = false;
   for (const LabelEntry& e : packed) with_distribution |= !e.distribution.empty();
   const std::string list_output = options.list_output.empty() ? options.output + "/labels.txt" : options.list_output;
-  if (absl::Status s = WriteLabelList(list_output, packed, false); !s.ok()) return s;
+  RETURN_IF_ERROR(WriteLabelList(list_output, packed, false));
   if (with_distribution) {
-    if (absl::Status s = WriteLabelList(list_output + ".soft", packed, true); !s.ok()) return s;
+    RETURN_IF_ERROR(WriteLabelList(list_output + ".soft", packed, true));
   }
   failures.close();
   return report;

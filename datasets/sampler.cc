@@ -8,13 +8,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "datasets/seed.h"
+#include "dmue/base/field_error.h"
 
 namespace dmue::datasets {
 namespace {
 
-absl::Status OptionError(absl::string_view field, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("SamplerOptions.", field, ": ", why));
-}
+constexpr FieldErrors kFieldError("SamplerOptions");
 
 }  // namespace
 
@@ -28,19 +27,19 @@ absl::string_view SamplerKindName(SamplerKind kind) {
 }
 
 absl::StatusOr<Sampler> Sampler::Create(const SamplerOptions& options, const std::vector<int>& labels) {
-  if (options.world_size < 1) return OptionError("world_size", absl::StrCat("must be >= 1, got ", options.world_size));
+  if (options.world_size < 1) return kFieldError("world_size", absl::StrCat("must be >= 1, got ", options.world_size));
   if (options.rank < 0 || options.rank >= options.world_size) {
-    return OptionError("rank", absl::StrCat("must be in [0, ", options.world_size, "), got ", options.rank));
+    return kFieldError("rank", absl::StrCat("must be in [0, ", options.world_size, "), got ", options.rank));
   }
-  if (options.num_samples < 0) return OptionError("num_samples", "must be >= 0");
-  if (labels.empty()) return OptionError("labels", "the dataset is empty");
+  if (options.num_samples < 0) return kFieldError("num_samples", "must be >= 0");
+  if (labels.empty()) return kFieldError("labels", "the dataset is empty");
   if (options.kind != SamplerKind::kClassBalanced && options.num_samples != 0 &&
       options.num_samples != int64_t(labels.size())) {
-    return OptionError("num_samples", "only the class-balanced sampler draws a different number of samples");
+    return kFieldError("num_samples", "only the class-balanced sampler draws a different number of samples");
   }
-  if (options.min_per_class < 0) return OptionError("min_per_class", "must be >= 0");
+  if (options.min_per_class < 0) return kFieldError("min_per_class", "must be >= 0");
   if (options.min_per_class > 0 && options.kind != SamplerKind::kShuffled) {
-    return OptionError("min_per_class", "only the shuffled sampler tops batches up");
+    return kFieldError("min_per_class", "only the shuffled sampler tops batches up");
   }
   Sampler sampler;
   sampler.options_ = options;
@@ -55,7 +54,7 @@ absl::StatusOr<Sampler> Sampler::Create(const SamplerOptions& options, const std
     sampler.members_.erase(std::remove_if(sampler.members_.begin(), sampler.members_.end(),
                                           [](const std::vector<int64_t>& m) { return m.empty(); }),
                            sampler.members_.end());
-    if (sampler.members_.empty()) return OptionError("labels", "no sample has a label >= 0");
+    if (sampler.members_.empty()) return kFieldError("labels", "no sample has a label >= 0");
   }
   if (options.min_per_class > 0) {
     int classes = 0;
@@ -66,8 +65,8 @@ absl::StatusOr<Sampler> Sampler::Create(const SamplerOptions& options, const std
       sampler.by_class_[labels[i]].push_back(i);
     }
     if (options.batch_size < options.min_per_class * classes) {
-      return OptionError("batch_size", absl::StrCat("must be >= min_per_class x classes = ",
-                                                     options.min_per_class * classes, ", got ", options.batch_size));
+      return kFieldError("batch_size", absl::StrCat("must be >= min_per_class x classes = ",
+                                                    options.min_per_class * classes, ", got ", options.batch_size));
     }
     sampler.labels_ = labels;
   }

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "datasets/seed.h"
+#include "dmue/base/field_error.h"
 
 namespace dmue::datasets {
 namespace {
@@ -67,23 +68,23 @@ ExpressionParams ExpressionPrototype(int label, int num_classes) {
 }
 
 absl::Status ValidateSyntheticFaceOptions(const SyntheticFaceOptions& o) {
-  auto error = [](absl::string_view field, absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("SyntheticFaceOptions.", field, ": ", why));
-  };
-  if (o.size < 32 || o.size > 512) return error("size", absl::StrCat("must be in [32, 512], got ", o.size));
+  constexpr FieldErrors kFieldError("SyntheticFaceOptions");
+  if (o.size < 32 || o.size > 512) return kFieldError("size", absl::StrCat("must be in [32, 512], got ", o.size));
   if (o.num_classes < 2 || o.num_classes > 8) {
-    return error("num_classes", absl::StrCat("must be in [2, 8], got ", o.num_classes));
+    return kFieldError("num_classes", absl::StrCat("must be in [2, 8], got ", o.num_classes));
   }
-  if (!(o.position_jitter >= 0 && o.position_jitter <= 0.3f)) return error("position_jitter", "must be in [0, 0.3]");
+  if (!(o.position_jitter >= 0 && o.position_jitter <= 0.3f))
+    return kFieldError("position_jitter", "must be in [0, 0.3]");
   if (!(o.scale_min > 0.3f && o.scale_min <= o.scale_max && o.scale_max <= 2.0f)) {
-    return error("scale_min", "need 0.3 < scale_min <= scale_max <= 2");
+    return kFieldError("scale_min", "need 0.3 < scale_min <= scale_max <= 2");
   }
-  if (!(o.max_rotation_deg >= 0 && o.max_rotation_deg <= 90)) return error("max_rotation_deg", "must be in [0, 90]");
-  if (!(o.noise_std >= 0 && o.noise_std <= 100)) return error("noise_std", "must be in [0, 100]");
-  if (!(o.lighting >= 0 && o.lighting <= 1)) return error("lighting", "must be in [0, 1]");
-  if (!(o.intra_class_std >= 0 && o.intra_class_std <= 1)) return error("intra_class_std", "must be in [0, 1]");
-  if (!(o.mixture_rate >= 0 && o.mixture_rate <= 1)) return error("mixture_rate", "must be in [0, 1]");
-  if (!(o.max_mixture >= 0 && o.max_mixture <= 0.5f)) return error("max_mixture", "must be in [0, 0.5]");
+  if (!(o.max_rotation_deg >= 0 && o.max_rotation_deg <= 90))
+    return kFieldError("max_rotation_deg", "must be in [0, 90]");
+  if (!(o.noise_std >= 0 && o.noise_std <= 100)) return kFieldError("noise_std", "must be in [0, 100]");
+  if (!(o.lighting >= 0 && o.lighting <= 1)) return kFieldError("lighting", "must be in [0, 1]");
+  if (!(o.intra_class_std >= 0 && o.intra_class_std <= 1)) return kFieldError("intra_class_std", "must be in [0, 1]");
+  if (!(o.mixture_rate >= 0 && o.mixture_rate <= 1)) return kFieldError("mixture_rate", "must be in [0, 1]");
+  if (!(o.max_mixture >= 0 && o.max_mixture <= 0.5f)) return kFieldError("max_mixture", "must be in [0, 0.5]");
   return absl::OkStatus();
 }
 

@@ -7,15 +7,14 @@
 #include <opencv2/imgproc.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "dmue/base/field_error.h"
 
 namespace dmue::datasets {
 namespace {
 
 constexpr int kPrecisionBits = 32 - 8 - 2;  // Pillow's PRECISION_BITS
 
-absl::Status FieldError(absl::string_view field, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("TransformOptions.", field, ": ", why));
-}
+constexpr FieldErrors kFieldError("TransformOptions");
 
 bool IsProbability(float p) { return p >= 0.0f && p <= 1.0f; }
 
@@ -84,29 +83,30 @@ TransformOptions EvalTransform(int resize, int crop) {
 }
 
 absl::Status ValidateTransformOptions(const TransformOptions& o) {
-  if (o.resize < 0 || o.resize > 8192) return FieldError("resize", absl::StrCat("must be in [0, 8192], got ", o.resize));
-  if (o.crop < 1 || o.crop > 8192) return FieldError("crop", absl::StrCat("must be in [1, 8192], got ", o.crop));
+  if (o.resize < 0 || o.resize > 8192)
+    return kFieldError("resize", absl::StrCat("must be in [0, 8192], got ", o.resize));
+  if (o.crop < 1 || o.crop > 8192) return kFieldError("crop", absl::StrCat("must be in [1, 8192], got ", o.crop));
   if (o.resize > 0 && o.crop > o.resize) {
-    return FieldError("crop", absl::StrCat("crop ", o.crop, " is larger than resize ", o.resize));
+    return kFieldError("crop", absl::StrCat("crop ", o.crop, " is larger than resize ", o.resize));
   }
-  if (!IsProbability(o.noise_p)) return FieldError("noise_p", "must be in [0, 1]");
-  if (!(o.noise_var >= 0.0f)) return FieldError("noise_var", "must be >= 0");
-  if (!IsProbability(o.flip_p)) return FieldError("flip_p", "must be in [0, 1]");
-  if (!IsProbability(o.erase_p)) return FieldError("erase_p", "must be in [0, 1]");
+  if (!IsProbability(o.noise_p)) return kFieldError("noise_p", "must be in [0, 1]");
+  if (!(o.noise_var >= 0.0f)) return kFieldError("noise_var", "must be >= 0");
+  if (!IsProbability(o.flip_p)) return kFieldError("flip_p", "must be in [0, 1]");
+  if (!IsProbability(o.erase_p)) return kFieldError("erase_p", "must be in [0, 1]");
   if (!(o.erase_scale_min > 0.0f && o.erase_scale_min <= o.erase_scale_max && o.erase_scale_max <= 1.0f)) {
-    return FieldError("erase_scale_min", "need 0 < erase_scale_min <= erase_scale_max <= 1");
+    return kFieldError("erase_scale_min", "need 0 < erase_scale_min <= erase_scale_max <= 1");
   }
   if (!(o.erase_ratio_min > 0.0f && o.erase_ratio_min <= o.erase_ratio_max)) {
-    return FieldError("erase_ratio_min", "need 0 < erase_ratio_min <= erase_ratio_max");
+    return kFieldError("erase_ratio_min", "need 0 < erase_ratio_min <= erase_ratio_max");
   }
-  if (!(o.std > 0.0f)) return FieldError("std", "must be > 0");
-  if (!IsProbability(o.affine_p)) return FieldError("affine_p", "must be in [0, 1]");
-  if (!(o.rotation_deg >= 0.0f && o.rotation_deg <= 180.0f)) return FieldError("rotation_deg", "must be in [0, 180]");
+  if (!(o.std > 0.0f)) return kFieldError("std", "must be > 0");
+  if (!IsProbability(o.affine_p)) return kFieldError("affine_p", "must be in [0, 1]");
+  if (!(o.rotation_deg >= 0.0f && o.rotation_deg <= 180.0f)) return kFieldError("rotation_deg", "must be in [0, 180]");
   if (!(o.scale_min > 0.0f && o.scale_min <= o.scale_max && o.scale_max <= 4.0f)) {
-    return FieldError("scale_min", "need 0 < scale_min <= scale_max <= 4");
+    return kFieldError("scale_min", "need 0 < scale_min <= scale_max <= 4");
   }
-  if (!(o.shear_deg >= 0.0f && o.shear_deg < 80.0f)) return FieldError("shear_deg", "must be in [0, 80)");
-  if (!(o.translate >= 0.0f && o.translate <= 0.5f)) return FieldError("translate", "must be in [0, 0.5]");
+  if (!(o.shear_deg >= 0.0f && o.shear_deg < 80.0f)) return kFieldError("shear_deg", "must be in [0, 80)");
+  if (!(o.translate >= 0.0f && o.translate <= 0.5f)) return kFieldError("translate", "must be in [0, 0.5]");
   return absl::OkStatus();
 }
 

@@ -7,8 +7,8 @@
 
 namespace dmue {
 
-NamedTensors StripModulePrefix(const NamedTensors& state) {
-  NamedTensors out;
+StateDict StripModulePrefix(const StateDict& state) {
+  StateDict out;
   out.reserve(state.size());
   for (const auto& [name, tensor] : state) {
     out.emplace_back(std::string(absl::StripPrefix(name, "module.")), tensor);
@@ -16,9 +16,9 @@ NamedTensors StripModulePrefix(const NamedTensors& state) {
   return out;
 }
 
-absl::StatusOr<NamedTensors> ConvertToInference(const NamedTensors& multi_branch, int num_classes) {
+absl::StatusOr<StateDict> ConvertToInference(const StateDict& multi_branch, int num_classes) {
   const std::string main = absl::StrCat(num_classes);
-  NamedTensors out;
+  StateDict out;
   bool saw_main_layer4 = false, saw_main_classifier = false;
   for (const auto& [raw_name, tensor] : StripModulePrefix(multi_branch)) {
     absl::string_view name = raw_name;

@@ -12,10 +12,10 @@
 
 namespace dmue {
 
-absl::StatusOr<NamedTensors> ConvertToInference(const NamedTensors& multi_branch, int num_classes);
+absl::StatusOr<StateDict> ConvertToInference(const StateDict& multi_branch, int num_classes);
 
 // Removes a leading "module." from every key.
-NamedTensors StripModulePrefix(const NamedTensors& state);
+StateDict StripModulePrefix(const StateDict& state);
 
 }  // namespace dmue
 

@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_format.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/model_bundle.h"
 #include "dmue/model_io.h"
 #include "gflags/gflags.h"
@@ -32,13 +33,12 @@ int Fail(const absl::Status& status) {
 // Largest logit difference between the written bundle and the source model,
 // relative to the largest logit, on random inputs of the spec's size.
 absl::StatusOr<double> RoundTripDeviation(dmue::ModelBundle& source) {
-  absl::StatusOr<dmue::ModelBundle> written = dmue::LoadModelBundle(FLAGS_output);
-  if (!written.ok()) return written.status();
+  ASSIGN_OR_RETURN(dmue::ModelBundle written, dmue::LoadModelBundle(FLAGS_output));
   torch::NoGradGuard no_grad;
   torch::manual_seed(0);
   const int side = source.spec.input().crop();
   const torch::Tensor x = torch::randn({8, 3, side, side});
-  const torch::Tensor a = source.model->forward(x), b = written->model->forward(x);
+  const torch::Tensor a = source.model->forward(x), b = written.model->forward(x);
   return (a - b).abs().max().item<double>() / std::max(a.abs().max().item<double>(), 1e-12);
 }
 
@@ -57,7 +57,7 @@ int WriteBundle() {
 }
 
 int WriteWeights() {
-  absl::StatusOr<dmue::NamedTensors> weights = dmue::ReadWeights(FLAGS_input);
+  absl::StatusOr<dmue::StateDict> weights = dmue::ReadWeights(FLAGS_input);
   if (!weights.ok()) return Fail(weights.status());
   if (!dmue::IsMultiBranch(*weights)) {
     std::cerr << "error: " << FLAGS_input << " has no base.layer4_<b> keys: not a multi-branch checkpoint\n";

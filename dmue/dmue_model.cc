@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "dmue/base/status_macros.h"
 
 namespace dmue {
 namespace {
@@ -126,7 +127,7 @@ absl::StatusOr<TrainForwardOutput> DmueModelImpl::ForwardTrain(const torch::Tens
     return absl::InvalidArgumentError(absl::StrCat("got ", images.size(0), " images but ",
                                                    labels.size(0), " labels"));
   }
-  if (absl::Status ok = CheckBatch(labels, num_classes); !ok.ok()) return ok;
+  RETURN_IF_ERROR(CheckBatch(labels, num_classes));
 
   TrainForwardOutput out;
   const torch::Tensor trunk = base_->ForwardTrunk(images);

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/batch_norm.h"
 #include "dmue/resnet.h"
 
@@ -62,7 +63,7 @@ absl::StatusOr<Affine> BatchNormAffine(const NamedWeights& w, const std::string&
                                 mean = w.Get(prefix + ".running_mean"), var = w.Get(prefix + ".running_var");
   absl::StatusOr<double> eps = w.Eps(prefix);
   for (const absl::Status& s : {gamma.status(), beta.status(), mean.status(), var.status(), eps.status()}) {
-    if (!s.ok()) return s;
+    RETURN_IF_ERROR(s);
   }
   // In double: the folded weights are then rounded to float once.
   const torch::Tensor scale = gamma->to(torch::kDouble) / (var->to(torch::kDouble) + *eps).sqrt();
@@ -80,29 +81,26 @@ FoldedConv FoldInto(const torch::Tensor& conv_weight, const Affine& bn, int64_t 
 
 absl::StatusOr<FoldedConv> FoldConvBn(const NamedWeights& w, const std::string& conv, const std::string& bn,
                                       int64_t stride) {
-  absl::StatusOr<torch::Tensor> weight = w.Get(conv + ".weight");
-  if (!weight.ok()) return weight.status();
-  absl::StatusOr<Affine> affine = BatchNormAffine(w, bn);
-  if (!affine.ok()) return affine.status();
-  return FoldInto(*weight, *affine, stride);
+  ASSIGN_OR_RETURN(torch::Tensor weight, w.Get(conv + ".weight"));
+  ASSIGN_OR_RETURN(Affine affine, BatchNormAffine(w, bn));
+  return FoldInto(weight, affine, stride);
 }
 
 // IBN-a's conv1 -> [InstanceNorm | BatchNorm]: the BatchNorm half is folded,
 // the InstanceNorm half passes through unscaled and is normalised at run time.
 absl::Status FoldIbnConv1(const NamedWeights& w, const std::string& block, FoldedBlock* out) {
-  absl::StatusOr<torch::Tensor> weight = w.Get(block + ".conv1.weight");
-  if (!weight.ok()) return weight.status();
-  absl::StatusOr<Affine> bn = BatchNormAffine(w, block + ".bn1.BN");
-  if (!bn.ok()) return bn.status();
+  ASSIGN_OR_RETURN(torch::Tensor weight, w.Get(block + ".conv1.weight"));
+  ASSIGN_OR_RETURN(Affine bn, BatchNormAffine(w, block + ".bn1.BN"));
   absl::StatusOr<torch::Tensor> in_weight = w.Get(block + ".bn1.IN.weight"), in_bias = w.Get(block + ".bn1.IN.bias");
   absl::StatusOr<double> in_eps = w.Eps(block + ".bn1.IN");
   for (const absl::Status& s : {in_weight.status(), in_bias.status(), in_eps.status()}) {
-    if (!s.ok()) return s;
+    RETURN_IF_ERROR(s);
   }
   const int64_t half = in_weight->size(0);
   const auto dbl = torch::TensorOptions().dtype(torch::kDouble);
-  const Affine whole{torch::cat({torch::ones({half}, dbl), bn->scale}), torch::cat({torch::zeros({half}, dbl), bn->shift})};
-  out->conv1 = FoldInto(*weight, whole, 1);
+  const Affine whole{torch::cat({torch::ones({half}, dbl), bn.scale}),
+                     torch::cat({torch::zeros({half}, dbl), bn.shift})};
+  out->conv1 = FoldInto(weight, whole, 1);
   out->instance_channels = half;
   out->instance_weight = *in_weight;
   out->instance_bias = *in_bias;
@@ -121,19 +119,16 @@ absl::StatusOr<FoldedBlock> FoldBlock(const NamedWeights& w, const std::string& 
     status = conv1.status();
     if (conv1.ok()) out.conv1 = *std::move(conv1);
   }
-  if (!status.ok()) return status;
-  absl::StatusOr<FoldedConv> conv2 = FoldConvBn(w, block + ".conv2", block + ".bn2", bottleneck ? stride : 1);
-  if (!conv2.ok()) return conv2.status();
-  out.conv2 = *std::move(conv2);
+  RETURN_IF_ERROR(status);
+  ASSIGN_OR_RETURN(FoldedConv conv2, FoldConvBn(w, block + ".conv2", block + ".bn2", bottleneck ? stride : 1));
+  out.conv2 = std::move(conv2);
   if (bottleneck) {
-    absl::StatusOr<FoldedConv> conv3 = FoldConvBn(w, block + ".conv3", block + ".bn3", 1);
-    if (!conv3.ok()) return conv3.status();
-    out.conv3 = *std::move(conv3);
+    ASSIGN_OR_RETURN(FoldedConv conv3, FoldConvBn(w, block + ".conv3", block + ".bn3", 1));
+    out.conv3 = std::move(conv3);
   }
   if (w.Has(block + ".downsample.0.weight")) {
-    absl::StatusOr<FoldedConv> shortcut = FoldConvBn(w, block + ".downsample.0", block + ".downsample.1", stride);
-    if (!shortcut.ok()) return shortcut.status();
-    out.downsample = *std::move(shortcut);
+    ASSIGN_OR_RETURN(FoldedConv shortcut, FoldConvBn(w, block + ".downsample.0", block + ".downsample.1", stride));
+    out.downsample = std::move(shortcut);
   }
   return out;
 }
@@ -178,32 +173,28 @@ absl::StatusOr<FoldedModel> FoldedModel::Fold(InferenceModel& model, const Compu
   FoldedModel folded;
   folded.config_ = model->config();
   folded.compute_ = compute;
-  absl::StatusOr<FoldedConv> stem = FoldConvBn(w, "base.conv1", "base.bn1", 2);
-  if (!stem.ok()) return stem.status();
-  folded.stem_ = *std::move(stem);
+  ASSIGN_OR_RETURN(FoldedConv stem, FoldConvBn(w, "base.conv1", "base.bn1", 2));
+  folded.stem_ = std::move(stem);
   const bool bottleneck = folded.config_.backbone() != ModelConfig::RESNET18;
   const int64_t strides[] = {1, 2, 2, folded.config_.last_stride()};
   for (int layer = 1; layer <= 4; ++layer) {
     for (int i = 0; w.Has(absl::StrCat("base.layer", layer, ".", i, ".conv1.weight")); ++i) {
-      absl::StatusOr<FoldedBlock> block =
-          FoldBlock(w, absl::StrCat("base.layer", layer, ".", i), bottleneck, i == 0 ? strides[layer - 1] : 1);
-      if (!block.ok()) return block.status();
-      folded.blocks_.push_back(*std::move(block));
+      ASSIGN_OR_RETURN(FoldedBlock block, FoldBlock(w, absl::StrCat("base.layer", layer, ".", i), bottleneck,
+                                                    i == 0 ? strides[layer - 1] : 1));
+      folded.blocks_.push_back(std::move(block));
     }
   }
   if (folded.blocks_.empty()) return absl::InvalidArgumentError("folding: the model has no residual blocks");
 
-  absl::StatusOr<torch::Tensor> classifier = w.Get("classifiers.0.weight");
-  if (!classifier.ok()) return classifier.status();
-  torch::Tensor weight = classifier->to(torch::kDouble);
+  ASSIGN_OR_RETURN(torch::Tensor classifier, w.Get("classifiers.0.weight"));
+  torch::Tensor weight = classifier.to(torch::kDouble);
   torch::Tensor bias = w.Has("classifiers.0.bias") ? w.Get("classifiers.0.bias")->to(torch::kDouble)
                                                    : torch::zeros({weight.size(0)}, torch::kDouble);
   if (folded.config_.bnneck()) {
     // W (s x + t) + b = (W s) x + (W t + b).
-    absl::StatusOr<Affine> neck = BatchNormAffine(w, "bottleneck");
-    if (!neck.ok()) return neck.status();
-    bias = bias + weight.mv(neck->shift);
-    weight = weight * neck->scale.unsqueeze(0);
+    ASSIGN_OR_RETURN(Affine neck, BatchNormAffine(w, "bottleneck"));
+    bias = bias + weight.mv(neck.shift);
+    weight = weight * neck.scale.unsqueeze(0);
   }
   folded.classifier_weight_ = weight.to(torch::kFloat).t().contiguous();
   folded.classifier_bias_ = bias.to(torch::kFloat);
@@ -276,16 +267,15 @@ absl::StatusOr<InferenceComputeChoice> ChooseInferenceCompute(InferenceModel& mo
   torch::Tensor reference;
   double best = 1e30;
   for (const auto& [name, options] : candidates) {
-    absl::StatusOr<FoldedModel> folded = FoldedModel::Fold(model, options);
-    if (!folded.ok()) return folded.status();
+    ASSIGN_OR_RETURN(FoldedModel folded, FoldedModel::Fold(model, options));
     InferenceComputeTrial trial{name, options};
-    const torch::Tensor probabilities = torch::softmax(folded->Forward(check), 1);
+    const torch::Tensor probabilities = torch::softmax(folded.Forward(check), 1);
     if (!reference.defined()) reference = probabilities;
     trial.probability_deviation = (probabilities - reference).abs().max().item<double>();
     trial.within_bound = trial.probability_deviation <= probe.max_probability_deviation;
     for (int64_t batch : probe.batch_sizes) {
-      trial.seconds += BestSeconds(*folded, check.narrow(0, 0, 1).expand({batch, -1, -1, -1}).contiguous(),
-                                   probe.timed_passes);
+      trial.seconds +=
+          BestSeconds(folded, check.narrow(0, 0, 1).expand({batch, -1, -1, -1}).contiguous(), probe.timed_passes);
     }
     if (trial.within_bound && trial.seconds < best) {
       best = trial.seconds;

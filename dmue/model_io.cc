@@ -2,18 +2,18 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/convert.h"
 #include "dmue/io/torch_checkpoint.h"
 
 namespace dmue {
 
-absl::StatusOr<NamedTensors> ReadWeights(const std::string& path) {
-  absl::StatusOr<io::StateDict> state = io::ReadStateDict(path);
-  if (!state.ok()) return state.status();
-  return NamedTensors(state->begin(), state->end());
+absl::StatusOr<StateDict> ReadWeights(const std::string& path) {
+  ASSIGN_OR_RETURN(StateDict state, io::ReadStateDict(path));
+  return StateDict(state.begin(), state.end());
 }
 
-bool IsMultiBranch(const NamedTensors& weights) {
+bool IsMultiBranch(const StateDict& weights) {
   for (const auto& [name, tensor] : weights) {
     if (absl::StartsWith(name, "base.layer4_")) return true;
   }
@@ -22,10 +22,10 @@ bool IsMultiBranch(const NamedTensors& weights) {
 
 absl::StatusOr<InferenceModel> LoadInferenceModel(const std::string& path,
                                                   const ModelConfig& config) {
-  absl::StatusOr<NamedTensors> weights = ReadWeights(path);
-  if (!weights.ok()) return weights.status();
+  absl::StatusOr<StateDict> weights = ReadWeights(path);
+  RETURN_IF_ERROR(weights);
   if (IsMultiBranch(*weights)) {
-    absl::StatusOr<NamedTensors> converted = ConvertToInference(*weights, config.num_classes());
+    absl::StatusOr<StateDict> converted = ConvertToInference(*weights, config.num_classes());
     if (!converted.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(path, ": ", converted.status().message()));
     }
@@ -45,19 +45,17 @@ absl::StatusOr<InferenceModel> LoadInferenceModel(const std::string& path,
 }
 
 absl::Status LoadDmueWeights(const std::string& path, DmueModel& model) {
-  absl::StatusOr<NamedTensors> weights = ReadWeights(path);
-  if (!weights.ok()) return weights.status();
-  if (absl::Status status = LoadStateDict(*model, *weights); !status.ok()) {
+  ASSIGN_OR_RETURN(StateDict weights, ReadWeights(path));
+  if (absl::Status status = LoadStateDict(*model, weights); !status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", status.message()));
   }
   return absl::OkStatus();
 }
 
 absl::Status LoadMsraPretrained(const std::string& path, DmueModel& model) {
-  absl::StatusOr<NamedTensors> weights = ReadWeights(path);
-  if (!weights.ok()) return weights.status();
-  NamedTensors mapped;
-  for (const auto& [name, tensor] : *weights) {
+  ASSIGN_OR_RETURN(StateDict weights, ReadWeights(path));
+  StateDict mapped;
+  for (const auto& [name, tensor] : weights) {
     if (name.find("loss_layer") != std::string::npos || name.find("fc") != std::string::npos) continue;
     if (!absl::StartsWith(name, "feat_net.")) {
       return absl::InvalidArgumentError(
@@ -86,13 +84,9 @@ absl::Status LoadMsraPretrained(const std::string& path, DmueModel& model) {
   return absl::OkStatus();
 }
 
-absl::Status ExportInferenceWeights(const NamedTensors& multi_branch, int num_classes,
-                                    const std::string& path) {
-  absl::StatusOr<NamedTensors> converted = ConvertToInference(multi_branch, num_classes);
-  if (!converted.ok()) return converted.status();
-  io::StateDict state;
-  for (const auto& [name, tensor] : *converted) state.emplace_back(name, tensor.contiguous());
-  return io::WriteStateDict(path, state);
+absl::Status ExportInferenceWeights(const StateDict& multi_branch, int num_classes, const std::string& path) {
+  ASSIGN_OR_RETURN(StateDict converted, ConvertToInference(multi_branch, num_classes));
+  return io::WriteStateDict(path, ForSaving(std::move(converted)));
 }
 
 }  // namespace dmue

@@ -18,10 +18,10 @@
 namespace dmue {
 
 // Reads the tensors of any of the files above (module. prefix stripped).
-absl::StatusOr<NamedTensors> ReadWeights(const std::string& path);
+absl::StatusOr<StateDict> ReadWeights(const std::string& path);
 
 // True when the weights hold the C + 1 layer4 branches of a multi-branch model.
-bool IsMultiBranch(const NamedTensors& weights);
+bool IsMultiBranch(const StateDict& weights);
 
 // An eval-mode inference model from a target or a multi-branch checkpoint
 // (converted on the fly). Errors name the file and the mismatching keys.
@@ -37,8 +37,7 @@ absl::Status LoadMsraPretrained(const std::string& path, DmueModel& model);
 
 // Converts the multi-branch weights to the inference model and writes them
 // as an OrderedDict .pth (atomically).
-absl::Status ExportInferenceWeights(const NamedTensors& multi_branch, int num_classes,
-                                    const std::string& path);
+absl::Status ExportInferenceWeights(const StateDict& multi_branch, int num_classes, const std::string& path);
 
 }  // namespace dmue
 

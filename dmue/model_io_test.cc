@@ -14,10 +14,10 @@ ModelConfig SmallConfig(int classes) {
   return config;
 }
 
-io::StateDict ToIo(const NamedTensors& state, const std::string& prefix = "") {
-  io::StateDict out;
-  for (const auto& [name, t] : state) out.emplace_back(prefix + name, t.contiguous());
-  return out;
+// `state` ready to write, its names prefixed (as DataParallel's "module.").
+StateDict Prefixed(StateDict state, const std::string& prefix) {
+  for (auto& [name, t] : state) name = prefix + name;
+  return ForSaving(std::move(state));
 }
 
 TEST(ModelIoTest, MultiBranchSnapshotLoadsAsInferenceModelAndExportRoundTrips) {
@@ -26,7 +26,7 @@ TEST(ModelIoTest, MultiBranchSnapshotLoadsAsInferenceModelAndExportRoundTrips) {
   model->eval();
   // A DataParallel-style snapshot, as the reference's train.py writes.
   const std::string snapshot = ::testing::TempDir() + "/snapshot.pth";
-  ASSERT_TRUE(io::WriteStateDict(snapshot, ToIo(ModuleStateDict(*model), "module.")).ok());
+  ASSERT_TRUE(io::WriteStateDict(snapshot, Prefixed(ModuleStateDict(*model), "module.")).ok());
 
   absl::StatusOr<InferenceModel> inference = LoadInferenceModel(snapshot, SmallConfig(7));
   ASSERT_TRUE(inference.ok()) << inference.status();
@@ -50,7 +50,7 @@ TEST(ModelIoTest, WrongClassCountOrBackboneIsAClearError) {
   torch::manual_seed(3);
   DmueModel model(SmallConfig(7));
   const std::string snapshot = ::testing::TempDir() + "/snapshot7.pth";
-  ASSERT_TRUE(io::WriteStateDict(snapshot, ToIo(ModuleStateDict(*model))).ok());
+  ASSERT_TRUE(io::WriteStateDict(snapshot, ModuleStateDictForSaving(*model)).ok());
   absl::StatusOr<InferenceModel> wrong = LoadInferenceModel(snapshot, SmallConfig(8));
   ASSERT_FALSE(wrong.ok());
   EXPECT_NE(wrong.status().message().find("snapshot7.pth"), std::string::npos) << wrong.status();

@@ -65,7 +65,7 @@ struct GoldenRun {
   TrainForwardOutput out;
   std::map<int, DmueLosses> losses_by_epoch;
   std::map<std::string, torch::Tensor> grads_ours;
-  NamedTensors state_after_step;
+  StateDict state_after_step;
 };
 
 std::shared_ptr<GoldenRun> GetRun(int num_classes) {
@@ -178,7 +178,7 @@ TEST_P(ParityTest, TrainForwardMatches) {
 }
 
 TEST_P(ParityTest, BatchNormRunningStatsFollowTheReferenceOrder) {
-  const NamedTensors state = ModuleStateDict(*run_->model);
+  const StateDict state = ModuleStateDict(*run_->model);
   std::map<std::string, torch::Tensor> by_name(state.begin(), state.end());
   int checked = 0;
   for (const auto& [key, golden] : run_->forward) {
@@ -299,7 +299,7 @@ TEST_P(ParityTest, EvalLogitsMatch) {
 }
 
 TEST_P(ParityTest, ConvertedInferenceModelEqualsMainBranch) {
-  absl::StatusOr<NamedTensors> converted = ConvertToInference(run_->state_after_step, GetParam());
+  absl::StatusOr<StateDict> converted = ConvertToInference(run_->state_after_step, GetParam());
   ASSERT_TRUE(converted.ok()) << converted.status();
   EXPECT_EQ(converted->size(), 126u);
   for (const auto& [name, tensor] : *converted) {
@@ -382,7 +382,7 @@ TEST(EdgeCaseTest, ClassWithOneSampleIsRejectedNotNaN) {
 TEST(EdgeCaseTest, ConversionRejectsAnotherClassCount) {
   torch::manual_seed(0);
   DmueModel model(ConfigFor(8));
-  absl::StatusOr<NamedTensors> converted = ConvertToInference(ModuleStateDict(*model), 7);
+  absl::StatusOr<StateDict> converted = ConvertToInference(ModuleStateDict(*model), 7);
   ASSERT_FALSE(converted.ok());
   EXPECT_NE(converted.status().message().find("num_classes"), std::string::npos);
 }
@@ -408,7 +408,7 @@ TEST(EdgeCaseTest, ResNet50IbnTrainsOnSmallInputs) {
   DmueLosses losses = ComputeDmueLosses(*out, labels, 3, 1.2, LossWeights{});
   EXPECT_TRUE(std::isfinite(losses.total.item<double>()));
   losses.total.backward();
-  const NamedTensors state = ModuleStateDict(*model);
+  const StateDict state = ModuleStateDict(*model);
   bool has_ibn = false;
   for (const auto& [name, t] : state) has_ibn |= name == "base.layer1.0.bn1.IN.weight";
   EXPECT_TRUE(has_ibn);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "dmue/base/field_error.h"
 
 namespace dmue {
 
@@ -43,18 +44,17 @@ double LrAt(const PiecewiseLr& schedule, int epoch) {
 }
 
 absl::Status ValidateStepSchedule(const StepSchedule& s, const char* field) {
-  auto error = [field](const char* name, const std::string& why) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ".", name, ": ", why));
-  };
-  if (!(s.base_lr > 0) || !std::isfinite(s.base_lr)) return error("base_lr", absl::StrCat("must be > 0, got ", s.base_lr));
+  const FieldErrors field_error(field);
+  if (!(s.base_lr > 0) || !std::isfinite(s.base_lr))
+    return field_error("base_lr", absl::StrCat("must be > 0, got ", s.base_lr));
   if (!(s.warmup_epochs >= 0) || s.warmup_epochs >= s.total_epochs) {
-    return error("warmup_epochs", absl::StrCat("must be in [0, ", s.total_epochs, "), got ", s.warmup_epochs));
+    return field_error("warmup_epochs", absl::StrCat("must be in [0, ", s.total_epochs, "), got ", s.warmup_epochs));
   }
-  if (!(s.min_lr >= 0) || s.min_lr > s.base_lr) return error("min_lr", "must be in [0, base_lr]");
-  if (!(s.gamma > 0) || s.gamma > 1) return error("step_gamma", "must be in (0, 1]");
+  if (!(s.min_lr >= 0) || s.min_lr > s.base_lr) return field_error("min_lr", "must be in [0, base_lr]");
+  if (!(s.gamma > 0) || s.gamma > 1) return field_error("step_gamma", "must be in (0, 1]");
   for (size_t i = 0; i < s.milestones.size(); ++i) {
     if (s.milestones[i] <= 0 || (i > 0 && s.milestones[i] <= s.milestones[i - 1])) {
-      return error("step_milestones", "must be positive and increasing");
+      return field_error("step_milestones", "must be positive and increasing");
     }
   }
   return absl::OkStatus();

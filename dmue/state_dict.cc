@@ -13,7 +13,7 @@
 namespace dmue {
 namespace {
 
-void Collect(const torch::nn::Module& module, const std::string& prefix, NamedTensors* out) {
+void Collect(const torch::nn::Module& module, const std::string& prefix, StateDict* out) {
   for (const auto& item : module.named_parameters(/*recurse=*/false)) {
     out->emplace_back(prefix + item.key(), item.value());
   }
@@ -40,14 +40,20 @@ bool ParseHexDouble(absl::string_view text, double* value) {
 
 }  // namespace
 
-NamedTensors ModuleStateDict(const torch::nn::Module& module) {
-  NamedTensors out;
+StateDict ModuleStateDict(const torch::nn::Module& module) {
+  StateDict out;
   Collect(module, "", &out);
   return out;
 }
 
-absl::Status LoadStateDict(torch::nn::Module& module, const NamedTensors& state,
-                           const LoadOptions& options) {
+StateDict ForSaving(StateDict state) {
+  for (auto& [name, tensor] : state) tensor = tensor.detach().contiguous();
+  return state;
+}
+
+StateDict ModuleStateDictForSaving(const torch::nn::Module& module) { return ForSaving(ModuleStateDict(module)); }
+
+absl::Status LoadStateDict(torch::nn::Module& module, const StateDict& state, const LoadOptions& options) {
   std::map<std::string, torch::Tensor> targets = ByName(module);
   std::set<std::string> seen;
   std::vector<std::string> unexpected, mismatched;

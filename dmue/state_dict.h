@@ -1,7 +1,8 @@
 // PyTorch-style state dicts for LibTorch modules: the ordered (name, tensor)
 // list `model.state_dict()` gives in Python (per module: parameters, buffers,
-// then children), strict loading with named mismatches, and the replay of a
-// logged PyTorch init sequence (golden/init_sequence_c*.tsv).
+// then children), the one module -> writable state dict conversion, strict
+// loading with named mismatches, and the replay of a logged PyTorch init
+// sequence (golden/init_sequence_c*.tsv).
 #ifndef DMUE_STATE_DICT_H_
 #define DMUE_STATE_DICT_H_
 
@@ -12,12 +13,25 @@
 #include <torch/torch.h>
 
 #include "absl/status/status.h"
+#include "dmue/io/torch_checkpoint.h"
 
 namespace dmue {
 
-using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+// The one state-dict type: (name, tensor) pairs in order, as dmue/io reads
+// and writes them.
+using io::StateDict;
+// The former name, kept only until training/ and evaluation/ say StateDict.
+using NamedTensors = StateDict;
 
-NamedTensors ModuleStateDict(const torch::nn::Module& module);
+// The module's live parameters and buffers (shared with the module).
+StateDict ModuleStateDict(const torch::nn::Module& module);
+
+// `state` ready to write (io::WriteStateDict, io::StateDictToValue): every
+// tensor detached from autograd and contiguous.
+StateDict ForSaving(StateDict state);
+
+// ForSaving(ModuleStateDict(module)): a module's state as a checkpoint holds it.
+StateDict ModuleStateDictForSaving(const torch::nn::Module& module);
 
 struct LoadOptions {
   bool strict = true;  // Missing or unexpected keys are errors.
@@ -27,8 +41,7 @@ struct LoadOptions {
 
 // Copies `state` into the module's parameters and buffers (shapes must agree;
 // dtypes are converted). Errors list the offending keys.
-absl::Status LoadStateDict(torch::nn::Module& module, const NamedTensors& state,
-                           const LoadOptions& options = {});
+absl::Status LoadStateDict(torch::nn::Module& module, const StateDict& state, const LoadOptions& options = {});
 
 // Replays "step key shape op a b a_hex b_hex" rows (uniform_/normal_ with the
 // exact doubles) and the "const" rows, after torch::manual_seed(seed).

@@ -22,6 +22,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "dmue/base/image_write.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/io/image_decode.h"
 #include "preprocessing/crop_config.h"
 #include "preprocessing/face_aligner.h"
@@ -46,25 +48,15 @@ std::string FormatDuration(double s) {
   return absl::StrFormat("%ds", t);
 }
 
-// Writes `rgb` to `path` via a temporary file and a rename, so that an
-// existing output is always complete (what resume relies on).
+// Writes `rgb` to `path` crash-safely (an existing output is always complete,
+// which resume relies on), creating its folder first.
 absl::Status WriteImageAtomically(const std::string& path, const cv::Mat& rgb, int jpeg_quality) {
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create folder for ", path, ": ", ec.message()));
-  const std::string ext = fs::path(path).extension().string();
-  // The encoder picks the format from the extension: keep it last.
-  const std::string tmp = absl::StrCat(UniqueTempPath(path), ext);
   cv::Mat bgr;
   cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-  bool ok = false;
-  try {
-    ok = cv::imwrite(tmp, bgr, {cv::IMWRITE_JPEG_QUALITY, jpeg_quality});
-  } catch (const cv::Exception& e) {
-    return absl::InternalError(absl::StrCat("cannot write ", path, ": ", e.what()));
-  }
-  if (!ok) return absl::InternalError(absl::StrCat("cannot write ", path));
-  return CommitTempFile(tmp, path);
+  return WriteImage(path, bgr, {cv::IMWRITE_JPEG_QUALITY, jpeg_quality});
 }
 
 
@@ -137,10 +129,9 @@ std::string OutputRelativePath(const CropConfig& config, const std::string& rela
 }
 
 absl::StatusOr<CropRunStats> RunCropDataset(const CropConfig& config, std::ostream& log) {
-  if (absl::Status s = ValidateCropConfig(config); !s.ok()) return s;
+  RETURN_IF_ERROR(ValidateCropConfig(config));
   if (config.mtcnn_dir().empty()) return absl::InvalidArgumentError("CropConfig.mtcnn_dir: must be set");
-  absl::StatusOr<std::vector<std::string>> items = ListImages(config);
-  if (!items.ok()) return items.status();
+  ASSIGN_OR_RETURN(std::vector<std::string> items, ListImages(config));
 
   MtcnnOptions mtcnn_options;
   mtcnn_options.min_face_size = config.min_face_size();
@@ -148,13 +139,11 @@ absl::StatusOr<CropRunStats> RunCropDataset(const CropConfig& config, std::ostre
   if (config.max_decoded_side() > 0) {
     mtcnn_options.max_input_side = static_cast<int>(config.max_decoded_side());
   }
-  absl::StatusOr<std::unique_ptr<Mtcnn>> mtcnn = Mtcnn::Load(config.mtcnn_dir(), mtcnn_options);
-  if (!mtcnn.ok()) return mtcnn.status();
+  ASSIGN_OR_RETURN(std::unique_ptr<Mtcnn> mtcnn, Mtcnn::Load(config.mtcnn_dir(), mtcnn_options));
   std::unique_ptr<LandmarkSource> landmarks;
   if (!config.landmark_model().empty()) {
-    auto ts = TorchScriptLandmarkSource::Load(config.landmark_model(), config.landmark_template());
-    if (!ts.ok()) return ts.status();
-    landmarks = std::move(*ts);
+    ASSIGN_OR_RETURN(auto ts, TorchScriptLandmarkSource::Load(config.landmark_model(), config.landmark_template()));
+    landmarks = std::move(ts);
   } else {
     landmarks = std::make_unique<MtcnnLandmarkSource>();
   }
@@ -165,7 +154,7 @@ absl::StatusOr<CropRunStats> RunCropDataset(const CropConfig& config, std::ostre
                                 : FaceSelection::kLargest;
   align_options.output_size = config.output_size();
   align_options.second_detection_region = !config.second_detection_whole_canvas();
-  const FaceAligner aligner(mtcnn->get(), landmarks.get(), align_options);
+  const FaceAligner aligner(mtcnn.get(), landmarks.get(), align_options);
   io::ImageLimits limits;
   limits.max_bytes = config.max_image_bytes();
   limits.max_pixels = config.max_image_pixels();
@@ -179,7 +168,7 @@ absl::StatusOr<CropRunStats> RunCropDataset(const CropConfig& config, std::ostre
   }
 
   CropRunStats stats;
-  stats.total = static_cast<int64_t>(items->size());
+  stats.total = static_cast<int64_t>(items.size());
   std::mutex mu;  // Guards stats, thumbs and progress state.
   std::vector<cv::Mat> thumbs;
   constexpr int kCell = 128;
@@ -206,8 +195,8 @@ absl::StatusOr<CropRunStats> RunCropDataset(const CropConfig& config, std::ostre
   std::atomic<size_t> next{0};
   auto worker = [&] {
     at::set_num_threads(config.intra_op_threads());
-    for (size_t i = next++; i < items->size(); i = next++) {
-      const std::string& rel = (*items)[i];
+    for (size_t i = next++; i < items.size(); i = next++) {
+      const std::string& rel = items[i];
       const std::string out_path =
           (fs::path(config.output_root()) / OutputRelativePath(config, rel)).string();
       std::string reason, detail;
@@ -280,7 +269,7 @@ absl::StatusOr<CropRunStats> RunCropDataset(const CropConfig& config, std::ostre
       }
     }
   };
-  const int workers = std::min<int>(config.workers(), std::max<size_t>(1, items->size()));
+  const int workers = std::min<int>(config.workers(), std::max<size_t>(1, items.size()));
   std::vector<std::thread> threads;
   for (int w = 1; w < workers; ++w) threads.emplace_back(worker);
   worker();
@@ -297,18 +286,10 @@ absl::StatusOr<CropRunStats> RunCropDataset(const CropConfig& config, std::ostre
     std::replace(d.begin(), d.end(), '\n', ' ');
     absl::StrAppend(&text, f.path, "\t", f.reason, "\t", d, "\n");
   }
-  if (absl::Status s = WriteFileAtomically(
-          (fs::path(config.output_root()) / config.failure_list()).string(), text);
-      !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(WriteFileAtomically((fs::path(config.output_root()) / config.failure_list()).string(), text));
   if (!config.contact_sheet().empty() && !thumbs.empty()) {
-    if (absl::Status s = WriteImageAtomically(
-            (fs::path(config.output_root()) / config.contact_sheet()).string(),
-            ContactSheet(thumbs, kCell), 95);
-        !s.ok()) {
-      return s;
-    }
+    RETURN_IF_ERROR(WriteImageAtomically((fs::path(config.output_root()) / config.contact_sheet()).string(),
+                                         ContactSheet(thumbs, kCell), 95));
   }
   return stats;
 }

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "dmue/base/status_macros.h"
 #include "preprocessing/similarity_transform.h"
 
 namespace dmue::preprocessing {
@@ -157,64 +158,57 @@ absl::Status CheckRect(const CropRect& r) {
 }  // namespace
 
 absl::StatusOr<AlignResult> FaceAligner::CropAlign(const cv::Mat& rgb) const {
-  if (absl::Status s = CheckInput(rgb); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckInput(rgb));
   if (landmarks_ == nullptr) {
     return absl::FailedPreconditionError("CropAlign needs a landmark source");
   }
-  absl::StatusOr<std::vector<FaceDetection>> faces = detector_->Detect(rgb);
-  if (!faces.ok()) return faces.status();
-  if (faces->empty()) return absl::NotFoundError("no face detected in the photo");
-  absl::StatusOr<FaceDetection> first = SelectFace(*faces);
-  if (!first.ok()) return first.status();
-  absl::StatusOr<AlignResult> result = CropAlignFace(rgb, *first);
-  if (result.ok()) result->num_faces = static_cast<int>(faces->size());
+  ASSIGN_OR_RETURN(std::vector<FaceDetection> faces, detector_->Detect(rgb));
+  if (faces.empty()) return absl::NotFoundError("no face detected in the photo");
+  ASSIGN_OR_RETURN(FaceDetection first, SelectFace(faces));
+  absl::StatusOr<AlignResult> result = CropAlignFace(rgb, first);
+  if (result.ok()) result->num_faces = static_cast<int>(faces.size());
   return result;
 }
 
 absl::StatusOr<AlignResult> FaceAligner::CropAlignFace(const cv::Mat& rgb,
                                                        const FaceDetection& first) const {
-  if (absl::Status s = CheckInput(rgb); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckInput(rgb));
   if (landmarks_ == nullptr) {
     return absl::FailedPreconditionError("CropAlign needs a landmark source");
   }
   AlignResult result;
   result.first_face = first;
 
-  absl::StatusOr<std::vector<cv::Point2d>> src = landmarks_->Landmarks(rgb, first);
-  if (!src.ok()) return src.status();
-  result.landmarks_src = *src;
-  absl::StatusOr<cv::Matx33d> matrix = EstimateSimilarity(*src, landmarks_->Template());
-  if (!matrix.ok()) return matrix.status();
-  result.matrix = *matrix;
+  ASSIGN_OR_RETURN(std::vector<cv::Point2d> src, landmarks_->Landmarks(rgb, first));
+  result.landmarks_src = src;
+  ASSIGN_OR_RETURN(cv::Matx33d matrix, EstimateSimilarity(src, landmarks_->Template()));
+  result.matrix = matrix;
   const int canvas = options_.canvas_size;
-  absl::StatusOr<cv::Mat> warped =
-      WarpSimilarity(rgb, *matrix, cv::Size(canvas, canvas),
-                     options_.compat ? WarpRounding::kTruncateLikeReference : WarpRounding::kRound);
-  if (!warped.ok()) return warped.status();
+  ASSIGN_OR_RETURN(cv::Mat warped,
+                   WarpSimilarity(rgb, matrix, cv::Size(canvas, canvas),
+                                  options_.compat ? WarpRounding::kTruncateLikeReference : WarpRounding::kRound));
 
   absl::StatusOr<std::vector<FaceDetection>> second;
   if (options_.second_detection_region) {
     if (!(options_.region_margin >= 0 && std::isfinite(options_.region_margin))) {
       return absl::InvalidArgumentError("AlignOptions.region_margin must be finite and >= 0");
     }
-    second = detector_->DetectInRegion(
-        *warped, ExpectedFaceRegion(first.box, *matrix, options_.region_margin));
+    second = detector_->DetectInRegion(warped, ExpectedFaceRegion(first.box, matrix, options_.region_margin));
     // Nothing around the expected place: search the whole canvas.
-    if (second.ok() && second->empty()) second = detector_->Detect(*warped);
+    if (second.ok() && second->empty()) second = detector_->Detect(warped);
   } else {
-    second = detector_->Detect(*warped);
+    second = detector_->Detect(warped);
   }
-  if (!second.ok()) return second.status();
+  RETURN_IF_ERROR(second);
   if (second->empty()) return absl::NotFoundError("no face detected after alignment");
-  absl::StatusOr<FaceDetection> face = SelectFace(*second);
-  if (!face.ok()) return face.status();
-  result.face = *face;
-  result.box_clamped = ClampBox(face->box, canvas, canvas, options_.compat, false);
+  ASSIGN_OR_RETURN(FaceDetection face, SelectFace(*second));
+  result.face = face;
+  result.box_clamped = ClampBox(face.box, canvas, canvas, options_.compat, false);
   result.rect = EnlargedCropRect(result.box_clamped, canvas, canvas, options_.enlarge_num,
                                  options_.enlarge_den, options_.compat, &result.pads_h_w);
-  if (absl::Status s = CheckRect(result.rect); !s.ok()) return s;
-  const cv::Mat raw = (*warped)(cv::Range(result.rect.row0, result.rect.row1),
-                                cv::Range(result.rect.col0, result.rect.col1));
+  RETURN_IF_ERROR(CheckRect(result.rect));
+  const cv::Mat raw =
+      warped(cv::Range(result.rect.row0, result.rect.row1), cv::Range(result.rect.col0, result.rect.col1));
   if (options_.output_size > 0) {
     cv::resize(raw, result.crop, cv::Size(options_.output_size, options_.output_size), 0, 0,
                cv::INTER_CUBIC);
@@ -223,26 +217,23 @@ absl::StatusOr<AlignResult> FaceAligner::CropAlignFace(const cv::Mat& rgb,
   }
   if (options_.keep_intermediates) {
     result.raw_crop = raw.clone();
-    result.warped = *warped;
+    result.warped = warped;
   }
   return result;
 }
 
 absl::StatusOr<AlignResult> FaceAligner::CropMsra(const cv::Mat& rgb) const {
-  if (absl::Status s = CheckInput(rgb); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckInput(rgb));
   AlignResult result;
-  absl::StatusOr<std::vector<FaceDetection>> faces = detector_->Detect(rgb);
-  if (!faces.ok()) return faces.status();
-  result.num_faces = static_cast<int>(faces->size());
-  if (faces->empty()) return absl::NotFoundError("no face detected in the photo");
-  absl::StatusOr<FaceDetection> face = SelectFace(*faces);
-  if (!face.ok()) return face.status();
-  result.face = *face;
-  result.box_clamped =
-      ClampBox(face->box, rgb.cols, rgb.rows, options_.compat, /*swap_wh=*/options_.compat);
+  ASSIGN_OR_RETURN(std::vector<FaceDetection> faces, detector_->Detect(rgb));
+  result.num_faces = static_cast<int>(faces.size());
+  if (faces.empty()) return absl::NotFoundError("no face detected in the photo");
+  ASSIGN_OR_RETURN(FaceDetection face, SelectFace(faces));
+  result.face = face;
+  result.box_clamped = ClampBox(face.box, rgb.cols, rgb.rows, options_.compat, /*swap_wh=*/options_.compat);
   result.rect = EnlargedCropRect(result.box_clamped, rgb.cols, rgb.rows, options_.enlarge_num,
                                  options_.enlarge_den, options_.compat, &result.pads_h_w);
-  if (absl::Status s = CheckRect(result.rect); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckRect(result.rect));
   result.crop = rgb(cv::Range(result.rect.row0, result.rect.row1),
                     cv::Range(result.rect.col0, result.rect.col1))
                     .clone();

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "dmue/base/status_macros.h"
 
 namespace dmue::preprocessing {
 
@@ -25,8 +26,7 @@ absl::StatusOr<std::unique_ptr<TorchScriptLandmarkSource>> TorchScriptLandmarkSo
   if (input_size < 8) {
     return absl::InvalidArgumentError(absl::StrCat("input_size must be >= 8, got ", input_size));
   }
-  absl::StatusOr<std::vector<cv::Point2d>> tmpl = LoadTemplate(template_path);
-  if (!tmpl.ok()) return tmpl.status();
+  ASSIGN_OR_RETURN(std::vector<cv::Point2d> tmpl, LoadTemplate(template_path));
   std::unique_ptr<TorchScriptLandmarkSource> source(new TorchScriptLandmarkSource());
   source->model_ = std::make_unique<Model>();
   try {
@@ -37,7 +37,7 @@ absl::StatusOr<std::unique_ptr<TorchScriptLandmarkSource>> TorchScriptLandmarkSo
   }
   source->model_->module.eval();
   source->model_path_ = model_path;
-  source->template_ = *std::move(tmpl);
+  source->template_ = std::move(tmpl);
   source->input_size_ = input_size;
   return source;
 }

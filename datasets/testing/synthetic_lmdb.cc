@@ -6,6 +6,7 @@
 #include "datasets/label_list.h"
 #include "datasets/lmdb_dataset.h"
 #include "datasets/synthetic_faces.h"
+#include "dmue/base/status_macros.h"
 
 namespace dmue::datasets::testing {
 
@@ -16,10 +17,10 @@ absl::Status WriteSyntheticLmdb(const std::string& dir, int num_classes, int siz
   SyntheticFaceOptions options;
   options.size = size;
   options.num_classes = num_classes;
-  if (absl::Status s = ValidateSyntheticFaceOptions(options); !s.ok()) return s;
+  RETURN_IF_ERROR(ValidateSyntheticFaceOptions(options));
   SyntheticFaceGenerator generator(options, seed);
   auto writer = LmdbWriter::Open(dir + "/lmdb", {});
-  if (!writer.ok()) return writer.status();
+  RETURN_IF_ERROR(writer);
   std::vector<LabelEntry> all;
   int64_t index = 0;
   for (const SplitSize& split : splits) {
@@ -30,10 +31,10 @@ absl::Status WriteSyntheticLmdb(const std::string& dir, int num_classes, int siz
       entry.split = split.split;
       entry.path = absl::StrCat(i, ".png");
       entry.label = face.label;
-      if (absl::Status s = (*writer)->Put(LmdbKey(entry), face.image); !s.ok()) return s;
+      RETURN_IF_ERROR((*writer)->Put(LmdbKey(entry), face.image));
       entries.push_back(entry);
     }
-    if (absl::Status s = WriteLabelList(absl::StrCat(dir, "/", split.split, ".txt"), entries); !s.ok()) return s;
+    RETURN_IF_ERROR(WriteLabelList(absl::StrCat(dir, "/", split.split, ".txt"), entries));
     all.insert(all.end(), entries.begin(), entries.end());
   }
   return (*writer)->Finish(&all);

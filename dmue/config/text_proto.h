@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "dmue/base/status_macros.h"
 #include "google/protobuf/message.h"
 
 namespace dmue {
@@ -31,8 +32,7 @@ absl::Status WriteTextProtoFile(const std::string& path, const google::protobuf:
 template <typename T>
 absl::StatusOr<T> LoadTextProto(const std::string& path) {
   T message;
-  absl::Status status = ReadTextProtoFile(path, &message);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(ReadTextProtoFile(path, &message));
   return message;
 }
 

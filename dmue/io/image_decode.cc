@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "dmue/base/status_macros.h"
 
 namespace dmue::io {
 namespace {
@@ -285,9 +286,8 @@ absl::StatusOr<DecodedImage> DecodeImage(absl::string_view bytes, absl::string_v
     return absl::ResourceExhaustedError(absl::StrCat(
         source, ": ", bytes.size(), " bytes exceeds the limit of ", limits.max_bytes, " bytes"));
   }
-  absl::StatusOr<ImageHeader> header = PeekImageHeader(bytes, source);
-  if (!header.ok()) return header.status();
-  const ImageHeader& h = *header;
+  ASSIGN_OR_RETURN(ImageHeader header, PeekImageHeader(bytes, source));
+  const ImageHeader& h = header;
   if (!h.complete && !limits.allow_truncated) {
     return Invalid(source, absl::StrCat("truncated ", ImageFormatName(h.format),
                                         " (no end-of-image marker after the scan data)"));
@@ -375,9 +375,8 @@ absl::StatusOr<DecodedImage> DecodeImage(absl::string_view bytes, absl::string_v
 
 absl::StatusOr<cv::Mat> DecodeImageRgb(absl::string_view bytes, absl::string_view source,
                                        const ImageLimits& limits) {
-  absl::StatusOr<DecodedImage> image = DecodeImage(bytes, source, limits);
-  if (!image.ok()) return image.status();
-  return std::move(image->rgb);
+  ASSIGN_OR_RETURN(DecodedImage image, DecodeImage(bytes, source, limits));
+  return std::move(image.rgb);
 }
 
 absl::StatusOr<std::string> ReadFileBytes(const std::string& path, int64_t max_bytes) {
@@ -409,15 +408,13 @@ absl::StatusOr<std::string> ReadFileBytes(const std::string& path, int64_t max_b
 }
 
 absl::StatusOr<DecodedImage> ReadImage(const std::string& path, const ImageLimits& limits) {
-  absl::StatusOr<std::string> bytes = ReadFileBytes(path, limits.max_bytes);
-  if (!bytes.ok()) return bytes.status();
-  return DecodeImage(*bytes, path, limits);
+  ASSIGN_OR_RETURN(std::string bytes, ReadFileBytes(path, limits.max_bytes));
+  return DecodeImage(bytes, path, limits);
 }
 
 absl::StatusOr<cv::Mat> ReadImageRgb(const std::string& path, const ImageLimits& limits) {
-  absl::StatusOr<DecodedImage> image = ReadImage(path, limits);
-  if (!image.ok()) return image.status();
-  return std::move(image->rgb);
+  ASSIGN_OR_RETURN(DecodedImage image, ReadImage(path, limits));
+  return std::move(image.rgb);
 }
 
 }  // namespace dmue::io

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "dmue/base/status_macros.h"
 
 namespace dmue::io {
 
@@ -215,7 +216,7 @@ class Machine {
   // A new list or dict: charged, and tracked so that Run() can find and
   // break the cycles that later APPENDs or SETITEMs may close through it.
   absl::Status NewMutable(Value container) {
-    if (auto s = Charge(kContainerCost); !s.ok()) return s;
+    RETURN_IF_ERROR(Charge(kContainerCost));
     mutables_.push_back(container);
     stack_.push_back(std::move(container));
     return absl::OkStatus();
@@ -250,8 +251,8 @@ class Machine {
 
   template <typename T>
   absl::Status TakeLE(T* out) {
-    const unsigned char* p;
-    if (auto s = Take(sizeof(T), &p); !s.ok()) return s;
+    const unsigned char* p = nullptr;
+    RETURN_IF_ERROR(Take(sizeof(T), &p));
     uint64_t v = 0;
     for (size_t i = 0; i < sizeof(T); ++i) v |= uint64_t{p[i]} << (8 * i);
     *out = static_cast<T>(v);
@@ -274,9 +275,9 @@ class Machine {
   // Reads n bytes and pushes them as a str or bytes value. The bytes exist
   // in the input (checked first), and are charged before they are copied.
   absl::Status PushString(uint64_t n, bool bytes) {
-    const unsigned char* p;
-    if (auto s = Take(n, &p); !s.ok()) return s;
-    if (auto s = Charge(n); !s.ok()) return s;
+    const unsigned char* p = nullptr;
+    RETURN_IF_ERROR(Take(n, &p));
+    RETURN_IF_ERROR(Charge(n));
     std::string str(reinterpret_cast<const char*>(p), n);
     stack_.push_back(bytes ? Value::Bytes(std::move(str))
                            : Value::String(std::move(str)));
@@ -389,13 +390,10 @@ absl::StatusOr<Value> Machine::RebuildTensor(const std::vector<Value>& args,
   }
   auto ref = std::make_shared<TensorRef>();
   ref->storage = base.storage;
-  if (auto s = IntTuple(args[2], "size", &ref->sizes); !s.ok()) return s;
-  if (auto s = IntTuple(args[3], "stride", &ref->strides); !s.ok()) return s;
-  if (auto s = Charge(kTensorCost +
-                      kDimCost * (ref->sizes.size() + ref->strides.size()));
-      !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(IntTuple(args[2], "size", &ref->sizes));
+  RETURN_IF_ERROR(IntTuple(args[3], "stride", &ref->strides));
+  RETURN_IF_ERROR(Charge(kTensorCost +
+                         kDimCost * (ref->sizes.size() + ref->strides.size())));
   if (v2 && args.size() >= 5 && args[4].is_bool()) {
     ref->requires_grad = args[4].as_bool();
   }
@@ -436,11 +434,11 @@ absl::StatusOr<Value> Machine::Call(const Value& callable, const Value& args,
   if (name == "collections.OrderedDict") {
     // Each call copies its argument's pairs, and the memo can repeat one
     // long list of pairs cheaply: charge every entry.
-    if (auto s = Charge(kContainerCost); !s.ok()) return s;
+    RETURN_IF_ERROR(Charge(kContainerCost));
     Value dict = Value::MakeDict(/*ordered=*/true);
     mutables_.push_back(dict);
     if (a.size() == 1 && (a[0].is_list() || a[0].is_tuple())) {
-      if (auto s = Charge(kEntryCost * a[0].items().size()); !s.ok()) return s;
+      RETURN_IF_ERROR(Charge(kEntryCost * a[0].items().size()));
       for (const Value& pair : a[0].items()) {
         if (!(pair.is_tuple() || pair.is_list()) || pair.items().size() != 2) {
           return Error("OrderedDict argument must hold pairs");
@@ -465,11 +463,8 @@ absl::StatusOr<Value> Machine::Call(const Value& callable, const Value& args,
       return Error("_rebuild_parameter expects a tensor");
     }
     const TensorRef& t = a[0].tensor();
-    if (auto s = Charge(kTensorCost +
-                        kDimCost * (t.sizes.size() + t.strides.size()));
-        !s.ok()) {
-      return s;
-    }
+    RETURN_IF_ERROR(
+        Charge(kTensorCost + kDimCost * (t.sizes.size() + t.strides.size())));
     auto ref = std::make_shared<TensorRef>(t);
     if (a.size() >= 2 && a[1].is_bool()) ref->requires_grad = a[1].as_bool();
     return Value::Tensor(std::move(ref));
@@ -490,15 +485,12 @@ absl::StatusOr<Value> Machine::Call(const Value& callable, const Value& args,
     if (a.size() != 1 || !(a[0].is_tuple() || a[0].is_list())) {
       return Error("torch.Size expects one tuple");
     }
-    if (auto s = Charge(kContainerCost + kOpCost * a[0].items().size());
-        !s.ok()) {
-      return s;
-    }
+    RETURN_IF_ERROR(Charge(kContainerCost + kOpCost * a[0].items().size()));
     return Value::MakeTuple(a[0].items());
   }
   if (name == "torch.device") {
     if (a.empty() || !a[0].is_string()) return Error("bad torch.device call");
-    if (auto s = Charge(a[0].as_string().size() + 32); !s.ok()) return s;
+    RETURN_IF_ERROR(Charge(a[0].as_string().size() + 32));
     std::string device = a[0].as_string();
     if (a.size() >= 2 && a[1].is_int())
       absl::StrAppend(&device, ":", a[1].as_int());
@@ -529,23 +521,23 @@ absl::StatusOr<UnpickleResult> Machine::RunOpcodes() {
       return Truncated(1);
     }
     op_ = static_cast<unsigned char>(data_[pos_++]);
-    if (auto s = Charge(kOpCost); !s.ok()) return s;
+    RETURN_IF_ERROR(Charge(kOpCost));
     switch (op_) {
       case kProto: {
         uint8_t version;
-        if (auto s = TakeLE(&version); !s.ok()) return s;
+        RETURN_IF_ERROR(TakeLE(&version));
         if (version > 5) return Error("unsupported pickle protocol");
         break;
       }
       case kFrame: {
         uint64_t size;  // Framing is only a read-ahead hint.
-        if (auto s = TakeLE(&size); !s.ok()) return s;
+        RETURN_IF_ERROR(TakeLE(&size));
         break;
       }
       case kStop: {
         Value result;
         if (!marks_.empty()) return Error("STOP with an open MARK");
-        if (auto s = Pop(&result); !s.ok()) return s;
+        RETURN_IF_ERROR(Pop(&result));
         return UnpickleResult{std::move(result), pos_};
       }
       case kMark:
@@ -553,12 +545,12 @@ absl::StatusOr<UnpickleResult> Machine::RunOpcodes() {
         break;
       case kPop: {
         Value unused;
-        if (auto s = Pop(&unused); !s.ok()) return s;
+        RETURN_IF_ERROR(Pop(&unused));
         break;
       }
       case kPopMark: {
         std::vector<Value> unused;
-        if (auto s = PopMark(&unused); !s.ok()) return s;
+        RETURN_IF_ERROR(PopMark(&unused));
         break;
       }
       case kDup: {
@@ -578,19 +570,19 @@ absl::StatusOr<UnpickleResult> Machine::RunOpcodes() {
         break;
       case kBinInt: {
         int32_t v;
-        if (auto s = TakeLE(&v); !s.ok()) return s;
+        RETURN_IF_ERROR(TakeLE(&v));
         stack_.push_back(Value::Int(v));
         break;
       }
       case kBinInt1: {
         uint8_t v;
-        if (auto s = TakeLE(&v); !s.ok()) return s;
+        RETURN_IF_ERROR(TakeLE(&v));
         stack_.push_back(Value::Int(v));
         break;
       }
       case kBinInt2: {
         uint16_t v;
-        if (auto s = TakeLE(&v); !s.ok()) return s;
+        RETURN_IF_ERROR(TakeLE(&v));
         stack_.push_back(Value::Int(v));
         break;
       }
@@ -599,15 +591,15 @@ absl::StatusOr<UnpickleResult> Machine::RunOpcodes() {
         uint64_t n;
         if (op_ == kLong1) {
           uint8_t n8;
-          if (auto s = TakeLE(&n8); !s.ok()) return s;
+          RETURN_IF_ERROR(TakeLE(&n8));
           n = n8;
         } else {
           uint32_t n32;
-          if (auto s = TakeLE(&n32); !s.ok()) return s;
+          RETURN_IF_ERROR(TakeLE(&n32));
           n = n32;
         }
-        const unsigned char* p;
-        if (auto s = Take(n, &p); !s.ok()) return s;
+        const unsigned char* p = nullptr;
+        RETURN_IF_ERROR(Take(n, &p));
         if (n > 8) return Error("integer does not fit in 64 bits");
         uint64_t v = 0;
         for (uint64_t i = 0; i < n; ++i) v |= uint64_t{p[i]} << (8 * i);
@@ -616,8 +608,8 @@ absl::StatusOr<UnpickleResult> Machine::RunOpcodes() {
         break;
       }
       case kBinFloat: {
-        const unsigned char* p;
-        if (auto s = Take(8, &p); !s.ok()) return s;
+        const unsigned char* p = nullptr;
+        RETURN_IF_ERROR(Take(8, &p));
         uint64_t bits = 0;
         for (int i = 0; i < 8; ++i) bits = (bits << 8) | p[i];  // Big-endian.
         double v;
@@ -629,23 +621,23 @@ absl::StatusOr<UnpickleResult> Machine::RunOpcodes() {
       case kShortBinUnicode:
       case kShortBinBytes: {
         uint8_t n;
-        if (auto s = TakeLE(&n); !s.ok()) return s;
-        if (auto s = PushString(n, op_ == kShortBinBytes); !s.ok()) return s;
+        RETURN_IF_ERROR(TakeLE(&n));
+        RETURN_IF_ERROR(PushString(n, op_ == kShortBinBytes));
         break;
       }
       case kBinString:
       case kBinUnicode:
       case kBinBytes: {
         uint32_t n;
-        if (auto s = TakeLE(&n); !s.ok()) return s;
-        if (auto s = PushString(n, op_ == kBinBytes); !s.ok()) return s;
+        RETURN_IF_ERROR(TakeLE(&n));
+        RETURN_IF_ERROR(PushString(n, op_ == kBinBytes));
         break;
       }
       case kBinUnicode8:
       case kBinBytes8: {
         uint64_t n;
-        if (auto s = TakeLE(&n); !s.ok()) return s;
-        if (auto s = PushString(n, op_ == kBinBytes8); !s.ok()) return s;
+        RETURN_IF_ERROR(TakeLE(&n));
+        RETURN_IF_ERROR(PushString(n, op_ == kBinBytes8));
         break;
       }
       case kEmptyTuple:
@@ -665,21 +657,20 @@ absl::StatusOr<UnpickleResult> Machine::RunOpcodes() {
       case kTuple:
       case kList: {
         std::vector<Value> items;
-        if (auto s = PopMark(&items); !s.ok()) return s;
+        RETURN_IF_ERROR(PopMark(&items));
         if (op_ == kList) {
-          if (auto s = NewMutable(Value::MakeList(std::move(items))); !s.ok())
-            return s;
+          RETURN_IF_ERROR(NewMutable(Value::MakeList(std::move(items))));
         } else {
           stack_.push_back(Value::MakeTuple(std::move(items)));
         }
         break;
       }
       case kEmptyList:
-        if (auto s = NewMutable(Value::MakeList()); !s.ok()) return s;
+        RETURN_IF_ERROR(NewMutable(Value::MakeList()));
         break;
       case kAppend: {
         Value item;
-        if (auto s = Pop(&item); !s.ok()) return s;
+        RETURN_IF_ERROR(Pop(&item));
         Value* list = Top();
         if (list == nullptr || !list->is_list())
           return Error("APPEND to a non-list");
@@ -688,7 +679,7 @@ absl::StatusOr<UnpickleResult> Machine::RunOpcodes() {
       }
       case kAppends: {
         std::vector<Value> items;
-        if (auto s = PopMark(&items); !s.ok()) return s;
+        RETURN_IF_ERROR(PopMark(&items));
         Value* list = Top();
         if (list == nullptr || !list->is_list())
           return Error("APPENDS to a non-list");
@@ -697,31 +688,31 @@ absl::StatusOr<UnpickleResult> Machine::RunOpcodes() {
         break;
       }
       case kEmptyDict:
-        if (auto s = NewMutable(Value::MakeDict()); !s.ok()) return s;
+        RETURN_IF_ERROR(NewMutable(Value::MakeDict()));
         break;
       case kDict: {
         std::vector<Value> kv;
-        if (auto s = PopMark(&kv); !s.ok()) return s;
+        RETURN_IF_ERROR(PopMark(&kv));
         Value dict = Value::MakeDict();
-        if (auto s = SetItems(dict, kv); !s.ok()) return s;
-        if (auto s = NewMutable(std::move(dict)); !s.ok()) return s;
+        RETURN_IF_ERROR(SetItems(dict, kv));
+        RETURN_IF_ERROR(NewMutable(std::move(dict)));
         break;
       }
       case kSetItem: {
         std::vector<Value> kv(2);
-        if (auto s = Pop(&kv[1]); !s.ok()) return s;
-        if (auto s = Pop(&kv[0]); !s.ok()) return s;
+        RETURN_IF_ERROR(Pop(&kv[1]));
+        RETURN_IF_ERROR(Pop(&kv[0]));
         Value* dict = Top();
         if (dict == nullptr) return Error("SETITEM without a dict");
-        if (auto s = SetItems(*dict, kv); !s.ok()) return s;
+        RETURN_IF_ERROR(SetItems(*dict, kv));
         break;
       }
       case kSetItems: {
         std::vector<Value> kv;
-        if (auto s = PopMark(&kv); !s.ok()) return s;
+        RETURN_IF_ERROR(PopMark(&kv));
         Value* dict = Top();
         if (dict == nullptr) return Error("SETITEMS without a dict");
-        if (auto s = SetItems(*dict, kv); !s.ok()) return s;
+        RETURN_IF_ERROR(SetItems(*dict, kv));
         break;
       }
       case kBinPut:
@@ -730,18 +721,18 @@ absl::StatusOr<UnpickleResult> Machine::RunOpcodes() {
         uint64_t index;
         if (op_ == kBinPut) {
           uint8_t i;
-          if (auto s = TakeLE(&i); !s.ok()) return s;
+          RETURN_IF_ERROR(TakeLE(&i));
           index = i;
         } else if (op_ == kLongBinPut) {
           uint32_t i;
-          if (auto s = TakeLE(&i); !s.ok()) return s;
+          RETURN_IF_ERROR(TakeLE(&i));
           index = i;
         } else {
           index = memo_.size();
         }
         Value* top = Top();
         if (top == nullptr) return Error("PUT on an empty stack");
-        if (auto s = Charge(kMemoCost); !s.ok()) return s;
+        RETURN_IF_ERROR(Charge(kMemoCost));
         memo_[index] = *top;
         break;
       }
@@ -750,11 +741,11 @@ absl::StatusOr<UnpickleResult> Machine::RunOpcodes() {
         uint64_t index;
         if (op_ == kBinGet) {
           uint8_t i;
-          if (auto s = TakeLE(&i); !s.ok()) return s;
+          RETURN_IF_ERROR(TakeLE(&i));
           index = i;
         } else {
           uint32_t i;
-          if (auto s = TakeLE(&i); !s.ok()) return s;
+          RETURN_IF_ERROR(TakeLE(&i));
           index = i;
         }
         auto it = memo_.find(index);
@@ -766,37 +757,33 @@ absl::StatusOr<UnpickleResult> Machine::RunOpcodes() {
       }
       case kGlobal: {
         std::string module, name;
-        if (auto s = TakeLine(&module); !s.ok()) return s;
-        if (auto s = TakeLine(&name); !s.ok()) return s;
-        if (auto s = PushGlobal(module, name); !s.ok()) return s;
+        RETURN_IF_ERROR(TakeLine(&module));
+        RETURN_IF_ERROR(TakeLine(&name));
+        RETURN_IF_ERROR(PushGlobal(module, name));
         break;
       }
       case kStackGlobal: {
         Value name, module;
-        if (auto s = Pop(&name); !s.ok()) return s;
-        if (auto s = Pop(&module); !s.ok()) return s;
+        RETURN_IF_ERROR(Pop(&name));
+        RETURN_IF_ERROR(Pop(&module));
         if (!name.is_string() || !module.is_string()) {
           return Error("STACK_GLOBAL needs two strings");
         }
-        if (auto s = PushGlobal(module.as_string(), name.as_string());
-            !s.ok()) {
-          return s;
-        }
+        RETURN_IF_ERROR(PushGlobal(module.as_string(), name.as_string()));
         break;
       }
       case kReduce:
       case kNewObj: {
         Value args, callable;
-        if (auto s = Pop(&args); !s.ok()) return s;
-        if (auto s = Pop(&callable); !s.ok()) return s;
-        absl::StatusOr<Value> result = Call(callable, args, 0);
-        if (!result.ok()) return result.status();
-        stack_.push_back(*std::move(result));
+        RETURN_IF_ERROR(Pop(&args));
+        RETURN_IF_ERROR(Pop(&callable));
+        ASSIGN_OR_RETURN(Value result, Call(callable, args, 0));
+        stack_.push_back(std::move(result));
         break;
       }
       case kBuild: {
         Value state;
-        if (auto s = Pop(&state); !s.ok()) return s;
+        RETURN_IF_ERROR(Pop(&state));
         Value* target = Top();
         if (target == nullptr) return Error("BUILD on an empty stack");
         // OrderedDict state is the state dict's `_metadata` attribute (module
@@ -810,7 +797,7 @@ absl::StatusOr<UnpickleResult> Machine::RunOpcodes() {
       }
       case kBinPersId: {
         Value pid;
-        if (auto s = Pop(&pid); !s.ok()) return s;
+        RETURN_IF_ERROR(Pop(&pid));
         if (!options_.persistent_load) {
           return Error("persistent id without a persistent_load handler");
         }
@@ -892,7 +879,7 @@ class Writer {
   }
   absl::Status Items(const std::vector<Value>& items, int depth) {
     for (const Value& item : items) {
-      if (auto s = Write(item, depth + 1); !s.ok()) return s;
+      RETURN_IF_ERROR(Write(item, depth + 1));
     }
     return absl::OkStatus();
   }
@@ -934,7 +921,7 @@ absl::Status Writer::Write(const Value& v, int depth) {
   }
   absl::Status status = WriteBody(v, depth);
   path_.erase(id);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(status);
   if (shared_.count(id) != 0) {
     const uint32_t index = static_cast<uint32_t>(memo_.size());
     Memo(kBinPut, kLongBinPut, index);
@@ -979,7 +966,7 @@ absl::Status Writer::WriteBody(const Value& v, int depth) {
       for (size_t i = 0; i < items.size(); i += kBatch) {
         Op(kMark);
         for (size_t j = i; j < std::min(items.size(), i + kBatch); ++j) {
-          if (auto s = Write(items[j], depth + 1); !s.ok()) return s;
+          RETURN_IF_ERROR(Write(items[j], depth + 1));
         }
         Op(kAppends);
       }
@@ -990,11 +977,11 @@ absl::Status Writer::WriteBody(const Value& v, int depth) {
       if (items.empty()) {
         Op(kEmptyTuple);
       } else if (items.size() <= 3) {
-        if (auto s = Items(items, depth); !s.ok()) return s;
+        RETURN_IF_ERROR(Items(items, depth));
         Op(kTuple1 + items.size() - 1);
       } else {
         Op(kMark);
-        if (auto s = Items(items, depth); !s.ok()) return s;
+        RETURN_IF_ERROR(Items(items, depth));
         Op(kTuple);
       }
       return absl::OkStatus();
@@ -1010,8 +997,8 @@ absl::Status Writer::WriteBody(const Value& v, int depth) {
       for (size_t i = 0; i < entries.size(); i += kBatch) {
         Op(kMark);
         for (size_t j = i; j < std::min(entries.size(), i + kBatch); ++j) {
-          if (auto s = Write(entries[j].first, depth + 1); !s.ok()) return s;
-          if (auto s = Write(entries[j].second, depth + 1); !s.ok()) return s;
+          RETURN_IF_ERROR(Write(entries[j].first, depth + 1));
+          RETURN_IF_ERROR(Write(entries[j].second, depth + 1));
         }
         Op(kSetItems);
       }
@@ -1025,25 +1012,18 @@ absl::Status Writer::WriteBody(const Value& v, int depth) {
             "cannot pickle a tensor without a "
             "describe_tensor handler");
       }
-      absl::StatusOr<PickledTensor> t = options_.describe_tensor(v);
-      if (!t.ok()) return t.status();
-      if (auto s = Global("torch._utils._rebuild_tensor_v2"); !s.ok()) return s;
+      ASSIGN_OR_RETURN(PickledTensor t, options_.describe_tensor(v));
+      RETURN_IF_ERROR(Global("torch._utils._rebuild_tensor_v2"));
       Op(kMark);
-      if (auto s = Write(t->persistent_id, depth + 1); !s.ok()) return s;
+      RETURN_IF_ERROR(Write(t.persistent_id, depth + 1));
       Op(kBinPersId);
-      Int(t->storage_offset);
+      Int(t.storage_offset);
       std::vector<Value> sizes, strides;
-      for (int64_t s : t->sizes) sizes.push_back(Value::Int(s));
-      for (int64_t s : t->strides) strides.push_back(Value::Int(s));
-      if (auto s = Write(Value::MakeTuple(std::move(sizes)), depth + 1);
-          !s.ok()) {
-        return s;
-      }
-      if (auto s = Write(Value::MakeTuple(std::move(strides)), depth + 1);
-          !s.ok()) {
-        return s;
-      }
-      Op(t->requires_grad ? kNewTrue : kNewFalse);
+      for (int64_t s : t.sizes) sizes.push_back(Value::Int(s));
+      for (int64_t s : t.strides) strides.push_back(Value::Int(s));
+      RETURN_IF_ERROR(Write(Value::MakeTuple(std::move(sizes)), depth + 1));
+      RETURN_IF_ERROR(Write(Value::MakeTuple(std::move(strides)), depth + 1));
+      Op(t.requires_grad ? kNewTrue : kNewFalse);
       EmptyOrderedDict();  // backward_hooks
       Op(kTuple);
       Op(kReduce);
@@ -1079,7 +1059,7 @@ absl::StatusOr<UnpickleResult> Unpickle(absl::string_view data,
 absl::StatusOr<std::string> Pickle(const Value& root,
                                    const PickleOptions& options) {
   Writer writer(root, options);
-  if (auto s = writer.Write(root, 0); !s.ok()) return s;
+  RETURN_IF_ERROR(writer.Write(root, 0));
   std::string out;
   out.push_back(static_cast<char>(kProto));
   // BINBYTES is a protocol-3 opcode; everything else is protocol 2.

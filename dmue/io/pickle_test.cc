@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/io/value.h"
 #include "gtest/gtest.h"
 
@@ -23,10 +24,9 @@ std::string B(const char (&s)[N]) {
 absl::StatusOr<Value> Load(const std::string& bytes,
                            UnpickleOptions options = {}) {
   if (options.filename.empty()) options.filename = "test.pkl";
-  absl::StatusOr<UnpickleResult> r = Unpickle(bytes, options);
-  if (!r.ok()) return r.status();
-  EXPECT_EQ(r->consumed, bytes.size());
-  return r->value;
+  ASSIGN_OR_RETURN(UnpickleResult r, Unpickle(bytes, options));
+  EXPECT_EQ(r.consumed, bytes.size());
+  return r.value;
 }
 
 // Structural equality, for round trips.

@@ -24,6 +24,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "dmue/base/files.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/io/pickle.h"
 #include "dmue/io/zip_archive.h"
 
@@ -294,9 +295,8 @@ absl::StatusOr<uint64_t> StorageBytes(const Storage& s,
 
 absl::StatusOr<Value> ReadZip(const std::string& path,
                               const ReadOptions& options) {
-  absl::StatusOr<std::unique_ptr<ZipReader>> zip = ZipReader::Open(path);
-  if (!zip.ok()) return zip.status();
-  const ZipReader& reader = **zip;
+  ASSIGN_OR_RETURN(std::unique_ptr<ZipReader> zip, ZipReader::Open(path));
+  const ZipReader& reader = *zip;
   // The top folder is whatever name the file had when it was saved.
   const ZipEntry* pkl = nullptr;
   for (const ZipEntry& e : reader.entries()) {
@@ -311,9 +311,8 @@ absl::StatusOr<Value> ReadZip(const std::string& path,
         path, ": zip archive without <name>/data.pkl: not a torch.save file"));
   }
   const std::string prefix = pkl->name.substr(0, pkl->name.size() - 8);
-  absl::StatusOr<std::string> bytes =
-      reader.ReadToString(*pkl, options.max_pickle_bytes);
-  if (!bytes.ok()) return bytes.status();
+  ASSIGN_OR_RETURN(std::string bytes,
+                   reader.ReadToString(*pkl, options.max_pickle_bytes));
 
   StorageTable table(path);
   UnpickleOptions unpickle;
@@ -323,10 +322,9 @@ absl::StatusOr<Value> ReadZip(const std::string& path,
   unpickle.persistent_load = [&table](const Value& pid) {
     return table.Load(pid, /*legacy=*/false);
   };
-  absl::StatusOr<UnpickleResult> result = Unpickle(*bytes, unpickle);
-  if (!result.ok()) return result.status();
+  ASSIGN_OR_RETURN(UnpickleResult result, Unpickle(bytes, unpickle));
 
-  const auto reach = NeededElements(result->value);
+  const auto reach = NeededElements(result.value);
   for (const std::string& key : table.order()) {
     Storage* storage = table.Find(key);
     const std::string name = absl::StrCat(prefix, "data/", key);
@@ -335,28 +333,24 @@ absl::StatusOr<Value> ReadZip(const std::string& path,
       return absl::DataLossError(
           absl::StrCat(path, ": storage entry '", name, "' is missing"));
     }
-    absl::StatusOr<uint64_t> need = StorageBytes(*storage, path);
-    if (!need.ok()) return need.status();
+    ASSIGN_OR_RETURN(uint64_t need, StorageBytes(*storage, path));
     const uint64_t elem = static_cast<uint64_t>(DTypeSize(storage->dtype));
     // An entry may hold more than the declared numel (never less).
-    if (entry->uncompressed_size < *need ||
+    if (entry->uncompressed_size < need ||
         entry->uncompressed_size % elem != 0) {
       return absl::DataLossError(absl::StrFormat(
           "%s: entry '%s' holds %d bytes but storage '%s' needs %d", path, name,
-          entry->uncompressed_size, key, *need));
+          entry->uncompressed_size, key, need));
     }
     const int64_t numel = Needed(reach, storage);
-    absl::StatusOr<at::Tensor> flat = NewFlat(
-        storage->dtype, numel, absl::StrCat(path, ": entry '", name, "'"));
-    if (!flat.ok()) return flat.status();
-    if (auto s = reader.ReadInto(*entry, flat->data_ptr(),
-                                 static_cast<uint64_t>(numel) * elem);
-        !s.ok()) {
-      return s;
-    }
-    storage->data = std::make_shared<AtStorage>(*std::move(flat));
+    ASSIGN_OR_RETURN(at::Tensor flat,
+                     NewFlat(storage->dtype, numel,
+                             absl::StrCat(path, ": entry '", name, "'")));
+    RETURN_IF_ERROR(reader.ReadInto(*entry, flat.data_ptr(),
+                                    static_cast<uint64_t>(numel) * elem));
+    storage->data = std::make_shared<AtStorage>(std::move(flat));
   }
-  return std::move(result->value);
+  return std::move(result.value);
 }
 
 // The first pickle of a legacy file: PROTO 2, LONG1 of 10 bytes holding the
@@ -380,9 +374,7 @@ absl::StatusOr<Value> ReadLegacy(const std::string& path, File& file,
       if (window_start != pos || window.size() < want) {
         window.resize(want);
         window_start = pos;
-        if (auto s = file.ReadAt(pos, window.data(), want, "pickle"); !s.ok()) {
-          return s;
-        }
+        RETURN_IF_ERROR(file.ReadAt(pos, window.data(), want, "pickle"));
       }
       UnpickleOptions unpickle;
       unpickle.filename = path;
@@ -400,7 +392,7 @@ absl::StatusOr<Value> ReadLegacy(const std::string& path, File& file,
             {left, window.size() * 4, options.max_pickle_bytes});
         continue;
       }
-      if (!result.ok()) return result.status();
+      RETURN_IF_ERROR(result);
       pos += result->consumed;
       window.erase(0, result->consumed);
       window_start = pos;
@@ -408,30 +400,26 @@ absl::StatusOr<Value> ReadLegacy(const std::string& path, File& file,
     }
   };
 
-  absl::StatusOr<Value> protocol = next_pickle(false);
-  if (!protocol.ok()) return protocol.status();
-  if (!protocol->is_int() || protocol->as_int() != 1001) {
+  ASSIGN_OR_RETURN(Value protocol, next_pickle(false));
+  if (!protocol.is_int() || protocol.as_int() != 1001) {
     return absl::UnimplementedError(
         absl::StrCat(path, ": unsupported legacy protocol version ",
-                     protocol->DebugString()));
+                     protocol.DebugString()));
   }
-  absl::StatusOr<Value> sys_info = next_pickle(false);
-  if (!sys_info.ok()) return sys_info.status();
-  if (const Value* little = sys_info->Get("little_endian");
+  ASSIGN_OR_RETURN(Value sys_info, next_pickle(false));
+  if (const Value* little = sys_info.Get("little_endian");
       little != nullptr && little->is_bool() && !little->as_bool()) {
     return absl::UnimplementedError(
         absl::StrCat(path, ": big-endian checkpoints are not supported"));
   }
-  absl::StatusOr<Value> root = next_pickle(true);
-  if (!root.ok()) return root.status();
-  absl::StatusOr<Value> keys = next_pickle(false);
-  if (!keys.ok()) return keys.status();
-  const auto reach = NeededElements(*root);
-  if (!keys->is_list()) {
+  ASSIGN_OR_RETURN(Value root, next_pickle(true));
+  ASSIGN_OR_RETURN(Value keys, next_pickle(false));
+  const auto reach = NeededElements(root);
+  if (!keys.is_list()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": storage key list is a ", keys->kind_name()));
+        absl::StrCat(path, ": storage key list is a ", keys.kind_name()));
   }
-  for (const Value& key : keys->items()) {
+  for (const Value& key : keys.items()) {
     if (!key.is_string()) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ": storage key is a ", key.kind_name()));
@@ -442,40 +430,31 @@ absl::StatusOr<Value> ReadLegacy(const std::string& path, File& file,
           path, ": data for unknown storage '", key.as_string(), "'"));
     }
     int64_t count;
-    if (auto s =
-            file.ReadAt(pos, &count, 8,
-                        absl::StrCat("size of storage '", storage->key, "'"));
-        !s.ok()) {
-      return s;
-    }
+    RETURN_IF_ERROR(file.ReadAt(
+        pos, &count, 8, absl::StrCat("size of storage '", storage->key, "'")));
     pos += 8;
     if (count != storage->numel) {
       return absl::DataLossError(absl::StrFormat(
           "%s: storage '%s' at offset %d has %d elements, expected %d", path,
           storage->key, pos - 8, count, storage->numel));
     }
-    absl::StatusOr<uint64_t> bytes = StorageBytes(*storage, path);
-    if (!bytes.ok()) return bytes.status();
-    if (*bytes > file.size() - pos) {
+    ASSIGN_OR_RETURN(uint64_t bytes, StorageBytes(*storage, path));
+    if (bytes > file.size() - pos) {
       return absl::DataLossError(absl::StrFormat(
           "%s: truncated: storage '%s' at offset %d needs %d bytes but the "
           "file has %d",
-          path, storage->key, pos, *bytes, file.size()));
+          path, storage->key, pos, bytes, file.size()));
     }
     // Only the prefix that tensors reach is kept; the rest is skipped.
     const int64_t numel = Needed(reach, storage);
     const std::string what = absl::StrCat("storage '", storage->key, "'");
-    absl::StatusOr<at::Tensor> flat =
-        NewFlat(storage->dtype, numel, absl::StrCat(path, ": ", what));
-    if (!flat.ok()) return flat.status();
-    if (auto s = file.ReadAt(
-            pos, flat->data_ptr(),
-            static_cast<uint64_t>(numel) * DTypeSize(storage->dtype), what);
-        !s.ok()) {
-      return s;
-    }
-    pos += *bytes;
-    storage->data = std::make_shared<AtStorage>(*std::move(flat));
+    ASSIGN_OR_RETURN(at::Tensor flat, NewFlat(storage->dtype, numel,
+                                              absl::StrCat(path, ": ", what)));
+    RETURN_IF_ERROR(file.ReadAt(
+        pos, flat.data_ptr(),
+        static_cast<uint64_t>(numel) * DTypeSize(storage->dtype), what));
+    pos += bytes;
+    storage->data = std::make_shared<AtStorage>(std::move(flat));
   }
   for (const std::string& key : table.order()) {
     if (table.Find(key)->data == nullptr) {
@@ -497,22 +476,21 @@ std::string StripModule(const std::string& key, bool strip) {
 
 absl::StatusOr<Value> ReadCheckpoint(const std::string& path,
                                      const ReadOptions& options) {
-  absl::StatusOr<std::unique_ptr<File>> file = File::Open(path);
-  if (!file.ok()) return file.status();
+  ASSIGN_OR_RETURN(std::unique_ptr<File> file, File::Open(path));
   unsigned char head[sizeof(kLegacyMagic)] = {};
-  const uint64_t n = std::min<uint64_t>((*file)->size(), sizeof(head));
+  const uint64_t n = std::min<uint64_t>(file->size(), sizeof(head));
   if (n == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": empty file, not a checkpoint"));
   }
-  if (auto s = (*file)->ReadAt(0, head, n, "header"); !s.ok()) return s;
+  RETURN_IF_ERROR(file->ReadAt(0, head, n, "header"));
   if (n >= 4 && std::memcmp(head, "PK\x03\x04", 4) == 0) {
-    file->reset();
+    file.reset();
     return ReadZip(path, options);
   }
   if (n == sizeof(kLegacyMagic) &&
       std::memcmp(head, kLegacyMagic, sizeof(kLegacyMagic)) == 0) {
-    return ReadLegacy(path, **file, options);
+    return ReadLegacy(path, *file, options);
   }
   if (n >= 2 && head[0] == 0x80 && head[1] == 0x02) {
     return absl::InvalidArgumentError(
@@ -686,9 +664,8 @@ absl::StatusOr<StateDict> ToStateDict(const Value& root,
 absl::StatusOr<StateDict> ReadStateDict(const std::string& path,
                                         const StateDictOptions& options,
                                         const ReadOptions& read_options) {
-  absl::StatusOr<Value> root = ReadCheckpoint(path, read_options);
-  if (!root.ok()) return root.status();
-  return ToStateDict(*root, options, path);
+  ASSIGN_OR_RETURN(Value root, ReadCheckpoint(path, read_options));
+  return ToStateDict(root, options, path);
 }
 
 absl::StatusOr<Value> StateDictToValue(const StateDict& state_dict) {
@@ -719,8 +696,7 @@ absl::Status WriteCheckpoint(const std::string& path, const Value& root) {
   PickleOptions options;
   options.describe_tensor =
       [&](const Value& value) -> absl::StatusOr<PickledTensor> {
-    absl::StatusOr<at::Tensor> view = ToTensor(value);
-    if (!view.ok()) return view.status();
+    ASSIGN_OR_RETURN(at::Tensor view, ToTensor(value));
     const TensorRef& ref = value.tensor();
     const auto& data = static_cast<const AtStorage&>(*ref.storage->data);
     at::Tensor flat = data.flat();
@@ -739,7 +715,7 @@ absl::Status WriteCheckpoint(const std::string& path, const Value& root) {
       at::Tensor copy, flat_copy;
       if (auto s = CatchTorch("cannot copy a tensor for writing",
                               [&] {
-                                copy = view->contiguous().clone();
+                                copy = view.contiguous().clone();
                                 flat_copy = copy.reshape({-1});
                               });
           !s.ok()) {
@@ -773,23 +749,17 @@ absl::Status WriteCheckpoint(const std::string& path, const Value& root) {
 
   const std::string tmp = UniqueTempPath(path);
   absl::Status status = [&]() -> absl::Status {
-    absl::StatusOr<std::unique_ptr<ZipWriter>> zip = ZipWriter::Create(tmp);
-    if (!zip.ok()) return zip.status();
-    ZipWriter& writer = **zip;
-    if (auto s = writer.AddEntry("archive/data.pkl", *pickle); !s.ok())
-      return s;
-    if (auto s = writer.AddEntry("archive/byteorder", "little"); !s.ok())
-      return s;
+    ASSIGN_OR_RETURN(std::unique_ptr<ZipWriter> zip, ZipWriter::Create(tmp));
+    ZipWriter& writer = *zip;
+    RETURN_IF_ERROR(writer.AddEntry("archive/data.pkl", *pickle));
+    RETURN_IF_ERROR(writer.AddEntry("archive/byteorder", "little"));
     for (const Pending& p : pending) {
-      if (auto s = writer.AddEntry(
-              absl::StrCat("archive/data/", p.key), p.flat.data_ptr(),
-              static_cast<uint64_t>(p.flat.numel()) * p.flat.element_size());
-          !s.ok()) {
-        return s;
-      }
+      RETURN_IF_ERROR(writer.AddEntry(
+          absl::StrCat("archive/data/", p.key), p.flat.data_ptr(),
+          static_cast<uint64_t>(p.flat.numel()) * p.flat.element_size()));
     }
-    if (auto s = writer.AddEntry("archive/version", "3\n"); !s.ok()) return s;
-    if (auto s = writer.Finish(); !s.ok()) return s;
+    RETURN_IF_ERROR(writer.AddEntry("archive/version", "3\n"));
+    RETURN_IF_ERROR(writer.Finish());
     return CommitTempFile(tmp, path);
   }();
   if (!status.ok()) std::remove(tmp.c_str());

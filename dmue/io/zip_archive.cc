@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "dmue/base/status_macros.h"
 
 namespace dmue::io {
 
@@ -118,8 +119,7 @@ absl::StatusOr<std::unique_ptr<ZipReader>> ZipReader::Open(
   }
   std::unique_ptr<ZipReader> reader(
       new ZipReader(path, fd, static_cast<uint64_t>(st.st_size)));
-  absl::Status status = reader->ParseCentralDirectory();
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(reader->ParseCentralDirectory());
   return reader;
 }
 
@@ -166,10 +166,7 @@ absl::Status ZipReader::ParseCentralDirectory() {
   const uint64_t tail_size = std::min(file_size_, kEndSize + kMaxComment);
   const uint64_t tail_start = file_size_ - tail_size;
   std::vector<unsigned char> tail(tail_size);
-  if (auto s = ReadAt(tail_start, tail.data(), tail_size, "end record");
-      !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(ReadAt(tail_start, tail.data(), tail_size, "end record"));
   int64_t end_pos = -1;
   for (int64_t i = static_cast<int64_t>(tail_size - kEndSize); i >= 0; --i) {
     if (Get32(&tail[i]) == kEndSig) {
@@ -197,9 +194,7 @@ absl::Status ZipReader::ParseCentralDirectory() {
         Get32(locator) == kZip64LocatorSig) {
       const uint64_t z64_offset = Get64(locator + 8);
       unsigned char z64[56];
-      if (auto s = ReadAt(z64_offset, z64, 56, "zip64 end record"); !s.ok()) {
-        return s;
-      }
+      RETURN_IF_ERROR(ReadAt(z64_offset, z64, 56, "zip64 end record"));
       if (Get32(z64) != kZip64EndSig) {
         return Corrupt(path_, "bad zip64 end-of-central-directory signature");
       }
@@ -221,21 +216,16 @@ absl::Status ZipReader::ParseCentralDirectory() {
                                    count, cd_size));
   }
   std::vector<unsigned char> cd(cd_size);
-  if (auto s = ReadAt(cd_offset, cd.data(), cd_size, "central directory");
-      !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(ReadAt(cd_offset, cd.data(), cd_size, "central directory"));
   entries_.reserve(count);
   uint64_t pos = 0;
   for (uint64_t i = 0; i < count; ++i) {
     uint64_t consumed = 0;
-    if (auto s = ParseCentralEntry(&cd[0] + pos, cd_size - pos, i, &consumed);
-        !s.ok()) {
-      return s;
-    }
+    RETURN_IF_ERROR(
+        ParseCentralEntry(&cd[0] + pos, cd_size - pos, i, &consumed));
     pos += consumed;
   }
-  if (auto s = CheckSizes(); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckSizes());
   return CheckLayout(cd_offset, cd_size);
 }
 
@@ -340,11 +330,8 @@ absl::Status ZipReader::CheckSizes() const {
 
 absl::Status ZipReader::ReadLocalHeader(ZipEntry& entry) const {
   unsigned char h[kLocalHeaderSize];
-  if (auto s = ReadAt(entry.local_header_offset, h, kLocalHeaderSize,
-                      absl::StrCat("local header of '", entry.name, "'"));
-      !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(ReadAt(entry.local_header_offset, h, kLocalHeaderSize,
+                         absl::StrCat("local header of '", entry.name, "'")));
   if (Get32(h) != kLocalHeaderSig) {
     return Corrupt(path_,
                    absl::StrCat("bad local header for '", entry.name, "'"));
@@ -352,12 +339,9 @@ absl::Status ZipReader::ReadLocalHeader(ZipEntry& entry) const {
   const uint64_t name_len = Get16(h + 26);
   const uint64_t extra_len = Get16(h + 28);
   std::vector<unsigned char> extra(extra_len);
-  if (auto s = ReadAt(entry.local_header_offset + kLocalHeaderSize + name_len,
-                      extra.data(), extra_len,
-                      absl::StrCat("local header of '", entry.name, "'"));
-      !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(ReadAt(
+      entry.local_header_offset + kLocalHeaderSize + name_len, extra.data(),
+      extra_len, absl::StrCat("local header of '", entry.name, "'")));
   if (!ForEachExtraRecord(extra.data(), extra_len,
                           [](uint16_t, const unsigned char*, uint64_t) {})) {
     return Corrupt(path_,
@@ -379,7 +363,7 @@ absl::Status ZipReader::ReadLocalHeader(ZipEntry& entry) const {
 
 absl::Status ZipReader::CheckLayout(uint64_t cd_offset, uint64_t cd_size) {
   for (ZipEntry& entry : entries_) {
-    if (auto s = ReadLocalHeader(entry); !s.ok()) return s;
+    RETURN_IF_ERROR(ReadLocalHeader(entry));
   }
   // Each entry occupies [local header, end of data). Entries that share
   // bytes (several names for one deflate stream, say) would multiply what a
@@ -426,16 +410,13 @@ constexpr uint64_t kScratchSize = uint64_t{1} << 20;
 absl::Status ZipReader::ReadStored(const ZipEntry& entry, unsigned char* dst,
                                    uint64_t size, uint32_t* crc) const {
   const std::string what = absl::StrCat("entry '", entry.name, "'");
-  if (auto s = ReadAt(entry.data_offset, dst, size, what); !s.ok()) return s;
+  RETURN_IF_ERROR(ReadAt(entry.data_offset, dst, size, what));
   *crc = Crc32(*crc, dst, size);
   std::vector<unsigned char> scratch;
   for (uint64_t done = size; done < entry.uncompressed_size;) {
     const uint64_t n = std::min(entry.uncompressed_size - done, kScratchSize);
     scratch.resize(n);
-    if (auto s = ReadAt(entry.data_offset + done, scratch.data(), n, what);
-        !s.ok()) {
-      return s;
-    }
+    RETURN_IF_ERROR(ReadAt(entry.data_offset + done, scratch.data(), n, what));
     *crc = Crc32(*crc, scratch.data(), n);
     done += n;
   }
@@ -500,7 +481,7 @@ absl::Status ZipReader::ReadDeflated(const ZipEntry& entry, unsigned char* dst,
     break;
   }
   inflateEnd(&zs);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(status);
   if (out_done != total) {
     return Corrupt(path_, absl::StrCat(what, " inflates to the wrong size"));
   }
@@ -521,10 +502,8 @@ absl::Status ZipReader::ReadInto(const ZipEntry& entry, void* dst,
   }
   auto* out = static_cast<unsigned char*>(dst);
   uint32_t crc = 0;
-  absl::Status status = entry.method == 0
-                            ? ReadStored(entry, out, size, &crc)
-                            : ReadDeflated(entry, out, size, &crc);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(entry.method == 0 ? ReadStored(entry, out, size, &crc)
+                                    : ReadDeflated(entry, out, size, &crc));
   if (crc != entry.crc32) {
     return Corrupt(path_,
                    absl::StrFormat("CRC mismatch in entry '%s' (stored %08x, "
@@ -542,7 +521,7 @@ absl::StatusOr<std::string> ZipReader::ReadToString(const ZipEntry& entry,
         entry.name, entry.uncompressed_size, max_size));
   }
   std::string out(entry.uncompressed_size, '\0');
-  if (auto s = ReadInto(entry, out.data(), out.size()); !s.ok()) return s;
+  RETURN_IF_ERROR(ReadInto(entry, out.data(), out.size()));
   return out;
 }
 
@@ -622,8 +601,8 @@ absl::Status ZipWriter::AddEntry(absl::string_view name, const void* data,
   header.append("FB");
   Put16(&header, static_cast<uint16_t>(padding));
   header.append(padding, 'Z');
-  if (auto s = Write(header.data(), header.size()); !s.ok()) return s;
-  if (auto s = Write(data, size); !s.ok()) return s;
+  RETURN_IF_ERROR(Write(header.data(), header.size()));
+  RETURN_IF_ERROR(Write(data, size));
   entries_.push_back(std::move(entry));
   return absl::OkStatus();
 }
@@ -672,7 +651,7 @@ absl::Status ZipWriter::Finish() {
   for (int i = 0; i < 4; ++i) {
     cd[cd.size() - kEndSize + 12 + i] = static_cast<char>(cd_size >> (8 * i));
   }
-  if (auto s = Write(cd.data(), cd.size()); !s.ok()) return s;
+  RETURN_IF_ERROR(Write(cd.data(), cd.size()));
   // Durable before the caller renames it over an older file.
   if (::fsync(fd_) != 0) return ErrnoError("cannot sync", path_);
   const int fd = fd_;

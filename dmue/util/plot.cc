@@ -1,18 +1,16 @@
 #include "dmue/util/plot.h"
 
-#include "dmue/base/files.h"
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
 
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "dmue/base/status_macros.h"
 
 namespace dmue {
 namespace {
@@ -415,7 +413,7 @@ TextBox PutVerticalText(cv::Mat& image, const std::string& text, cv::Point at, d
 }
 
 absl::StatusOr<Chart> DrawLinePlot(const LinePlot& plot) {
-  if (absl::Status s = CheckSeries(plot); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckSeries(plot));
   Axis x, y;
   DataRange(plot, &x, &y);
   const LineLayout layout = LayOutLinePlot(plot, x, y);
@@ -428,7 +426,7 @@ absl::StatusOr<Chart> DrawLinePlot(const LinePlot& plot) {
 }
 
 absl::StatusOr<Chart> DrawHeatMap(const HeatMap& map) {
-  if (absl::Status s = CheckValues(map); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckValues(map));
   const std::vector<std::vector<std::string>> cells = CellTexts(map);
   const HeatLayout layout = LayOutHeatMap(map, cells);
   Canvas canvas(layout.width, layout.height);
@@ -438,32 +436,14 @@ absl::StatusOr<Chart> DrawHeatMap(const HeatMap& map) {
   return canvas.Finish();
 }
 
-absl::StatusOr<std::string> EncodePng(const cv::Mat& bgr) {
-  std::vector<uchar> buffer;
-  try {
-    if (!cv::imencode(".png", bgr, buffer)) return absl::InternalError("PNG encoding failed");
-  } catch (const cv::Exception& e) {
-    return absl::InternalError(absl::StrCat("PNG encoding failed: ", e.what()));
-  }
-  return std::string(buffer.begin(), buffer.end());
-}
-
-absl::Status WritePng(const std::string& path, const cv::Mat& bgr) {
-  absl::StatusOr<std::string> png = EncodePng(bgr);
-  if (!png.ok()) return absl::InternalError(absl::StrCat(path, ": ", png.status().message()));
-  return WriteFileAtomically(path, *png);
-}
-
 absl::Status WriteLinePlot(const std::string& path, const LinePlot& plot) {
-  absl::StatusOr<Chart> chart = DrawLinePlot(plot);
-  if (!chart.ok()) return chart.status();
-  return WritePng(path, chart->image);
+  ASSIGN_OR_RETURN(Chart chart, DrawLinePlot(plot));
+  return WritePng(path, chart.image);
 }
 
 absl::Status WriteHeatMap(const std::string& path, const HeatMap& map) {
-  absl::StatusOr<Chart> chart = DrawHeatMap(map);
-  if (!chart.ok()) return chart.status();
-  return WritePng(path, chart->image);
+  ASSIGN_OR_RETURN(Chart chart, DrawHeatMap(map));
+  return WritePng(path, chart.image);
 }
 
 }  // namespace dmue

@@ -1,6 +1,7 @@
 // Small PNG charts drawn with OpenCV, for results people would rather look
 // at than read: training curves (line plots) and confusion matrices
-// (annotated heat maps). Files are written atomically (temp + rename).
+// (annotated heat maps). Files are written with dmue/base/image_write.h
+// (crash-safe PNG writes).
 //
 // The layout is measured from the text: margins grow to fit tick labels,
 // axis labels, class names and the legend, a long title wraps onto more
@@ -17,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "dmue/base/image_write.h"  // WritePng / EncodePng, for users of the charts.
 
 namespace dmue {
 
@@ -73,10 +75,6 @@ TextBox PutVerticalText(cv::Mat& image, const std::string& text, cv::Point at, d
 
 absl::StatusOr<Chart> DrawLinePlot(const LinePlot& plot);
 absl::StatusOr<Chart> DrawHeatMap(const HeatMap& map);
-
-// PNG bytes of a BGR image, and a crash-safe write of them (dmue/base/files.h).
-absl::StatusOr<std::string> EncodePng(const cv::Mat& bgr);
-absl::Status WritePng(const std::string& path, const cv::Mat& bgr);
 
 absl::Status WriteLinePlot(const std::string& path, const LinePlot& plot);
 absl::Status WriteHeatMap(const std::string& path, const HeatMap& map);
