@@ -10,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "dmue/base/files.h"
 #include "dmue/base/image_write.h"
+#include "dmue/base/status_context.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/io/image_decode.h"
 
 namespace dmue::datasets {
@@ -68,9 +70,8 @@ absl::StatusOr<std::string> EncodeImage(const cv::Mat& image, ImageEncoding enco
 absl::Status WriteImageFile(const std::string& path, const cv::Mat& image) {
   const ImageEncoding encoding =
       absl::EndsWith(path, ".jpg") || absl::EndsWith(path, ".jpeg") ? ImageEncoding::kJpeg : ImageEncoding::kPng;
-  absl::StatusOr<std::string> bytes = EncodeImage(image, encoding);
-  if (!bytes.ok()) return absl::Status(bytes.status().code(), absl::StrCat(path, ": ", bytes.status().message()));
-  return WriteFileAtomically(path, *bytes);
+  ASSIGN_OR_RETURN(const std::string bytes, WithContext(EncodeImage(image, encoding), path));
+  return WriteFileAtomically(path, bytes);
 }
 
 }  // namespace dmue::datasets

@@ -13,6 +13,7 @@
 #include "datasets/example_source.h"
 #include "datasets/seed.h"
 #include "dmue/base/field_error.h"
+#include "dmue/base/status_context.h"
 #include "dmue/base/status_macros.h"
 
 namespace dmue::datasets {
@@ -128,7 +129,7 @@ absl::StatusOr<std::optional<Batch>> Loader::Next() {
   (void)sampler_.Restore({epoch_, sampler_.state().position + int64_t(batches_[id].size())});
   lock.unlock();
   work_cv_.notify_all();
-  if (!result.status.ok()) return result.status;
+  RETURN_IF_ERROR(result.status);
   return std::optional<Batch>(std::move(result.batch));
 }
 
@@ -189,9 +190,8 @@ absl::Status Loader::BuildBatch(void* context, const std::vector<int64_t>& indic
     RETURN_IF_ERROR(source_->Read(index, ctx, &rgb));
     std::mt19937_64 rng(MixSeed(options_.seed, {uint64_t(epoch), uint64_t(sampler_.options().rank),
                                                 uint64_t(first_position + i)}));
-    if (absl::Status s = ApplyTransform(rgb, options_.transform, &rng, images + i * per_image); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("example ", index, ": ", s.message()));
-    }
+    RETURN_IF_ERROR(WithContext(ApplyTransform(rgb, options_.transform, &rng, images + i * per_image),
+                                absl::StrCat("example ", index)));
     labels[i] = source_->label(index);
     if (options_.soft_labels) {
       float* soft = batch->soft_labels.data_ptr<float>() + i * options_.num_classes;

@@ -60,9 +60,8 @@ absl::Status Run() {
   const std::string db_path = FLAGS_output_dir + "/lmdb";
 
   SyntheticFaceGenerator generator(options, FLAGS_seed);
-  absl::StatusOr<std::unique_ptr<LmdbWriter>> writer =
-      LmdbWriter::Open(db_path, {.encoding = encoding, .commit_every = 2000});
-  RETURN_IF_ERROR(writer);
+  ASSIGN_OR_RETURN(std::unique_ptr<LmdbWriter> writer,
+                   LmdbWriter::Open(db_path, {.encoding = encoding, .commit_every = 2000}));
   std::vector<LabelEntry> train, val;
   ProgressMeter progress("make_synthetic", FLAGS_num_train + FLAGS_num_val, 1.0);
   for (int64_t i = 0; i < FLAGS_num_train + FLAGS_num_val; ++i) {
@@ -72,12 +71,12 @@ absl::Status Run() {
     entry.path = absl::StrFormat("%07d.png", is_train ? i : i - FLAGS_num_train);
     const std::string key = LmdbKey(entry);
     SyntheticFace face;
-    if ((*writer)->Contains(key)) {
+    if (writer->Contains(key)) {
       // Resume: labels are needed again, the image is not re-encoded.
       face = generator.Generate(i);
     } else {
       face = generator.Generate(i);
-      RETURN_IF_ERROR((*writer)->Put(key, face.image));
+      RETURN_IF_ERROR(writer->Put(key, face.image));
     }
     entry.label = face.label;
     entry.distribution = face.distribution;
@@ -94,7 +93,7 @@ absl::Status Run() {
   }
   std::vector<LabelEntry> all = noisy;
   all.insert(all.end(), val.begin(), val.end());
-  RETURN_IF_ERROR((*writer)->Finish(&all));
+  RETURN_IF_ERROR(writer->Finish(&all));
 
   const std::string& dir = FLAGS_output_dir;
   for (absl::Status s : {WriteLabelList(dir + "/train_list.txt", noisy), WriteLabelList(dir + "/train_clean_list.txt", train),

@@ -37,12 +37,11 @@ absl::StatusOr<PackReport> PackLmdb(const PackOptions& options) {
                          options.format, options.parse);
   }
   RETURN_IF_ERROR(list);
-  absl::StatusOr<std::unique_ptr<LmdbWriter>> writer =
-      LmdbWriter::Open(options.output, {.encoding = options.encoding,
-                                        .jpeg_quality = options.jpeg_quality,
-                                        .commit_every = options.commit_every,
-                                        .initial_map_size = options.initial_map_size});
-  RETURN_IF_ERROR(writer);
+  ASSIGN_OR_RETURN(std::unique_ptr<LmdbWriter> writer,
+                   LmdbWriter::Open(options.output, {.encoding = options.encoding,
+                                                     .jpeg_quality = options.jpeg_quality,
+                                                     .commit_every = options.commit_every,
+                                                     .initial_map_size = options.initial_map_size}));
   const std::string failures_path =
       options.failures_path.empty() ? options.output + "/failures.txt" : options.failures_path;
   std::ofstream failures(failures_path, std::ios::trunc);
@@ -56,7 +55,7 @@ absl::StatusOr<PackReport> PackLmdb(const PackOptions& options) {
   for (size_t index = 0; index < list->entries.size(); ++index) {
     const LabelEntry& entry = list->entries[index];
     const std::string key = LmdbKey(entry);
-    if ((*writer)->Contains(key)) {
+    if (writer->Contains(key)) {
       ++report.already_present;
       packed.push_back(entry);
     } else {
@@ -88,7 +87,7 @@ absl::StatusOr<PackReport> PackLmdb(const PackOptions& options) {
             to_store = channels[0];
           }
         }
-        status = (*writer)->Put(key, to_store);
+        status = writer->Put(key, to_store);
       }
       if (status.ok()) {
         ++report.written;
@@ -106,7 +105,7 @@ absl::StatusOr<PackReport> PackLmdb(const PackOptions& options) {
   }
   if (options.show_progress) progress.Finish();
   report.items_per_second = progress.ItemsPerSecond();
-  RETURN_IF_ERROR((*writer)->Finish(&packed));
+  RETURN_IF_ERROR(writer->Finish(&packed));
   bool with_distribution = false;
   for (const LabelEntry& e : packed) with_distribution |= !e.distribution.empty();
   const std::string list_output = options.list_output.empty() ? options.output + "/labels.txt" : options.list_output;

@@ -64,23 +64,19 @@ inline uint8_t Clip8(int32_t v) {
   return uint8_t(v < 0 ? 0 : (v > 255 ? 255 : v));
 }
 
+TransformOptions SizedTransform(bool train, int resize, int crop) {
+  TransformOptions options;
+  options.train = train;
+  options.resize = resize;
+  options.crop = crop;
+  return options;
+}
+
 }  // namespace
 
-TransformOptions TrainTransform(int resize, int crop) {
-  TransformOptions options;
-  options.train = true;
-  options.resize = resize;
-  options.crop = crop;
-  return options;
-}
+TransformOptions TrainTransform(int resize, int crop) { return SizedTransform(/*train=*/true, resize, crop); }
 
-TransformOptions EvalTransform(int resize, int crop) {
-  TransformOptions options;
-  options.train = false;
-  options.resize = resize;
-  options.crop = crop;
-  return options;
-}
+TransformOptions EvalTransform(int resize, int crop) { return SizedTransform(/*train=*/false, resize, crop); }
 
 absl::Status ValidateTransformOptions(const TransformOptions& o) {
   if (o.resize < 0 || o.resize > 8192)

@@ -20,8 +20,6 @@ namespace dmue {
 // The one state-dict type: (name, tensor) pairs in order, as dmue/io reads
 // and writes them.
 using io::StateDict;
-// The former name, kept only until training/ and evaluation/ say StateDict.
-using NamedTensors = StateDict;
 
 // The module's live parameters and buffers (shared with the module).
 StateDict ModuleStateDict(const torch::nn::Module& module);

@@ -10,17 +10,13 @@
 
 #include "dmue/optimizer.h"
 #include "dmue/state_dict.h"
+#include "dmue/testing/model_configs.h"
 #include "gtest/gtest.h"
 
 namespace dmue {
 namespace {
 
-ModelConfig Config() {
-  ModelConfig config;
-  config.set_num_classes(3);
-  config.set_dropout(0.0f);
-  return config;
-}
+ModelConfig Config() { return testing::DeterministicModelConfig(); }
 
 DmueModel SeededModel() {
   torch::manual_seed(0);
@@ -60,7 +56,7 @@ bool SameParameters(DmueModel& a, DmueModel& b) {
 
 // Parameters and buffers.
 bool SameWeights(DmueModel& a, DmueModel& b) {
-  const NamedTensors x = ModuleStateDict(*a), y = ModuleStateDict(*b);
+  const StateDict x = ModuleStateDict(*a), y = ModuleStateDict(*b);
   if (x.size() != y.size()) return false;
   for (size_t i = 0; i < x.size(); ++i) {
     if (x[i].first != y[i].first || !torch::equal(x[i].second, y[i].second)) return false;

@@ -29,8 +29,7 @@ absl::StatusOr<std::shared_ptr<torch::nn::SequentialImpl>> ProjectW(DmueModel& m
 absl::Status MakeFillers(const EvalData& data, torch::Tensor* images, torch::Tensor* labels) {
   const int num_classes = data.num_classes;
   const std::vector<int> all_labels = data.source->Labels();
-  absl::StatusOr<std::unique_ptr<datasets::ExampleSource::Context>> context = data.source->NewContext();
-  if (!context.ok()) return context.status();
+  ASSIGN_OR_RETURN(std::unique_ptr<datasets::ExampleSource::Context> context, data.source->NewContext());
   const int crop = data.transform.crop;
   *images = torch::empty({2 * num_classes, 3, crop, crop});
   *labels = torch::empty({2 * num_classes}, torch::kLong);
@@ -43,12 +42,9 @@ absl::Status MakeFillers(const EvalData& data, torch::Tensor* images, torch::Ten
     if (members.size() == 1) members.push_back(members[0]);
     for (int k = 0; k < 2; ++k) {
       cv::Mat rgb;
-      if (absl::Status s = data.source->Read(members[k], context->get(), &rgb); !s.ok()) return s;
-      if (absl::Status s = datasets::ApplyTransform(rgb, data.transform, nullptr,
-                                                    (*images)[2 * c + k].data_ptr<float>());
-          !s.ok()) {
-        return s;
-      }
+      RETURN_IF_ERROR(data.source->Read(members[k], context.get(), &rgb));
+      RETURN_IF_ERROR(
+          datasets::ApplyTransform(rgb, data.transform, nullptr, (*images)[2 * c + k].data_ptr<float>()));
       (*labels)[2 * c + k] = c;
     }
   }
@@ -87,9 +83,8 @@ absl::StatusOr<torch::Tensor> DatasetScores(DmueModel& model, const torch::Tenso
   cos_mean = (cos_mean - row_min) / (row_max - row_min);
   const torch::Tensor one_hot =
       torch::zeros({labels.size(0), num_classes}, features.options()).scatter_(1, labels.unsqueeze(1), 1);
-  absl::StatusOr<std::shared_ptr<torch::nn::SequentialImpl>> project_w = ProjectW(model);
-  if (!project_w.ok()) return project_w.status();
-  return torch::sigmoid((*project_w)->forward(torch::cat({cos_mean, one_hot}, 1))).squeeze(1);
+  ASSIGN_OR_RETURN(std::shared_ptr<torch::nn::SequentialImpl> project_w, ProjectW(model));
+  return torch::sigmoid(project_w->forward(torch::cat({cos_mean, one_hot}, 1))).squeeze(1);
 }
 
 absl::StatusOr<AuditRun> RunAudit(LoadedDmue& model, const EvalData& data, LoadedClassifier* baseline,
@@ -106,9 +101,8 @@ absl::StatusOr<AuditRun> RunAudit(LoadedDmue& model, const EvalData& data, Loade
   if (!(options.temperature > 0)) return absl::InvalidArgumentError("--temperature must be > 0");
   const auto start = std::chrono::steady_clock::now();
   torch::Tensor filler_images, filler_labels;
-  if (absl::Status s = MakeFillers(data, &filler_images, &filler_labels); !s.ok()) return s;
-  absl::StatusOr<std::unique_ptr<datasets::Loader>> loader = MakeEvalLoader(data);
-  if (!loader.ok()) return loader.status();
+  RETURN_IF_ERROR(MakeFillers(data, &filler_images, &filler_labels));
+  ASSIGN_OR_RETURN(std::unique_ptr<datasets::Loader> loader, MakeEvalLoader(data));
 
   ComputeOptions compute;
   compute.channels_last = options.channels_last;
@@ -129,12 +123,11 @@ absl::StatusOr<AuditRun> RunAudit(LoadedDmue& model, const EvalData& data, Loade
   std::vector<int64_t> feature_labels;
   ProgressMeter meter("audit", data.source->size(), options.progress ? 5.0 : 1e9);
   torch::NoGradGuard no_grad;
-  (*loader)->StartEpoch(0);
+  loader->StartEpoch(0);
   while (true) {
-    absl::StatusOr<std::optional<datasets::Batch>> next = (*loader)->Next();
-    if (!next.ok()) return next.status();
-    if (!next->has_value()) break;
-    const datasets::Batch& batch = **next;
+    ASSIGN_OR_RETURN(std::optional<datasets::Batch> next, loader->Next());
+    if (!next.has_value()) break;
+    const datasets::Batch& batch = *next;
     const int64_t b = batch.labels.size(0);
     torch::Tensor images = batch.images, labels = batch.labels;
     // Pad with fillers until every class has 2 samples.
@@ -149,14 +142,13 @@ absl::StatusOr<AuditRun> RunAudit(LoadedDmue& model, const EvalData& data, Loade
       labels = torch::cat({labels, filler_labels.index_select(0, pick)});
       run.padded_samples += int64_t(extra.size());
     }
-    absl::StatusOr<TrainForwardOutput> out = model.model->ForwardTrain(PrepareImages(images, compute), labels);
-    if (!out.ok()) return out.status();
+    ASSIGN_OR_RETURN(TrainForwardOutput out, model.model->ForwardTrain(PrepareImages(images, compute), labels));
     using torch::indexing::Slice;
     const torch::Tensor mined =
-        AsDouble(LatentSoftLabels(out->latent_logits, labels, num_classes, options.temperature).index({Slice(0, b)}));
-    const torch::Tensor probs = AsDouble(torch::softmax(out->logits.index({Slice(0, b)}), 1));
-    const torch::Tensor batch_score = AsDouble(out->score.index({Slice(0, b)}));
-    features.push_back(out->main_pooled.index({Slice(0, b)}).contiguous());
+        AsDouble(LatentSoftLabels(out.latent_logits, labels, num_classes, options.temperature).index({Slice(0, b)}));
+    const torch::Tensor probs = AsDouble(torch::softmax(out.logits.index({Slice(0, b)}), 1));
+    const torch::Tensor batch_score = AsDouble(out.score.index({Slice(0, b)}));
+    features.push_back(out.main_pooled.index({Slice(0, b)}).contiguous());
     torch::Tensor baseline_probs;
     if (baseline_model != nullptr) {
       ASSIGN_OR_RETURN(const torch::Tensor p, baseline_model->Probabilities(batch.images));

@@ -14,6 +14,8 @@
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
+#include "dmue/base/status_macros.h"
+#include "dmue/base/workspace.h"
 #include "evaluation/audit.h"
 #include "evaluation/audit_report.h"
 #include "evaluation/common_flags.h"
@@ -45,15 +47,14 @@ int Fail(const absl::Status& status) {
 // classes; without one, with the architecture flags.
 absl::StatusOr<LoadedClassifier> LoadBaseline(const CheckpointSpec& audited, int num_classes,
                                               const ModelContract& contract) {
-  absl::StatusOr<std::optional<SpecFile>> spec = FindModelSpec(FLAGS_baseline_checkpoint, "");
-  if (!spec.ok()) return spec.status();
-  if (*spec) {
-    if (absl::Status s = CheckSameContract(**spec, contract); !s.ok()) return s;
+  ASSIGN_OR_RETURN(std::optional<SpecFile> spec, FindModelSpec(FLAGS_baseline_checkpoint, ""));
+  if (spec) {
+    RETURN_IF_ERROR(CheckSameContract(*spec, contract));
   }
   CheckpointSpec baseline = audited;
   baseline.checkpoint = FLAGS_baseline_checkpoint;
   baseline.num_classes = num_classes;
-  baseline.spec = *spec;
+  baseline.spec = spec;
   if (baseline.spec) {
     // Its spec gives its architecture; the flags are the audited model's.
     baseline.backbone = "auto";
@@ -136,7 +137,7 @@ int main(int argc, char** argv) {
   gflags::SetUsageMessage("Audits training labels with a multi-branch DMUE checkpoint; see evaluation/audit_main.cc.");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   google::InitGoogleLogging(argv[0]);
-  if (absl::Status s = dmue::evaluation::EnterWorkspace(); !s.ok()) {
+  if (absl::Status s = dmue::EnterWorkspace(); !s.ok()) {
     std::cerr << "audit: " << s.message() << "\n";
     return 2;
   }

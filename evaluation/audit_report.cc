@@ -8,10 +8,13 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "dmue/base/files.h"
+#include "dmue/base/image_write.h"
+#include "dmue/base/status_macros.h"
 #include "evaluation/charts.h"
 #include "dmue/metrics/metrics.h"
 #include "evaluation/report.h"
@@ -325,18 +328,17 @@ absl::Status WriteAuditOutputs(const AuditSummary& summary, const std::vector<Au
   std::filesystem::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create output directory '", dir, "': ", ec.message()));
   const std::vector<std::string>& names = summary.class_names;
-  if (absl::Status s = WriteFileAtomically(dir + "/audit.csv", AuditCsv(records, order, names)); !s.ok()) return s;
-  if (absl::Status s = WriteFileAtomically(dir + "/audit_summary.json", AuditSummaryJson(summary)); !s.ok()) return s;
+  RETURN_IF_ERROR(WriteFileAtomically(dir + "/audit.csv", AuditCsv(records, order, names)));
+  RETURN_IF_ERROR(WriteFileAtomically(dir + "/audit_summary.json", AuditSummaryJson(summary)));
 
   const size_t k = std::min(order.size(), size_t(std::max(top_k, 0)));
   std::vector<SheetItem> items;
   std::vector<std::string> thumbnails;
   for (size_t i = 0; i < k; ++i) {
     const AuditRecord& r = records[order[i]];
-    absl::StatusOr<cv::Mat> image = read_image(r.index);
-    if (!image.ok()) return image.status();
+    ASSIGN_OR_RETURN(cv::Mat image, read_image(r.index));
     SheetItem item;
-    item.rgb = *image;
+    item.rgb = image;
     item.title = absl::StrCat("#", r.rank, " ", r.key);
     item.subtitle = absl::StrFormat("%s  s=%.3f p=%.2f", Name(names, r.label), r.score, r.label_prob);
     item.bars = r.mined;
@@ -344,19 +346,17 @@ absl::Status WriteAuditOutputs(const AuditSummary& summary, const std::vector<Au
     item.highlight = r.label;
     items.push_back(item);
     cv::Mat bgr, thumb;
-    cv::cvtColor(*image, bgr, image->channels() == 1 ? cv::COLOR_GRAY2BGR : cv::COLOR_RGB2BGR);
+    cv::cvtColor(image, bgr, image.channels() == 1 ? cv::COLOR_GRAY2BGR : cv::COLOR_RGB2BGR);
     const double scale = 96.0 / std::max(bgr.rows, bgr.cols);
     cv::resize(bgr, thumb, cv::Size(std::max(1, int(bgr.cols * scale)), std::max(1, int(bgr.rows * scale))), 0, 0,
                scale > 1 ? cv::INTER_NEAREST : cv::INTER_AREA);
-    absl::StatusOr<std::string> png = EncodePng(thumb);
-    if (!png.ok()) return png.status();
-    thumbnails.push_back(Base64Encode(*png));
+    ASSIGN_OR_RETURN(std::string png, EncodePng(thumb));
+    thumbnails.push_back(absl::Base64Escape(png));
   }
   const cv::Mat sheet =
       DrawContactSheet(items, names, 6, absl::StrCat("top ", k, " most suspicious labels (", summary.data, ")"));
-  if (absl::Status s = WritePng(dir + "/audit_top.png", sheet); !s.ok()) return s;
-  absl::StatusOr<std::string> sheet_png = EncodePng(sheet);
-  if (!sheet_png.ok()) return sheet_png.status();
+  RETURN_IF_ERROR(WritePng(dir + "/audit_top.png", sheet));
+  ASSIGN_OR_RETURN(std::string sheet_png, EncodePng(sheet));
 
   std::string html = absl::StrCat(
       "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>DMUE label audit</title>\n<style>"
@@ -393,7 +393,7 @@ absl::Status WriteAuditOutputs(const AuditSummary& summary, const std::vector<Au
     absl::StrAppend(&html, "</table>\n");
   }
   absl::StrAppend(&html, "<h2>Top ", k, "</h2>\n<img alt=\"contact sheet\" src=\"data:image/png;base64,",
-                  Base64Encode(*sheet_png), "\">\n<table><tr><th>rank</th><th>image</th><th>key</th><th>given</th>"
+                  absl::Base64Escape(sheet_png), "\">\n<table><tr><th>rank</th><th>image</th><th>key</th><th>given</th>"
                   "<th>predicted</th><th>score</th><th>p(given)</th><th>mined distribution</th>",
                   summary.dmue.has_value() ? "<th>votes</th>" : "",
                   "</tr>\n");

@@ -8,6 +8,7 @@
 
 #include <opencv2/imgcodecs.hpp>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 
@@ -152,15 +153,56 @@ TEST(AgreementTest, NoVotes) {
   EXPECT_FALSE(BaselineAgreement(FourRecords()).has_value());
 }
 
+// The summary of the four voted records over classes a, b, c.
+AuditSummary FourRecordSummary(const std::string& data) {
+  AuditSummary summary;
+  summary.checkpoint = "multi.pth";
+  summary.data = data;
+  summary.class_names = {"a", "b", "c"};
+  summary.count = 4;
+  return summary;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The contact sheet in audit.html is the PNG of audit_top.png, base64 in a
+// data URI that decodes back to the same picture.
+TEST(AuditOutputsTest, HtmlEmbedsTheSheetAsBase64Png) {
+  std::vector<AuditRecord> records = VotedRecords();
+  const std::vector<size_t> order = RankRecords(&records);
+  const AuditSummary summary = FourRecordSummary("data");
+  const std::string dir = ::testing::TempDir() + "/audit_report_base64";
+  std::filesystem::remove_all(dir);
+  auto read = [](int64_t index) -> absl::StatusOr<cv::Mat> {
+    return cv::Mat(30 + int(index), 40, CV_8UC3, cv::Scalar(int(index) * 50, 100, 150));
+  };
+  ASSERT_TRUE(WriteAuditOutputs(summary, records, order, 3, read, dir).ok());
+  const std::string html = ReadFile(dir + "/audit.html");
+  const std::string prefix = "<img alt=\"contact sheet\" src=\"data:image/png;base64,";
+  const size_t start = html.find(prefix);
+  ASSERT_NE(start, std::string::npos);
+  const size_t begin = start + prefix.size();
+  const std::string encoded = html.substr(begin, html.find('"', begin) - begin);
+  std::string png;
+  ASSERT_TRUE(absl::Base64Unescape(encoded, &png));
+  EXPECT_EQ(absl::Base64Escape(png), encoded);  // standard alphabet, padded
+  const cv::Mat embedded = cv::imdecode(cv::Mat(1, int(png.size()), CV_8UC1, png.data()), cv::IMREAD_COLOR);
+  const cv::Mat written = cv::imread(dir + "/audit_top.png");
+  ASSERT_FALSE(embedded.empty());
+  ASSERT_EQ(embedded.size(), written.size());
+  EXPECT_EQ(cv::norm(embedded, written, cv::NORM_INF), 0);
+}
+
 TEST(AuditOutputsTest, CsvHtmlAndSheet) {
   std::vector<AuditRecord> records = VotedRecords();
   records[2].key = "needs,quoting";
   const std::vector<size_t> order = RankRecords(&records);
-  AuditSummary summary;
-  summary.checkpoint = "multi.pth";
-  summary.data = "<data>";
-  summary.class_names = {"a", "b", "c"};
-  summary.count = 4;
+  AuditSummary summary = FourRecordSummary("<data>");
   summary.dmue = DmueAgreement(records);
   const std::string csv = AuditCsv(records, order, summary.class_names);
   std::istringstream lines(csv);
@@ -181,13 +223,11 @@ TEST(AuditOutputsTest, CsvHtmlAndSheet) {
   };
   ASSERT_TRUE(WriteAuditOutputs(summary, records, order, 3, read, dir).ok());
   EXPECT_FALSE(cv::imread(dir + "/audit_top.png").empty());
-  std::ifstream in(dir + "/audit.html");
-  std::stringstream html;
-  html << in.rdbuf();
-  EXPECT_NE(html.str().find("data:image/png;base64,"), std::string::npos);
-  EXPECT_NE(html.str().find("&lt;data&gt;"), std::string::npos);
-  EXPECT_NE(html.str().find("Agreement with human votes"), std::string::npos);
-  EXPECT_NE(html.str().find("mean JS(votes_off, pred_off)"), std::string::npos);
+  const std::string html = ReadFile(dir + "/audit.html");
+  EXPECT_NE(html.find("data:image/png;base64,"), std::string::npos);
+  EXPECT_NE(html.find("&lt;data&gt;"), std::string::npos);
+  EXPECT_NE(html.find("Agreement with human votes"), std::string::npos);
+  EXPECT_NE(html.find("mean JS(votes_off, pred_off)"), std::string::npos);
   const std::string js = absl::StrFormat("%.4f", summary.dmue->mean_js);
   EXPECT_NE(AuditSummaryText(summary).find("JS(votes_off, pred_off) " + js), std::string::npos)
       << AuditSummaryText(summary);

@@ -1,6 +1,6 @@
 // Evaluation pictures drawn with OpenCV (torch-free): the reliability
 // diagram, distribution bar charts, contact-sheet tiles of audited samples,
-// and PNG / base64 encoding for self-contained HTML pages.
+// drawn as BGR images (written with dmue/base/image_write.h).
 #ifndef EVALUATION_CHARTS_H_
 #define EVALUATION_CHARTS_H_
 
@@ -10,9 +10,7 @@
 #include <opencv2/core.hpp>
 
 #include "absl/status/status.h"
-#include "dmue/util/plot.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
 #include "dmue/metrics/metrics.h"
 
 namespace dmue::evaluation {
@@ -45,8 +43,6 @@ cv::Mat DrawSheetTile(const SheetItem& item, const std::vector<std::string>& nam
 // Tiles in a grid with `columns` columns and a legend line (BGR).
 cv::Mat DrawContactSheet(const std::vector<SheetItem>& items, const std::vector<std::string>& names,
                          int columns, const std::string& title);
-
-std::string Base64Encode(absl::string_view bytes);
 
 }  // namespace dmue::evaluation
 

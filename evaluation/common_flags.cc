@@ -1,9 +1,5 @@
 #include "evaluation/common_flags.h"
 
-#include <unistd.h>
-
-#include <cstdlib>
-
 #include <iostream>
 
 #include <gflags/gflags.h>
@@ -80,12 +76,6 @@ DataSpec DataSpecFromFlags(const ModelContract& contract) {
 std::vector<std::string> ClassNamesFlag() {
   if (FLAGS_class_names.empty()) return {};
   return absl::StrSplit(FLAGS_class_names, ',');
-}
-
-absl::Status EnterWorkspace() {
-  const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY");
-  if (workspace == nullptr || chdir(workspace) == 0) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat("cannot enter the workspace ", workspace));
 }
 
 std::string OutputDirFlag() { return FLAGS_output_dir; }

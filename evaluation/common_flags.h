@@ -31,9 +31,6 @@ DataSpec DataSpecFromFlags(const ModelContract& contract);
 // --class_names split on commas (empty when not given).
 std::vector<std::string> ClassNamesFlag();
 std::string OutputDirFlag();
-// Under `bazel run`, relative paths mean the workspace (as for train, server
-// and predict): enters BUILD_WORKSPACE_DIRECTORY when it is set.
-absl::Status EnterWorkspace();
 // Applies --num_threads (0 leaves LibTorch's default).
 void ApplyThreadFlag();
 

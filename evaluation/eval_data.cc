@@ -12,6 +12,7 @@
 #include "datasets/image_codec.h"
 #include "datasets/label_list.h"
 #include "datasets/sampler.h"
+#include "dmue/base/status_macros.h"
 #include "inference/face_input.h"
 
 namespace dmue::evaluation {
@@ -65,7 +66,7 @@ absl::Status ConfigAgrees(const DatasetConfig& config, const std::string& path, 
         Agrees(config.has_normalize_mean(), config.normalize_mean(), c.mean, field + "normalize_mean ", "mean", c),
         Agrees(config.has_normalize_std(), config.normalize_std(), c.std, field + "normalize_std ", "std", c),
         Agrees(config.has_grayscale(), config.grayscale(), c.grayscale, field + "grayscale ", "grayscale", c)}) {
-    if (!s.ok()) return s;
+    RETURN_IF_ERROR(s);
   }
   return absl::OkStatus();
 }
@@ -79,10 +80,10 @@ absl::Status ApplyInputSettings(const DataSpec& spec, DatasetConfig* config) {
     return absl::OkStatus();
   }
   const InputContract& c = *spec.contract;
-  if (absl::Status s = Agrees(spec.resize > 0, spec.resize, c.resize, "--resize=", "resize", c); !s.ok()) return s;
-  if (absl::Status s = Agrees(spec.crop > 0, spec.crop, c.crop, "--crop=", "crop", c); !s.ok()) return s;
+  RETURN_IF_ERROR(Agrees(spec.resize > 0, spec.resize, c.resize, "--resize=", "resize", c));
+  RETURN_IF_ERROR(Agrees(spec.crop > 0, spec.crop, c.crop, "--crop=", "crop", c));
   if (!spec.data_config.empty()) {
-    if (absl::Status s = ConfigAgrees(*config, spec.data_config, c); !s.ok()) return s;
+    RETURN_IF_ERROR(ConfigAgrees(*config, spec.data_config, c));
   }
   config->set_resize(c.resize);
   config->set_crop(c.crop);
@@ -102,9 +103,8 @@ absl::StatusOr<DatasetConfig> ConfigFromSpec(const DataSpec& spec, int model_cla
   }
   DatasetConfig config;
   if (!spec.data_config.empty()) {
-    absl::StatusOr<DatasetConfig> loaded = datasets::LoadDatasetConfig(spec.data_config);
-    if (!loaded.ok()) return loaded.status();
-    config = *std::move(loaded);
+    ASSIGN_OR_RETURN(DatasetConfig loaded, datasets::LoadDatasetConfig(spec.data_config));
+    config = std::move(loaded);
     *origin = spec.data_config;
     if (config.has_num_classes() && config.num_classes() != model_classes) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -123,12 +123,10 @@ absl::StatusOr<DatasetConfig> ConfigFromSpec(const DataSpec& spec, int model_cla
     *origin = absl::StrCat(spec.lmdb, " + ", spec.list);
     config.set_lmdb_path(spec.lmdb);
     config.set_list_path(spec.list);
-    absl::StatusOr<DatasetConfig::ListFormat> format = ParseListFormat(spec.list_format);
-    if (!format.ok()) return format.status();
-    config.set_list_format(*format);
-    absl::StatusOr<DatasetConfig::LabelMode> mode = ParseLabelMode(spec.label_mode);
-    if (!mode.ok()) return mode.status();
-    config.set_label_mode(*mode);
+    ASSIGN_OR_RETURN(DatasetConfig::ListFormat format, ParseListFormat(spec.list_format));
+    config.set_list_format(format);
+    ASSIGN_OR_RETURN(DatasetConfig::LabelMode mode, ParseLabelMode(spec.label_mode));
+    config.set_label_mode(mode);
     config.set_split(spec.split);
   }
   if (config.list_format() == DatasetConfig::FERPLUS && model_classes != 8) {
@@ -140,7 +138,7 @@ absl::StatusOr<DatasetConfig> ConfigFromSpec(const DataSpec& spec, int model_cla
   config.set_sampler(DatasetConfig::SEQUENTIAL);
   config.set_drop_last(false);
   config.set_num_samples(0);
-  if (absl::Status s = ApplyInputSettings(spec, &config); !s.ok()) return s;
+  RETURN_IF_ERROR(ApplyInputSettings(spec, &config));
   config.set_batch_size(spec.batch_size > 0 ? spec.batch_size : (spec.data_config.empty() ? 64 : config.batch_size()));
   config.set_num_workers(spec.num_workers > 0 ? spec.num_workers : (spec.data_config.empty() ? 2 : config.num_workers()));
   return config;
@@ -176,9 +174,8 @@ absl::Status ApplyNoisyLabelFile(const std::string& path, std::vector<datasets::
   if (!in) return absl::NotFoundError(absl::StrCat("cannot open the noisy label list '", path, "'"));
   std::stringstream text;
   text << in.rdbuf();
-  absl::StatusOr<std::vector<datasets::NoisyLabel>> noisy = datasets::ParseNoisyLabels(text.str(), path);
-  if (!noisy.ok()) return noisy.status();
-  return datasets::ApplyNoisyLabels(*noisy, path, entries);
+  ASSIGN_OR_RETURN(std::vector<datasets::NoisyLabel> noisy, datasets::ParseNoisyLabels(text.str(), path));
+  return datasets::ApplyNoisyLabels(noisy, path, entries);
 }
 
 }  // namespace
@@ -194,52 +191,48 @@ absl::Status FileSource::Read(int64_t index, Context*, cv::Mat* rgb) const {
   if (index < 0 || index >= size()) {
     return absl::OutOfRangeError(absl::StrCat("example index ", index, " out of range"));
   }
-  absl::StatusOr<cv::Mat> image = datasets::ReadImageRgb((fs::path(root_) / entries_[index].path).string());
-  if (!image.ok()) return image.status();
-  *rgb = *std::move(image);
+  ASSIGN_OR_RETURN(cv::Mat image, datasets::ReadImageRgb((fs::path(root_) / entries_[index].path).string()));
+  *rgb = std::move(image);
   return absl::OkStatus();
 }
 
 absl::StatusOr<EvalData> OpenEvalData(const DataSpec& spec, int model_classes) {
   std::string origin;
-  absl::StatusOr<DatasetConfig> config = ConfigFromSpec(spec, model_classes, &origin);
-  if (!config.ok()) return config.status();
+  ASSIGN_OR_RETURN(DatasetConfig config, ConfigFromSpec(spec, model_classes, &origin));
   EvalData data;
   data.num_classes = model_classes;
-  data.batch_size = config->batch_size();
-  data.num_workers = config->num_workers();
-  data.transform = datasets::ToTransformOptions(*config);
+  data.batch_size = config.batch_size();
+  data.num_workers = config.num_workers();
+  data.transform = datasets::ToTransformOptions(config);
   // A model's spec sets the transform the way serving sets it (one owner).
   if (spec.contract.has_value()) data.transform = inference::EvalTransformFor(spec.contract->spec);
   if (absl::Status s = datasets::ValidateTransformOptions(data.transform); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(origin, ": ", s.message()));
   }
 
-  datasets::ParseOptions parse = datasets::ToParseOptions(*config);
-  parse.keep_distribution = config->list_format() == DatasetConfig::FERPLUS;
+  datasets::ParseOptions parse = datasets::ToParseOptions(config);
+  parse.keep_distribution = config.list_format() == DatasetConfig::FERPLUS;
   std::vector<datasets::LabelEntry> entries;
-  if (config->list_format() == DatasetConfig::FOLDER) {
-    absl::StatusOr<std::vector<std::string>> classes = FolderClasses(spec, model_classes);
-    if (!classes.ok()) return classes.status();
-    parse.folder_classes = *classes;
+  if (config.list_format() == DatasetConfig::FOLDER) {
+    ASSIGN_OR_RETURN(std::vector<std::string> classes, FolderClasses(spec, model_classes));
+    parse.folder_classes = classes;
     parse.only_split.clear();
-    absl::StatusOr<datasets::LabelList> list =
-        datasets::ReadLabelList(spec.image_folder, datasets::ListFormat::kFolder, parse);
-    if (!list.ok()) return list.status();
-    entries = std::move(list->entries);
+    ASSIGN_OR_RETURN(datasets::LabelList list,
+                     datasets::ReadLabelList(spec.image_folder, datasets::ListFormat::kFolder, parse));
+    entries = std::move(list.entries);
   } else {
-    if (absl::Status s = datasets::ValidateDatasetConfig(*config); !s.ok()) {
+    if (absl::Status s = datasets::ValidateDatasetConfig(config); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(origin, ": ", s.message()));
     }
-    absl::StatusOr<datasets::LabelList> list =
-        datasets::ReadLabelList(config->list_path(), datasets::ToListFormat(config->list_format()), parse);
-    if (!list.ok()) return list.status();
-    entries = std::move(list->entries);
+    ASSIGN_OR_RETURN(
+        datasets::LabelList list,
+        datasets::ReadLabelList(config.list_path(), datasets::ToListFormat(config.list_format()), parse));
+    entries = std::move(list.entries);
   }
   if (!spec.noisy_labels.empty()) {
     std::vector<int> before;
     for (const datasets::LabelEntry& e : entries) before.push_back(e.label);
-    if (absl::Status s = ApplyNoisyLabelFile(spec.noisy_labels, &entries); !s.ok()) return s;
+    RETURN_IF_ERROR(ApplyNoisyLabelFile(spec.noisy_labels, &entries));
     for (size_t i = 0; i < entries.size(); ++i) {
       data.clean_labels.push_back(entries[i].label != before[i] ? before[i] : -1);
     }
@@ -247,8 +240,8 @@ absl::StatusOr<EvalData> OpenEvalData(const DataSpec& spec, int model_classes) {
   if (spec.max_examples > 0 && int64_t(entries.size()) > spec.max_examples) entries.resize(spec.max_examples);
   if (entries.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        origin, ": no examples", config->split().empty() ? "" : absl::StrCat(" for split '", config->split(), "'"),
-        " in '", config->list_path(), "'"));
+        origin, ": no examples", config.split().empty() ? "" : absl::StrCat(" for split '", config.split(), "'"),
+        " in '", config.list_path(), "'"));
   }
   for (const datasets::LabelEntry& e : entries) {
     if (!e.distribution.empty()) {
@@ -261,17 +254,14 @@ absl::StatusOr<EvalData> OpenEvalData(const DataSpec& spec, int model_classes) {
     }
   }
   for (const datasets::LabelEntry& e : entries) {
-    data.keys.push_back(config->list_format() == DatasetConfig::FOLDER ? e.path : datasets::LmdbKey(e));
+    data.keys.push_back(config.list_format() == DatasetConfig::FOLDER ? e.path : datasets::LmdbKey(e));
   }
-  data.description = absl::StrCat(origin, config->split().empty() ? "" : absl::StrCat(" (split ", config->split(), ")"),
+  data.description = absl::StrCat(origin, config.split().empty() ? "" : absl::StrCat(" (split ", config.split(), ")"),
                                    ", ", entries.size(), " examples, ", TransformDescription(data.transform));
-  if (config->list_format() == DatasetConfig::FOLDER) {
+  if (config.list_format() == DatasetConfig::FOLDER) {
     data.source = std::make_shared<FileSource>(spec.image_folder, std::move(entries));
   } else {
-    absl::StatusOr<std::shared_ptr<datasets::LmdbSource>> source =
-        datasets::LmdbSource::Open(config->lmdb_path(), std::move(entries));
-    if (!source.ok()) return source.status();
-    data.source = *std::move(source);
+    ASSIGN_OR_RETURN(data.source, datasets::LmdbSource::Open(config.lmdb_path(), std::move(entries)));
   }
   return data;
 }
@@ -280,8 +270,7 @@ absl::StatusOr<std::unique_ptr<datasets::Loader>> MakeEvalLoader(const EvalData&
   datasets::SamplerOptions sampler_options;
   sampler_options.kind = datasets::SamplerKind::kSequential;
   sampler_options.even_shards = false;
-  absl::StatusOr<datasets::Sampler> sampler = datasets::Sampler::Create(sampler_options, data.source->Labels());
-  if (!sampler.ok()) return sampler.status();
+  ASSIGN_OR_RETURN(datasets::Sampler sampler, datasets::Sampler::Create(sampler_options, data.source->Labels()));
   datasets::LoaderOptions options;
   options.batch_size = data.batch_size;
   options.num_workers = data.num_workers;
@@ -289,14 +278,13 @@ absl::StatusOr<std::unique_ptr<datasets::Loader>> MakeEvalLoader(const EvalData&
   options.drop_last = false;
   options.transform = data.transform;
   options.num_classes = data.num_classes;
-  return datasets::Loader::Create(data.source, *std::move(sampler), options);
+  return datasets::Loader::Create(data.source, std::move(sampler), options);
 }
 
 absl::StatusOr<cv::Mat> ReadExampleImage(const EvalData& data, int64_t index) {
-  absl::StatusOr<std::unique_ptr<datasets::ExampleSource::Context>> context = data.source->NewContext();
-  if (!context.ok()) return context.status();
+  ASSIGN_OR_RETURN(std::unique_ptr<datasets::ExampleSource::Context> context, data.source->NewContext());
   cv::Mat rgb;
-  if (absl::Status s = data.source->Read(index, context->get(), &rgb); !s.ok()) return s;
+  RETURN_IF_ERROR(data.source->Read(index, context.get(), &rgb));
   return rgb.clone();
 }
 

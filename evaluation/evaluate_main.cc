@@ -16,6 +16,7 @@
 #include <glog/logging.h>
 
 #include "dmue/base/files.h"
+#include "dmue/base/workspace.h"
 #include "evaluation/common_flags.h"
 #include "evaluation/evaluator.h"
 #include "evaluation/report.h"
@@ -95,7 +96,7 @@ int main(int argc, char** argv) {
                                        gflags::SET_FLAGS_DEFAULT);
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   google::InitGoogleLogging(argv[0]);
-  if (absl::Status s = dmue::evaluation::EnterWorkspace(); !s.ok()) {
+  if (absl::Status s = dmue::EnterWorkspace(); !s.ok()) {
     std::cerr << "evaluate: " << s.message() << "\n";
     return 2;
   }

@@ -4,6 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "dmue/base/status_context.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/model_bundle.h"
 #include "evaluation/report.h"
 
@@ -48,9 +50,8 @@ absl::StatusOr<ModelContract> FromSpec(const SpecFile& file, const std::vector<s
         "--class_names (", absl::StrJoin(class_names_flag, ","), ") disagrees with the model spec ", file.path,
         " (class_names ", absl::StrJoin(contract.class_names, ","), "); leave --class_names out"));
   }
-  absl::StatusOr<InputContract> input = InputOf(file);
-  if (!input.ok()) return input.status();
-  contract.input = *std::move(input);
+  ASSIGN_OR_RETURN(InputContract input, InputOf(file));
+  contract.input = std::move(input);
   return contract;
 }
 
@@ -87,7 +88,7 @@ absl::StatusOr<std::optional<SpecFile>> FindModelSpec(const std::string& checkpo
   }
   absl::StatusOr<ModelSpec> spec = LoadModelSpec(path);
   if (!spec.ok()) {
-    if (!spec_flag.empty()) return absl::Status(spec.status().code(), absl::StrCat("--spec: ", spec.status().message()));
+    if (!spec_flag.empty()) return WithContext(spec.status(), "--spec");
     return spec.status();
   }
   return SpecFile{path, *std::move(spec)};
@@ -106,9 +107,8 @@ absl::Status CheckSameContract(const SpecFile& other, const ModelContract& contr
         " but the audited model's classes are ", absl::StrJoin(contract.class_names, ",")));
   }
   if (!contract.input.has_value()) return absl::OkStatus();
-  absl::StatusOr<InputContract> input = InputOf(other);
-  if (!input.ok()) return input.status();
-  const InputContract& a = *input;
+  ASSIGN_OR_RETURN(InputContract input, InputOf(other));
+  const InputContract& a = input;
   const InputContract& b = *contract.input;
   if (a.resize != b.resize || a.crop != b.crop || a.mean != b.mean || a.std != b.std || a.grayscale != b.grayscale) {
     return absl::InvalidArgumentError(absl::StrCat("the model specs ", a.origin, " and ", b.origin,

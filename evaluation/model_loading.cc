@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/convert.h"
 #include "dmue/model_config.h"
 #include "dmue/model_io.h"
@@ -41,12 +42,11 @@ absl::StatusOr<std::optional<ModelConfig::Backbone>> BackboneFlag(const std::str
 // the spec's, which --backbone and the checkpoint must agree with (refused
 // here, before a state dict mismatch buries the reason in tensor names).
 absl::StatusOr<ModelConfig::Backbone> ChooseBackbone(const CheckpointSpec& spec, bool bottleneck_blocks) {
-  absl::StatusOr<std::optional<ModelConfig::Backbone>> asked = BackboneFlag(spec.backbone);
-  if (!asked.ok()) return asked.status();
+  ASSIGN_OR_RETURN(std::optional<ModelConfig::Backbone> asked, BackboneFlag(spec.backbone));
   const ModelConfig::Backbone found = bottleneck_blocks ? ModelConfig::RESNET50_IBN : ModelConfig::RESNET18;
-  if (!spec.spec.has_value()) return asked->value_or(found);
+  if (!spec.spec.has_value()) return asked.value_or(found);
   const ModelConfig::Backbone specified = spec.spec->spec.model().backbone();
-  if (asked->has_value() && **asked != specified) {
+  if (asked.has_value() && *asked != specified) {
     return absl::InvalidArgumentError(absl::StrCat("--backbone=", spec.backbone, " disagrees with the model spec ",
                                                    spec.spec->path, " (model.backbone ",
                                                    ModelConfig::Backbone_Name(specified), ")"));
@@ -78,9 +78,9 @@ std::string ModelOrigin(const CheckpointSpec& spec) {
   return spec.spec.has_value() ? absl::StrCat(" of the model spec ", spec.spec->path) : "";
 }
 
-absl::StatusOr<NamedTensors> ReadCheckpointWeights(const std::string& path) {
+absl::StatusOr<StateDict> ReadCheckpointWeights(const std::string& path) {
   if (path.empty()) return absl::InvalidArgumentError("no checkpoint given (--checkpoint)");
-  absl::StatusOr<NamedTensors> weights = ReadWeights(path);
+  absl::StatusOr<StateDict> weights = ReadWeights(path);
   if (!weights.ok()) {
     const std::string message(weights.status().message());
     if (absl::StrContains(message, path)) return weights.status();
@@ -92,7 +92,7 @@ absl::StatusOr<NamedTensors> ReadCheckpointWeights(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<CheckpointInfo> InspectWeights(const NamedTensors& weights, const CheckpointSpec& spec) {
+absl::StatusOr<CheckpointInfo> InspectWeights(const StateDict& weights, const CheckpointSpec& spec) {
   const std::string& path = spec.checkpoint;
   CheckpointInfo info;
   info.multi_branch = IsMultiBranch(weights);
@@ -118,57 +118,51 @@ absl::StatusOr<CheckpointInfo> InspectWeights(const NamedTensors& weights, const
     return absl::InvalidArgumentError(absl::StrCat(path, ": multi-branch checkpoint with main classifier classifiers.",
                                                    head, " of ", info.num_classes, " outputs (expected ", head, ")"));
   }
-  if (absl::Status s = CheckClassCount(spec, info.num_classes, head, classifiers[head]); !s.ok()) return s;
-  absl::StatusOr<ModelConfig> config = BaseConfig(spec);
-  if (!config.ok()) return config.status();
-  info.config = *config;
-  absl::StatusOr<ModelConfig::Backbone> backbone = ChooseBackbone(spec, bottleneck_blocks);
-  if (!backbone.ok()) return backbone.status();
-  info.config.set_backbone(*backbone);
+  RETURN_IF_ERROR(CheckClassCount(spec, info.num_classes, head, classifiers[head]));
+  ASSIGN_OR_RETURN(ModelConfig config, BaseConfig(spec));
+  info.config = config;
+  ASSIGN_OR_RETURN(ModelConfig::Backbone backbone, ChooseBackbone(spec, bottleneck_blocks));
+  info.config.set_backbone(backbone);
   info.config.set_num_classes(info.num_classes);
-  if (absl::Status s = ValidateModelConfig(info.config); !s.ok()) return s;
+  RETURN_IF_ERROR(ValidateModelConfig(info.config));
   return info;
 }
 
 absl::StatusOr<LoadedClassifier> LoadClassifier(const CheckpointSpec& spec) {
-  absl::StatusOr<NamedTensors> weights = ReadCheckpointWeights(spec.checkpoint);
-  if (!weights.ok()) return weights.status();
-  absl::StatusOr<CheckpointInfo> info = InspectWeights(*weights, spec);
-  if (!info.ok()) return info.status();
-  if (info->multi_branch) {
-    absl::StatusOr<NamedTensors> converted = ConvertToInference(*weights, info->num_classes);
+  ASSIGN_OR_RETURN(StateDict weights, ReadCheckpointWeights(spec.checkpoint));
+  ASSIGN_OR_RETURN(CheckpointInfo info, InspectWeights(weights, spec));
+  if (info.multi_branch) {
+    absl::StatusOr<StateDict> converted = ConvertToInference(weights, info.num_classes);
     if (!converted.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(spec.checkpoint, ": ", converted.status().message()));
     }
-    weights = std::move(converted);
+    weights = *std::move(converted);
   }
-  LoadedClassifier loaded{*info, InferenceModel(info->config)};
+  LoadedClassifier loaded{info, InferenceModel(info.config)};
   LoadOptions options;
   options.ignore_substrings = {"fc."};
-  if (absl::Status s = LoadStateDict(*loaded.model, *weights, options); !s.ok()) {
+  if (absl::Status s = LoadStateDict(*loaded.model, weights, options); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         spec.checkpoint, " does not fit the model", ModelOrigin(spec), " (backbone ",
-        ModelConfig::Backbone_Name(info->config.backbone()), ", ", info->num_classes, " classes): ", s.message()));
+        ModelConfig::Backbone_Name(info.config.backbone()), ", ", info.num_classes, " classes): ", s.message()));
   }
   loaded.model->eval();
   return loaded;
 }
 
 absl::StatusOr<LoadedDmue> LoadMultiBranch(const CheckpointSpec& spec) {
-  absl::StatusOr<NamedTensors> weights = ReadCheckpointWeights(spec.checkpoint);
-  if (!weights.ok()) return weights.status();
-  absl::StatusOr<CheckpointInfo> info = InspectWeights(*weights, spec);
-  if (!info.ok()) return info.status();
-  if (!info->multi_branch) {
+  ASSIGN_OR_RETURN(StateDict weights, ReadCheckpointWeights(spec.checkpoint));
+  ASSIGN_OR_RETURN(CheckpointInfo info, InspectWeights(weights, spec));
+  if (!info.multi_branch) {
     return absl::InvalidArgumentError(absl::StrCat(
         spec.checkpoint, " is an inference (single-branch) model; the audit needs a multi-branch checkpoint "
                          "(runs/<x>/snapshots/*.pth or last.pth)"));
   }
-  LoadedDmue loaded{*info, DmueModel(info->config)};
-  if (absl::Status s = LoadStateDict(*loaded.model, *weights); !s.ok()) {
+  LoadedDmue loaded{info, DmueModel(info.config)};
+  if (absl::Status s = LoadStateDict(*loaded.model, weights); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         spec.checkpoint, " does not fit the multi-branch model", ModelOrigin(spec), " (backbone ",
-        ModelConfig::Backbone_Name(info->config.backbone()), ", ", info->num_classes, " classes): ", s.message()));
+        ModelConfig::Backbone_Name(info.config.backbone()), ", ", info.num_classes, " classes): ", s.message()));
   }
   loaded.model->eval();
   return loaded;

@@ -52,7 +52,7 @@ struct CheckpointInfo {
 };
 
 // Class count and kind from weights read from `path` (for errors).
-absl::StatusOr<CheckpointInfo> InspectWeights(const NamedTensors& weights, const CheckpointSpec& spec);
+absl::StatusOr<CheckpointInfo> InspectWeights(const StateDict& weights, const CheckpointSpec& spec);
 
 // An eval-mode inference model (multi-branch checkpoints are converted to
 // their main branch, which is bit-identical to ForwardEval).

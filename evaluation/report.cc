@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/util/plot.h"
 #include "evaluation/charts.h"
 
@@ -184,7 +185,7 @@ absl::Status WriteEvaluationOutputs(const EvaluationReport& r, const std::string
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create output directory '", dir, "': ", ec.message()));
-  if (absl::Status s = WriteFileAtomically(dir + "/report.json", ReportJson(r)); !s.ok()) return s;
+  RETURN_IF_ERROR(WriteFileAtomically(dir + "/report.json", ReportJson(r)));
   HeatMap map;
   map.row_labels = r.class_names;
   map.col_labels = r.class_names;
@@ -192,11 +193,11 @@ absl::Status WriteEvaluationOutputs(const EvaluationReport& r, const std::string
                               r.summary.accuracy, r.summary.mean_class_accuracy);
   map.values = r.confusion.RowNormalized();
   if (!map.values.empty()) {
-    if (absl::Status s = WriteHeatMap(dir + "/confusion.png", map); !s.ok()) return s;
+    RETURN_IF_ERROR(WriteHeatMap(dir + "/confusion.png", map));
     map.title = absl::StrFormat("confusion (counts), %d examples", r.confusion.total());
     map.values.clear();
     for (const auto& row : r.confusion.counts()) map.values.emplace_back(row.begin(), row.end());
-    if (absl::Status s = WriteHeatMap(dir + "/confusion_counts.png", map); !s.ok()) return s;
+    RETURN_IF_ERROR(WriteHeatMap(dir + "/confusion_counts.png", map));
   }
   return WriteReliabilityDiagram(dir + "/reliability.png", r.calibration, "reliability");
 }

@@ -9,6 +9,7 @@
 
 #include <opencv2/imgcodecs.hpp>
 
+#include "dmue/base/image_write.h"
 #include "evaluation/charts.h"
 #include "gtest/gtest.h"
 
@@ -125,15 +126,6 @@ TEST(ReportTest, FerPlusPictures) {
   item.reference = {0.1, 0.3, 0.5, 0.0, 0.0, 0.0, 0.1, 0.0};
   item.highlight = 1;
   ASSERT_TRUE(WritePng(dir + "/sheet.png", DrawContactSheet({item, item, item}, r.class_names, 3, "top 3")).ok());
-}
-
-TEST(ChartsTest, Base64) {
-  EXPECT_EQ(Base64Encode(""), "");
-  EXPECT_EQ(Base64Encode("f"), "Zg==");
-  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
-  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
-  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
-  EXPECT_EQ(Base64Encode(std::string("\xff\x00\x10", 3)), "/wAQ");
 }
 
 TEST(ChartsTest, ContactSheet) {

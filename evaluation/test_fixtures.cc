@@ -46,10 +46,8 @@ std::string WriteModel(const std::string& dir, uint64_t seed, std::string* infer
       if (p.key().rfind("classifiers.", 0) == 0) p.value().normal_(0.0, 0.05);
     }
   }
-  io::StateDict state;
-  for (const auto& [name, tensor] : ModuleStateDict(*model)) state.emplace_back(name, tensor.contiguous());
   const std::string path = dir + "/multi_seed" + std::to_string(seed) + ".pth";
-  CHECK(io::WriteStateDict(path, state).ok());
+  CHECK(io::WriteStateDict(path, ModuleStateDictForSaving(*model)).ok());
   *inference = dir + "/inference_seed" + std::to_string(seed) + ".pth";
   CHECK(ExportInferenceWeights(ModuleStateDict(*model), kClasses, *inference).ok());
   return path;

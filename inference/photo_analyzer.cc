@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "dmue/base/status_context.h"
 #include "dmue/base/status_macros.h"
 #include "glog/logging.h"
 #include "inference/face_input.h"
@@ -100,12 +101,9 @@ PhotoAnalyzer::PhotoAnalyzer(std::unique_ptr<preprocessing::Mtcnn> detector, con
 absl::StatusOr<std::unique_ptr<PhotoAnalyzer>> PhotoAnalyzer::Create(const std::string& detector_dir,
                                                                      const PhotoLimits& limits,
                                                                      const InputSpec& input) {
-  absl::StatusOr<std::unique_ptr<preprocessing::Mtcnn>> detector = preprocessing::Mtcnn::Load(detector_dir);
-  if (!detector.ok()) {
-    return absl::Status(detector.status().code(),
-                        absl::StrCat("detector_dir ", detector_dir, ": ", detector.status().message()));
-  }
-  return std::unique_ptr<PhotoAnalyzer>(new PhotoAnalyzer(*std::move(detector), limits, input));
+  ASSIGN_OR_RETURN(std::unique_ptr<preprocessing::Mtcnn> detector,
+                   WithContext(preprocessing::Mtcnn::Load(detector_dir), absl::StrCat("detector_dir ", detector_dir)));
+  return std::unique_ptr<PhotoAnalyzer>(new PhotoAnalyzer(std::move(detector), limits, input));
 }
 
 absl::Status PhotoAnalyzer::FindFaces(const io::DecodedImage& image, AnalyzedPhoto* photo,

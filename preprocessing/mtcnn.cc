@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "dmue/base/status_context.h"
 #include "dmue/base/status_macros.h"
 #include "dmue/io/torch_checkpoint.h"
 #include "preprocessing/mtcnn_internal.h"
@@ -264,13 +265,10 @@ absl::StatusOr<std::unique_ptr<Mtcnn>> Mtcnn::Load(const std::string& model_dir,
     ASSIGN_OR_RETURN(io::StateDict sd, io::ReadStateDict(path));
     for (auto& [k, v] : sd) nets[i][k] = v;
   }
-  absl::StatusOr<std::unique_ptr<MtcnnImpl>> impl =
-      MtcnnImpl::Create(std::move(nets[0]), std::move(nets[1]), std::move(nets[2]), options);
-  if (!impl.ok()) {
-    return absl::Status(impl.status().code(),
-                        absl::StrCat(model_dir, ": ", impl.status().message()));
-  }
-  return std::unique_ptr<Mtcnn>(new Mtcnn(std::move(*impl)));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<MtcnnImpl> impl,
+      WithContext(MtcnnImpl::Create(std::move(nets[0]), std::move(nets[1]), std::move(nets[2]), options), model_dir));
+  return std::unique_ptr<Mtcnn>(new Mtcnn(std::move(impl)));
 }
 
 absl::StatusOr<std::vector<FaceDetection>> Mtcnn::Detect(const cv::Mat& rgb,

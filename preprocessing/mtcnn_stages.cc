@@ -21,38 +21,27 @@ namespace {
 
 bool NpLess(float a, float b) { return a < b || (b != b && a == a); }
 
+// numpy's sift-down on the 1-based heap a[1..n]: moves `tmp` down from slot
+// i while a child orders after it, then stores it.
+void NpSiftDown(const float* v, int64_t* a, int64_t i, int64_t n, int64_t tmp) {
+  for (int64_t j = i << 1; j <= n;) {
+    if (j < n && NpLess(v[a[j]], v[a[j + 1]])) j += 1;
+    if (!NpLess(v[tmp], v[a[j]])) break;
+    a[i] = a[j];
+    i = j;
+    j += j;
+  }
+  a[i] = tmp;
+}
+
 void NpHeapsort(const float* v, int64_t* tosort, int64_t n) {
   int64_t* a = tosort - 1;  // 1-based.
-  int64_t i, j, l, tmp;
-  for (l = n >> 1; l > 0; --l) {
-    tmp = a[l];
-    for (i = l, j = l << 1; j <= n;) {
-      if (j < n && NpLess(v[a[j]], v[a[j + 1]])) j += 1;
-      if (NpLess(v[tmp], v[a[j]])) {
-        a[i] = a[j];
-        i = j;
-        j += j;
-      } else {
-        break;
-      }
-    }
-    a[i] = tmp;
-  }
+  for (int64_t l = n >> 1; l > 0; --l) NpSiftDown(v, a, l, n, a[l]);
   for (; n > 1;) {
-    tmp = a[n];
+    const int64_t tmp = a[n];
     a[n] = a[1];
     n -= 1;
-    for (i = 1, j = 2; j <= n;) {
-      if (j < n && NpLess(v[a[j]], v[a[j + 1]])) j++;
-      if (NpLess(v[tmp], v[a[j]])) {
-        a[i] = a[j];
-        i = j;
-        j += j;
-      } else {
-        break;
-      }
-    }
-    a[i] = tmp;
+    NpSiftDown(v, a, 1, n, tmp);
   }
 }
 

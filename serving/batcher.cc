@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "dmue/base/status_macros.h"
 
 namespace dmue::serving {
 
@@ -56,7 +57,7 @@ absl::StatusOr<std::vector<float>> DynamicBatcher::Run(const std::vector<float>&
   absl::MutexLock lock(&request.mutex);
   request.mutex.Await(absl::Condition(
       +[](int* remaining) { return *remaining == 0; }, &request.remaining));
-  if (!request.status.ok()) return request.status;
+  RETURN_IF_ERROR(request.status);
   return std::move(request.outputs);
 }
 

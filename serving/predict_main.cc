@@ -2,16 +2,15 @@
 // server): per face the label and the probability of every class, printed
 // like the reference's inference.py, or JSON with --json (the /v1/faces reply).
 //   bazel run //serving:predict -- photo.jpg [more.jpg ...] [--json]
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <iostream>
 
 #include <gflags/gflags.h>
 #include <nlohmann/json.hpp>
 
+#include "dmue/base/workspace.h"
 #include "dmue/config/text_proto.h"
 #include "dmue/io/image_decode.h"
 #include "glog/logging.h"
@@ -32,11 +31,9 @@ int main(int argc, char** argv) {
   FLAGS_logtostderr = true;
   FLAGS_minloglevel = std::max(FLAGS_minloglevel, 1);
   google::InitGoogleLogging(argv[0]);
-  if (const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY")) {
-    if (chdir(workspace) != 0) {
-      std::cerr << "cannot enter the workspace " << workspace << "\n";
-      return 2;
-    }
+  if (absl::Status s = dmue::EnterWorkspace(); !s.ok()) {
+    std::cerr << "predict: " << s.message() << "\n";
+    return 2;
   }
   if (argc < 2) {
     std::cerr << "usage: predict [--json] [--config=FILE] photo.jpg [more ...]\n";

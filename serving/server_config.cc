@@ -4,18 +4,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "dmue/base/field_error.h"
 #include "dmue/base/status_macros.h"
 #include "dmue/config/text_proto.h"
 
 namespace dmue::serving {
 namespace {
 
-absl::Status FieldError(absl::string_view field, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("ServerConfig.", field, ": ", why));
-}
+constexpr FieldErrors kFieldError("ServerConfig");
 
 absl::Status CheckPositive(absl::string_view field, int64_t value) {
-  if (value <= 0) return FieldError(field, absl::StrCat("must be > 0, got ", value));
+  if (value <= 0) return kFieldError(field, absl::StrCat("must be > 0, got ", value));
   return absl::OkStatus();
 }
 
@@ -28,7 +27,7 @@ constexpr int kLibraryHeaderLineLimit = 8192;
 
 absl::Status CheckPort(absl::string_view field, int port, bool zero_allowed) {
   if (port < (zero_allowed ? 0 : 1) || port > 65535) {
-    return FieldError(field, absl::StrCat("must be in [", zero_allowed ? 0 : 1, ", 65535], got ", port));
+    return kFieldError(field, absl::StrCat("must be in [", zero_allowed ? 0 : 1, ", 65535], got ", port));
   }
   return absl::OkStatus();
 }
@@ -36,26 +35,26 @@ absl::Status CheckPort(absl::string_view field, int port, bool zero_allowed) {
 // The relations between the HTTP limits (each is already known positive).
 absl::Status ValidateHttpLimits(const ServerConfig& config) {
   if (config.max_header_line_bytes() > kLibraryHeaderLineLimit) {
-    return FieldError("max_header_line_bytes",
+    return kFieldError("max_header_line_bytes",
                       absl::StrCat("must be <= ", kLibraryHeaderLineLimit,
                                    " (the limit compiled into libcpp-httplib), got ", config.max_header_line_bytes()));
   }
   if (config.max_header_line_bytes() > config.max_header_bytes()) {
-    return FieldError("max_header_line_bytes", absl::StrCat(config.max_header_line_bytes(),
+    return kFieldError("max_header_line_bytes", absl::StrCat(config.max_header_line_bytes(),
                                                             " is larger than max_header_bytes ",
                                                             config.max_header_bytes()));
   }
   if (config.header_timeout_ms() > config.request_timeout_ms()) {
-    return FieldError("header_timeout_ms", absl::StrCat(config.header_timeout_ms(),
+    return kFieldError("header_timeout_ms", absl::StrCat(config.header_timeout_ms(),
                                                         " is longer than request_timeout_ms ",
                                                         config.request_timeout_ms()));
   }
   if (config.max_inflight_requests() < 0) {
-    return FieldError("max_inflight_requests",
+    return kFieldError("max_inflight_requests",
                       absl::StrCat("must be >= 0 (0: half of http_threads), got ", config.max_inflight_requests()));
   }
   if (config.max_inflight_requests() > 0 && config.max_inflight_requests() >= config.http_threads()) {
-    return FieldError("max_inflight_requests",
+    return kFieldError("max_inflight_requests",
                       absl::StrCat(config.max_inflight_requests(), " must be below http_threads ",
                                    config.http_threads(), ", or health checks can find every thread busy"));
   }
@@ -70,16 +69,16 @@ int MaxInflightRequests(const ServerConfig& config) {
 }
 
 absl::Status ValidateServerConfig(const ServerConfig& config) {
-  if (config.model_path().empty()) return FieldError("model_path", "is required");
+  if (config.model_path().empty()) return kFieldError("model_path", "is required");
   if (config.precision() == ServerConfig::PRECISION_UNSPECIFIED) {
-    return FieldError("precision", "must be AUTO, FP32 or BF16");
+    return kFieldError("precision", "must be AUTO, FP32 or BF16");
   }
   if (config.bf16() && config.has_precision() && config.precision() != ServerConfig::BF16) {
-    return FieldError("bf16", "contradicts precision: use precision alone");
+    return kFieldError("bf16", "contradicts precision: use precision alone");
   }
-  if (config.detector_dir().empty()) return FieldError("detector_dir", "is required");
+  if (config.detector_dir().empty()) return kFieldError("detector_dir", "is required");
   if (config.model_name().empty() || config.model_name().find('/') != std::string::npos) {
-    return FieldError("model_name", "must be non-empty and contain no '/'");
+    return kFieldError("model_name", "must be non-empty and contain no '/'");
   }
   for (const auto& [field, value] :
        std::initializer_list<std::pair<absl::string_view, int64_t>>{
@@ -101,15 +100,15 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
            {"keep_alive_timeout_ms", config.keep_alive_timeout_ms()},
            {"keep_alive_max_requests", config.keep_alive_max_requests()},
            {"retry_after_seconds", config.retry_after_seconds()}}) {
-    if (absl::Status s = CheckPositive(field, value); !s.ok()) return s;
+    RETURN_IF_ERROR(CheckPositive(field, value));
   }
-  if (absl::Status s = ValidateHttpLimits(config); !s.ok()) return s;
-  if (config.malloc_arenas() < 0) return FieldError("malloc_arenas", "must be >= 0 (0: the allocator's default)");
+  RETURN_IF_ERROR(ValidateHttpLimits(config));
+  if (config.malloc_arenas() < 0) return kFieldError("malloc_arenas", "must be >= 0 (0: the allocator's default)");
   if (config.batch_delay_us() < 0) {
-    return FieldError("batch_delay_us", absl::StrCat("must be >= 0, got ", config.batch_delay_us()));
+    return kFieldError("batch_delay_us", absl::StrCat("must be >= 0, got ", config.batch_delay_us()));
   }
-  if (absl::Status s = CheckPort("port", config.port(), /*zero_allowed=*/true); !s.ok()) return s;
-  if (absl::Status s = CheckPort("grpc_port", config.grpc_port(), true); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckPort("port", config.port(), /*zero_allowed=*/true));
+  RETURN_IF_ERROR(CheckPort("grpc_port", config.grpc_port(), true));
   return absl::OkStatus();
 }
 

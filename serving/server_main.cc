@@ -8,7 +8,6 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <iostream>
@@ -17,6 +16,7 @@
 #include <gflags/gflags.h>
 
 #include "absl/strings/str_cat.h"
+#include "dmue/base/workspace.h"
 #include "dmue/config/text_proto.h"
 #include "glog/logging.h"
 #include "serving/expression_service.h"
@@ -39,11 +39,9 @@ int main(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
-  if (const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY")) {
-    if (chdir(workspace) != 0) {
-      std::cerr << "cannot enter the workspace " << workspace << "\n";
-      return 2;
-    }
+  if (absl::Status s = dmue::EnterWorkspace(); !s.ok()) {
+    std::cerr << "server: " << s.message() << "\n";
+    return 2;
   }
   absl::StatusOr<dmue::serving::ServerConfig> config =
       dmue::LoadTextProto<dmue::serving::ServerConfig>(FLAGS_config);

@@ -137,9 +137,7 @@ absl::Status RestoreOptimizer(const std::string& path, const Value& root, torch:
 
 absl::Status SaveTrainingCheckpoint(const std::string& path, DmueModel& model,
                                     torch::optim::Optimizer& optimizer, const TrainingState& state) {
-  io::StateDict weights;
-  for (const auto& [name, t] : ModuleStateDict(*model)) weights.emplace_back(name, t.detach().contiguous());
-  ASSIGN_OR_RETURN(Value state_dict, io::StateDictToValue(weights));
+  ASSIGN_OR_RETURN(Value state_dict, io::StateDictToValue(ModuleStateDictForSaving(*model)));
 
   Value states = Value::MakeList();
   Value lrs = Value::MakeList();
@@ -184,7 +182,7 @@ absl::StatusOr<TrainingState> LoadTrainingCheckpoint(const std::string& path, Dm
     return Missing(path, "format tag");
   }
   ASSIGN_OR_RETURN(const io::StateDict weights, io::ToStateDict(root, io::StateDictOptions{}, path));
-  if (absl::Status s = LoadStateDict(*model, NamedTensors(weights.begin(), weights.end())); !s.ok()) {
+  if (absl::Status s = LoadStateDict(*model, weights); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
   }
   RETURN_IF_ERROR(RestoreOptimizer(path, root, optimizer));

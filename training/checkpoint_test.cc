@@ -6,18 +6,14 @@
 #include "dmue/io/torch_checkpoint.h"
 #include "dmue/optimizer.h"
 #include "dmue/state_dict.h"
+#include "dmue/testing/model_configs.h"
 #include "dmue/train_step.h"
 #include "gtest/gtest.h"
 
 namespace dmue::training {
 namespace {
 
-ModelConfig Config() {
-  ModelConfig config;
-  config.set_num_classes(3);
-  config.set_dropout(0.0f);
-  return config;
-}
+ModelConfig Config() { return testing::DeterministicModelConfig(); }
 
 torch::Tensor Labels() { return torch::tensor({0, 1, 2, 0, 1, 2}, torch::kLong); }
 
@@ -58,7 +54,7 @@ TEST(CheckpointTest, ResumeContinuesExactly) {
   // One more step on both: the parameters stay identical.
   Step(model, *adam, images);
   Step(restored, *restored_adam, images);
-  const NamedTensors a = ModuleStateDict(*model), b = ModuleStateDict(*restored);
+  const StateDict a = ModuleStateDict(*model), b = ModuleStateDict(*restored);
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
@@ -136,7 +132,7 @@ TEST(CheckpointTest, SgdResumeContinuesExactly) {
   // Momentum buffers restored: the next steps stay identical.
   SoftStep(model, *sgd, images);
   SoftStep(restored, *restored_sgd, images);
-  const NamedTensors a = ModuleStateDict(*model), b = ModuleStateDict(*restored);
+  const StateDict a = ModuleStateDict(*model), b = ModuleStateDict(*restored);
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
 }
 

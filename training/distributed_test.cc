@@ -22,17 +22,13 @@
 
 #include "dmue/dmue_model.h"
 #include "dmue/state_dict.h"
+#include "dmue/testing/model_configs.h"
 #include "gtest/gtest.h"
 
 namespace dmue::training {
 namespace {
 
-ModelConfig Config() {
-  ModelConfig config;
-  config.set_num_classes(3);
-  config.set_dropout(0.0f);
-  return config;
-}
+ModelConfig Config() { return testing::DeterministicModelConfig(); }
 
 // SGD, not Adam: Adam's first steps move every element by ~lr * sign(g), so
 // float-level differences in near-zero gradients (the allreduce sums in
@@ -111,7 +107,7 @@ TEST_P(DistributedTest, TwoRanksWithHalfBatchesMatchOneProcess) {
     torch::manual_seed(seed);
     models.emplace_back(Config());
   }
-  std::vector<NamedTensors> results(2);
+  std::vector<StateDict> results(2);
   std::vector<int64_t> overlapped_buckets(2, 0);
   RunTwoRanks(FreshStore("ddp_store"), [&](int rank, DistributedContext& context) {
     DmueModel model = models[rank];
@@ -157,7 +153,7 @@ TEST_P(DistributedTest, TwoRanksWithHalfBatchesMatchOneProcess) {
   for (size_t i = 0; i < results[0].size(); ++i) {
     EXPECT_TRUE(torch::equal(results[0][i].second, results[1][i].second)) << results[0][i].first;
   }
-  const NamedTensors expected = ModuleStateDict(*single);
+  const StateDict expected = ModuleStateDict(*single);
   ASSERT_EQ(expected.size(), results[0].size());
   for (size_t i = 0; i < expected.size(); ++i) {
     const torch::Tensor a = results[0][i].second.to(torch::kDouble), b = expected[i].second.to(torch::kDouble);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "dmue/base/workspace.h"
 #include "gflags/gflags.h"
 
 DEFINE_int32(nproc, 2, "number of worker processes on this machine");
@@ -40,8 +41,9 @@ void Forward(int signal) {
 int main(int argc, char** argv) {
   gflags::SetUsageMessage("launch N local DMUE training workers: --nproc=N -- <train flags>");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
-  if (const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY")) {
-    if (chdir(workspace) != 0) return 2;
+  if (absl::Status s = dmue::EnterWorkspace(); !s.ok()) {
+    std::cerr << "launch: " << s.message() << "\n";
+    return 2;
   }
   if (FLAGS_nproc < 1) {
     std::cerr << "--nproc must be >= 1\n";

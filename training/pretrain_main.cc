@@ -4,11 +4,10 @@
 //
 // Then train DMUE from it with TrainerConfig { pretrained: ".../mv_epoch_17.pt"
 // pretrained_mapping: MSRA }.
-#include <unistd.h>
 
-#include <cstdlib>
 #include <iostream>
 
+#include "dmue/base/workspace.h"
 #include "dmue/config/text_proto.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
@@ -20,8 +19,9 @@ int main(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
-  if (const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY")) {
-    if (chdir(workspace) != 0) return 2;
+  if (absl::Status s = dmue::EnterWorkspace(); !s.ok()) {
+    std::cerr << "pretrain: " << s.message() << "\n";
+    return 2;
   }
   auto config = dmue::LoadTextProto<dmue::training::PretrainConfig>(FLAGS_config);
   if (!config.ok()) {

@@ -7,6 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "datasets/dataset_config.h"
+#include "dmue/base/field_error.h"
+#include "dmue/base/status_context.h"
 #include "dmue/base/status_macros.h"
 #include "dmue/io/torch_checkpoint.h"
 #include "dmue/model_config.h"
@@ -18,14 +20,10 @@
 namespace dmue::training {
 namespace {
 
-absl::Status FieldError(absl::string_view field, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("PretrainConfig.", field, ": ", why));
-}
+constexpr FieldErrors kFieldError("PretrainConfig");
 
 absl::Status SaveNested(const std::string& path, MvFace& model, int64_t epoch, int64_t batch_id) {
-  io::StateDict state;
-  for (const auto& [name, t] : ModuleStateDict(*model)) state.emplace_back(name, t.detach().contiguous());
-  ASSIGN_OR_RETURN(io::Value state_dict, io::StateDictToValue(state));
+  ASSIGN_OR_RETURN(io::Value state_dict, io::StateDictToValue(ModuleStateDictForSaving(*model)));
   io::Value root = io::Value::MakeDict();
   root.mutable_dict().Set(io::Value::String("state_dict"), std::move(state_dict));
   root.mutable_dict().Set(io::Value::String("epoch"), io::Value::Int(epoch));
@@ -37,27 +35,23 @@ absl::Status SaveNested(const std::string& path, MvFace& model, int64_t epoch, i
 
 absl::Status ValidatePretrainConfig(const PretrainConfig& config) {
   ModelConfig backbone = config.backbone();
-  if (absl::Status s = ValidateModelConfig(backbone); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("PretrainConfig.backbone: ", s.message()));
-  }
-  if (!config.has_data()) return FieldError("data", "is required");
-  if (absl::Status s = datasets::ValidateDatasetConfig(config.data()); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("PretrainConfig.data: ", s.message()));
-  }
-  if (config.num_identities() < 2) return FieldError("num_identities", "must be >= 2");
+  RETURN_IF_ERROR(kFieldError.Nested("backbone", ValidateModelConfig(backbone)));
+  if (!config.has_data()) return kFieldError("data", "is required");
+  RETURN_IF_ERROR(kFieldError.Nested("data", datasets::ValidateDatasetConfig(config.data())));
+  if (config.num_identities() < 2) return kFieldError("num_identities", "must be >= 2");
   if (config.data().num_classes() != config.num_identities()) {
-    return FieldError("data.num_classes", "must equal num_identities");
+    return kFieldError("data.num_classes", "must equal num_identities");
   }
-  if (!(config.margin() >= 0 && config.margin() < 1.5)) return FieldError("margin", "must be in [0, 1.5)");
-  if (!(config.mask() >= 1.0)) return FieldError("mask", "must be >= 1");
-  if (!(config.scale() > 0)) return FieldError("scale", "must be > 0");
-  if (!(config.lr() > 0)) return FieldError("lr", "must be > 0");
-  if (!(config.momentum() >= 0 && config.momentum() < 1)) return FieldError("momentum", "must be in [0, 1)");
-  if (config.epochs() <= 0) return FieldError("epochs", "must be > 0");
-  if (config.output_dir().empty()) return FieldError("output_dir", "is required");
-  if (config.log_every_batches() <= 0) return FieldError("log_every_batches", "must be > 0");
+  if (!(config.margin() >= 0 && config.margin() < 1.5)) return kFieldError("margin", "must be in [0, 1.5)");
+  if (!(config.mask() >= 1.0)) return kFieldError("mask", "must be >= 1");
+  if (!(config.scale() > 0)) return kFieldError("scale", "must be > 0");
+  if (!(config.lr() > 0)) return kFieldError("lr", "must be > 0");
+  if (!(config.momentum() >= 0 && config.momentum() < 1)) return kFieldError("momentum", "must be in [0, 1)");
+  if (config.epochs() <= 0) return kFieldError("epochs", "must be > 0");
+  if (config.output_dir().empty()) return kFieldError("output_dir", "is required");
+  if (config.log_every_batches() <= 0) return kFieldError("log_every_batches", "must be > 0");
   for (int i = 1; i < config.milestones_size(); ++i) {
-    if (config.milestones(i) <= config.milestones(i - 1)) return FieldError("milestones", "must increase");
+    if (config.milestones(i) <= config.milestones(i - 1)) return kFieldError("milestones", "must increase");
   }
   return absl::OkStatus();
 }
@@ -82,8 +76,7 @@ absl::StatusOr<PretrainSummary> RunPretraining(const PretrainConfig& config) {
                                                  .weight_decay(config.weight_decay()));
   std::vector<int> milestones(config.milestones().begin(), config.milestones().end());
   if (milestones.empty()) milestones = {10, 13, 16};
-  auto loader = datasets::MakeLoader(config.data());
-  if (!loader.ok()) return absl::Status(loader.status().code(), absl::StrCat("data: ", loader.status().message()));
+  ASSIGN_OR_RETURN(std::unique_ptr<datasets::Loader> loader, WithContext(datasets::MakeLoader(config.data()), "data"));
 
   PretrainSummary summary;
   double window = 0;
@@ -93,12 +86,12 @@ absl::StatusOr<PretrainSummary> RunPretraining(const PretrainConfig& config) {
     double lr = config.lr();
     for (int m : milestones) lr *= epoch >= m ? 0.1 : 1.0;
     for (auto& group : sgd.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
-    (*loader)->StartEpoch(epoch);
+    loader->StartEpoch(epoch);
     ProgressMeter progress(absl::StrCat("pretrain epoch ", epoch),
-                           (*loader)->batches_per_epoch() * config.data().batch_size(), 10.0);
+                           loader->batches_per_epoch() * config.data().batch_size(), 10.0);
     int64_t batch_id = 0;
     while (true) {
-      ASSIGN_OR_RETURN(auto next, (*loader)->Next());
+      ASSIGN_OR_RETURN(auto next, loader->Next());
       if (!next.has_value()) break;
       torch::Tensor loss =
           torch::nn::functional::cross_entropy(model->forward(next->images, next->labels), next->labels);
@@ -112,7 +105,7 @@ absl::StatusOr<PretrainSummary> RunPretraining(const PretrainConfig& config) {
       progress.Add(config.data().batch_size(), absl::StrFormat("loss %.4f", window / window_n));
       if (window_n == config.log_every_batches()) {
         LOG(INFO) << absl::StrFormat("Epoch %d, iter %d/%d, lr %f, loss %f", epoch, batch_id,
-                                     (*loader)->batches_per_epoch(), lr, window / window_n);
+                                     loader->batches_per_epoch(), lr, window / window_n);
         if (first_window) summary.first_loss = window / window_n;
         first_window = false;
         summary.last_loss = window / window_n;

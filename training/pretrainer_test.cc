@@ -86,7 +86,7 @@ TEST(PretrainerTest, TrainsAndLoadsIntoDmueWithTheMsraMapping) {
   auto weights = ReadWeights(summary->last_checkpoint);
   ASSERT_TRUE(weights.ok());
   std::map<std::string, torch::Tensor> pre(weights->begin(), weights->end());
-  const NamedTensors state = ModuleStateDict(*model);
+  const StateDict state = ModuleStateDict(*model);
   std::map<std::string, torch::Tensor> ours(state.begin(), state.end());
   EXPECT_TRUE(torch::equal(ours["base.conv1.weight"], pre["feat_net.conv1.weight"]));
   for (int b = 0; b <= 3; ++b) {

@@ -4,12 +4,11 @@
 //
 // Ctrl-C (SIGINT) or SIGTERM saves <output_dir>/last.pth and exits; running
 // the same command again resumes exactly where it stopped.
-#include <unistd.h>
 
 #include <csignal>
-#include <cstdlib>
 #include <iostream>
 
+#include "dmue/base/workspace.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 #include "training/trainer.h"
@@ -36,13 +35,9 @@ int main(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
-  // Under `bazel run` the working directory is the runfiles tree; relative
-  // paths in configs and flags mean the workspace.
-  if (const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY")) {
-    if (chdir(workspace) != 0) {
-      std::cerr << "cannot enter the workspace " << workspace << "\n";
-      return 2;
-    }
+  if (absl::Status s = dmue::EnterWorkspace(); !s.ok()) {
+    std::cerr << "train: " << s.message() << "\n";
+    return 2;
   }
   if (FLAGS_config.empty()) {
     std::cerr << "--config is required (e.g. training/configs/synthetic.pbtxt)\n";

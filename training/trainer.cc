@@ -11,6 +11,7 @@
 #include "datasets/loader.h"
 #include "datasets/seed.h"
 #include "dmue/base/files.h"
+#include "dmue/base/status_context.h"
 #include "dmue/base/status_macros.h"
 #include "dmue/config/text_proto.h"
 #include "dmue/dmue_model.h"
@@ -50,9 +51,7 @@ struct LossSums {
 };
 
 absl::Status WriteMultiBranchSnapshot(const std::string& path, DmueModel& model) {
-  io::StateDict state;
-  for (const auto& [name, t] : ModuleStateDict(*model)) state.emplace_back(name, t.detach().contiguous());
-  return io::WriteStateDict(path, state);
+  return io::WriteStateDict(path, ModuleStateDictForSaving(*model));
 }
 
 std::vector<std::string> ClassNames(const TrainerConfig& config) {
@@ -230,10 +229,8 @@ absl::Status Trainer::State::OpenData() {
   const int rank = distributed ? distributed->rank() : 0;
   const int world_size = distributed ? distributed->world_size() : 1;
   std::vector<datasets::NoisyLabel> noisy;
-  absl::StatusOr<std::unique_ptr<datasets::Loader>> train =
-      datasets::MakeLoader(config.train_data(), rank, world_size, &noisy);
-  if (!train.ok()) return absl::Status(train.status().code(), absl::StrCat("train_data: ", train.status().message()));
-  train_loader = std::move(*train);
+  ASSIGN_OR_RETURN(train_loader,
+                   WithContext(datasets::MakeLoader(config.train_data(), rank, world_size, &noisy), "train_data"));
   const std::string& out = config.output_dir();
   if (!noisy.empty() && is_main()) {
     // Which labels were flipped, for the label audit to score its ranking.
@@ -242,9 +239,7 @@ absl::Status Trainer::State::OpenData() {
               << " labels flipped, listed in " << out << "/noisy_labels.txt";
   }
   if (!config.has_val_data() || !is_main()) return absl::OkStatus();
-  absl::StatusOr<std::unique_ptr<datasets::Loader>> val = datasets::MakeLoader(config.val_data());
-  if (!val.ok()) return absl::Status(val.status().code(), absl::StrCat("val_data: ", val.status().message()));
-  val_loader = std::move(*val);
+  ASSIGN_OR_RETURN(val_loader, WithContext(datasets::MakeLoader(config.val_data()), "val_data"));
   return absl::OkStatus();
 }
 

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/text_format.h"
 #include "datasets/dataset_config.h"
+#include "dmue/base/field_error.h"
 #include "dmue/base/status_macros.h"
 #include "dmue/config/text_proto.h"
 #include "dmue/model_config.h"
@@ -12,14 +13,7 @@
 namespace dmue::training {
 namespace {
 
-absl::Status FieldError(absl::string_view field, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("TrainerConfig.", field, ": ", why));
-}
-
-absl::Status Nested(absl::string_view field, const absl::Status& status) {
-  if (status.ok()) return status;
-  return absl::InvalidArgumentError(absl::StrCat("TrainerConfig.", field, ": ", status.message()));
-}
+constexpr FieldErrors kFieldError("TrainerConfig");
 
 PiecewiseLr ToPiecewise(const google::protobuf::RepeatedPtrField<LrStep>& steps, PiecewiseLr fallback) {
   if (steps.empty()) return fallback;
@@ -85,24 +79,24 @@ PiecewiseLr Lr1(const TrainerConfig& config) { return ToPiecewise(config.lr1(), 
 PiecewiseLr Lr2(const TrainerConfig& config) { return ToPiecewise(config.lr2(), ReferenceLr2()); }
 
 absl::Status ValidateTrainerConfig(const TrainerConfig& config) {
-  RETURN_IF_ERROR(Nested("model", ValidateModelConfig(config.model())));
-  if (!config.has_train_data()) return FieldError("train_data", "is required");
-  RETURN_IF_ERROR(Nested("train_data", datasets::ValidateDatasetConfig(config.train_data())));
+  RETURN_IF_ERROR(kFieldError.Nested("model", ValidateModelConfig(config.model())));
+  if (!config.has_train_data()) return kFieldError("train_data", "is required");
+  RETURN_IF_ERROR(kFieldError.Nested("train_data", datasets::ValidateDatasetConfig(config.train_data())));
   if (config.train_data().num_classes() != config.model().num_classes()) {
-    return FieldError("train_data.num_classes",
+    return kFieldError("train_data.num_classes",
                       absl::StrCat(config.train_data().num_classes(), " differs from model.num_classes ",
                                    config.model().num_classes()));
   }
   if (config.has_val_data()) {
-    RETURN_IF_ERROR(Nested("val_data", datasets::ValidateDatasetConfig(config.val_data())));
+    RETURN_IF_ERROR(kFieldError.Nested("val_data", datasets::ValidateDatasetConfig(config.val_data())));
     if (config.val_data().num_classes() != config.model().num_classes()) {
-      return FieldError("val_data.num_classes", "differs from model.num_classes");
+      return kFieldError("val_data.num_classes", "differs from model.num_classes");
     }
   }
-  if (config.loss() == TrainerConfig::LOSS_UNSPECIFIED) return FieldError("loss", "must be DMUE or CROSS_ENTROPY");
+  if (config.loss() == TrainerConfig::LOSS_UNSPECIFIED) return kFieldError("loss", "must be DMUE or CROSS_ENTROPY");
   if (config.loss() == TrainerConfig::DMUE &&
       config.train_data().batch_size() < 2 * config.model().num_classes()) {
-    return FieldError("train_data.batch_size",
+    return kFieldError("train_data.batch_size",
                       absl::StrCat("DMUE needs >= 2 samples of every class per batch, so at least ",
                                    2 * config.model().num_classes()));
   }
@@ -110,53 +104,57 @@ absl::Status ValidateTrainerConfig(const TrainerConfig& config) {
   RETURN_IF_ERROR(ValidatePiecewiseLr(Lr2(config), "TrainerConfig.lr2"));
   if (config.has_lr_schedule()) {
     if (config.lr_schedule().kind() == LrSchedule::KIND_UNSPECIFIED) {
-      return FieldError("lr_schedule.kind", "must be PIECEWISE, STEP or COSINE");
+      return kFieldError("lr_schedule.kind", "must be PIECEWISE, STEP or COSINE");
     }
     if (UsesStepSchedule(config)) {
       RETURN_IF_ERROR(ValidateStepSchedule(ToStepSchedule(config), "TrainerConfig.lr_schedule"));
       const double scale = config.lr_schedule().classifier_lr_scale();
-      if (!(scale > 0) || !std::isfinite(scale)) return FieldError("lr_schedule.classifier_lr_scale", "must be > 0");
+      if (!(scale > 0) || !std::isfinite(scale)) return kFieldError("lr_schedule.classifier_lr_scale", "must be > 0");
     }
   }
-  if (config.optimizer() == TrainerConfig::OPTIMIZER_UNSPECIFIED) return FieldError("optimizer", "must be ADAM or SGD");
-  if (!(config.momentum() >= 0 && config.momentum() < 1)) return FieldError("momentum", "must be in [0, 1)");
+  if (config.optimizer() == TrainerConfig::OPTIMIZER_UNSPECIFIED) {
+    return kFieldError("optimizer", "must be ADAM or SGD");
+  }
+  if (!(config.momentum() >= 0 && config.momentum() < 1)) return kFieldError("momentum", "must be in [0, 1)");
   if (config.nesterov() && config.optimizer() != TrainerConfig::SGD) {
-    return FieldError("nesterov", "applies to optimizer SGD only");
+    return kFieldError("nesterov", "applies to optimizer SGD only");
   }
-  if (config.nesterov() && config.momentum() == 0) return FieldError("nesterov", "needs momentum > 0");
+  if (config.nesterov() && config.momentum() == 0) return kFieldError("nesterov", "needs momentum > 0");
   if (!(config.label_smoothing() >= 0 && config.label_smoothing() < 1)) {
-    return FieldError("label_smoothing", "must be in [0, 1)");
+    return kFieldError("label_smoothing", "must be in [0, 1)");
   }
-  if (config.snapshot_every_epochs() < 0) return FieldError("snapshot_every_epochs", "must be >= 0");
+  if (config.snapshot_every_epochs() < 0) return kFieldError("snapshot_every_epochs", "must be >= 0");
   if (config.train_data().soft_labels() && config.loss() == TrainerConfig::DMUE && config.ce_warmup_epochs() == 0) {
-    return FieldError("train_data.soft_labels", "soft targets feed cross-entropy steps; DMUE mines its own");
+    return kFieldError("train_data.soft_labels", "soft targets feed cross-entropy steps; DMUE mines its own");
   }
   auto non_negative = [](double v) { return std::isfinite(v) && v >= 0; };
-  if (!non_negative(config.weight_decay())) return FieldError("weight_decay", "must be >= 0");
-  if (!non_negative(config.w())) return FieldError("w", "must be >= 0");
-  if (!non_negative(config.gamma())) return FieldError("gamma", "must be >= 0");
-  if (!(config.temperature() > 0)) return FieldError("temperature", "must be > 0");
-  if (!(config.ramp_a() > 0)) return FieldError("ramp_a", "must be > 0");
-  if (config.start_epoch() < 0) return FieldError("start_epoch", "must be >= 0");
+  if (!non_negative(config.weight_decay())) return kFieldError("weight_decay", "must be >= 0");
+  if (!non_negative(config.w())) return kFieldError("w", "must be >= 0");
+  if (!non_negative(config.gamma())) return kFieldError("gamma", "must be >= 0");
+  if (!(config.temperature() > 0)) return kFieldError("temperature", "must be > 0");
+  if (!(config.ramp_a() > 0)) return kFieldError("ramp_a", "must be > 0");
+  if (config.start_epoch() < 0) return kFieldError("start_epoch", "must be >= 0");
   if (config.max_epoch() <= config.start_epoch()) {
-    return FieldError("max_epoch", absl::StrCat("must exceed start_epoch (", config.start_epoch(), ")"));
+    return kFieldError("max_epoch", absl::StrCat("must exceed start_epoch (", config.start_epoch(), ")"));
   }
-  if (config.ce_warmup_epochs() < 0) return FieldError("ce_warmup_epochs", "must be >= 0");
-  if (config.output_dir().empty()) return FieldError("output_dir", "is required");
-  if (config.eval_every_batches() < 0) return FieldError("eval_every_batches", "must be >= 0");
-  if (config.log_every_batches() <= 0) return FieldError("log_every_batches", "must be > 0");
-  if (config.num_threads() <= 0 || config.num_threads() > 256) return FieldError("num_threads", "must be in [1, 256]");
+  if (config.ce_warmup_epochs() < 0) return kFieldError("ce_warmup_epochs", "must be >= 0");
+  if (config.output_dir().empty()) return kFieldError("output_dir", "is required");
+  if (config.eval_every_batches() < 0) return kFieldError("eval_every_batches", "must be >= 0");
+  if (config.log_every_batches() <= 0) return kFieldError("log_every_batches", "must be > 0");
+  if (config.num_threads() <= 0 || config.num_threads() > 256) return kFieldError("num_threads", "must be in [1, 256]");
   if (config.ddp_bucket_mb() <= 0 || config.ddp_bucket_mb() > 1024) {
-    return FieldError("ddp_bucket_mb", "must be in [1, 1024]");
+    return kFieldError("ddp_bucket_mb", "must be in [1, 1024]");
   }
-  if (config.precision() == TrainerConfig::PRECISION_UNSPECIFIED) return FieldError("precision", "must be FP32, BF16 or AUTO");
-  if (config.max_steps() < 0) return FieldError("max_steps", "must be >= 0");
+  if (config.precision() == TrainerConfig::PRECISION_UNSPECIFIED) {
+    return kFieldError("precision", "must be FP32, BF16 or AUTO");
+  }
+  if (config.max_steps() < 0) return kFieldError("max_steps", "must be >= 0");
   if (!config.pretrained().empty() &&
       config.pretrained_mapping() == TrainerConfig::PRETRAINED_MAPPING_UNSPECIFIED) {
-    return FieldError("pretrained_mapping", "must be STATE_DICT or MSRA");
+    return kFieldError("pretrained_mapping", "must be STATE_DICT or MSRA");
   }
   if (config.class_names_size() != 0 && config.class_names_size() != config.model().num_classes()) {
-    return FieldError("class_names", absl::StrCat("has ", config.class_names_size(), " names for ",
+    return kFieldError("class_names", absl::StrCat("has ", config.class_names_size(), " names for ",
                                                   config.model().num_classes(), " classes"));
   }
   return absl::OkStatus();

@@ -19,8 +19,7 @@ absl::Status WriteSyntheticLmdb(const std::string& dir, int num_classes, int siz
   options.num_classes = num_classes;
   RETURN_IF_ERROR(ValidateSyntheticFaceOptions(options));
   SyntheticFaceGenerator generator(options, seed);
-  auto writer = LmdbWriter::Open(dir + "/lmdb", {});
-  RETURN_IF_ERROR(writer);
+  ASSIGN_OR_RETURN(std::unique_ptr<LmdbWriter> writer, LmdbWriter::Open(dir + "/lmdb", {}));
   std::vector<LabelEntry> all;
   int64_t index = 0;
   for (const SplitSize& split : splits) {
@@ -31,13 +30,13 @@ absl::Status WriteSyntheticLmdb(const std::string& dir, int num_classes, int siz
       entry.split = split.split;
       entry.path = absl::StrCat(i, ".png");
       entry.label = face.label;
-      RETURN_IF_ERROR((*writer)->Put(LmdbKey(entry), face.image));
+      RETURN_IF_ERROR(writer->Put(LmdbKey(entry), face.image));
       entries.push_back(entry);
     }
     RETURN_IF_ERROR(WriteLabelList(absl::StrCat(dir, "/", split.split, ".txt"), entries));
     all.insert(all.end(), entries.begin(), entries.end());
   }
-  return (*writer)->Finish(&all);
+  return writer->Finish(&all);
 }
 
 }  // namespace dmue::datasets::testing

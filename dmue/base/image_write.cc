@@ -6,17 +6,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "dmue/base/files.h"
+#include "dmue/base/status_context.h"
+#include "dmue/base/status_macros.h"
 
 namespace dmue {
 namespace {
 
 absl::Status WriteEncoded(const std::string& path, const cv::Mat& bgr, absl::string_view extension,
                           const std::vector<int>& params) {
-  absl::StatusOr<std::string> bytes = EncodeImage(bgr, extension, params);
-  if (!bytes.ok()) {
-    return absl::Status(bytes.status().code(), absl::StrCat("cannot write '", path, "': ", bytes.status().message()));
-  }
-  return WriteFileAtomically(path, *bytes);
+  ASSIGN_OR_RETURN(const std::string bytes,
+                   WithContext(EncodeImage(bgr, extension, params), absl::StrCat("cannot write '", path, "'")));
+  return WriteFileAtomically(path, bytes);
 }
 
 }  // namespace

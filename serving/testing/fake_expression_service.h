@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "dmue/base/status_macros.h"
 #include "serving/expression_service.h"
 
 namespace dmue::serving::testing {
@@ -36,7 +37,7 @@ class FakeExpressionService : public ExpressionService {
     last_options = options;
     last_source = std::string(source);
     ++analyze_calls;
-    if (!analyze_status.ok()) return analyze_status;
+    RETURN_IF_ERROR(analyze_status);
     return analyze_result;
   }
 
@@ -44,7 +45,7 @@ class FakeExpressionService : public ExpressionService {
     absl::MutexLock lock(&mutex_);
     last_tensor = inputs;
     last_n = n;
-    if (!classify_status.ok()) return classify_status;
+    RETURN_IF_ERROR(classify_status);
     const int C = static_cast<int>(metadata_.class_names.size());
     std::vector<float> probabilities(static_cast<size_t>(n) * C, C > 1 ? 0.5f / (C - 1) : 1.f);
     for (int i = 0; i < n && C > 1; ++i) probabilities[i * C + i % C] = 0.5f;

@@ -21,10 +21,8 @@ absl::StatusOr<std::string> WriteRandomInferenceModel(const std::string& dir, in
   config.set_backbone(ModelConfig::RESNET18);
   config.set_num_classes(num_classes);
   InferenceModel model(config);
-  io::StateDict state;
-  for (const auto& [name, t] : ModuleStateDict(*model)) state.emplace_back(name, t.detach().contiguous());
   const std::string path = dir + "/random_inference.pth";
-  RETURN_IF_ERROR(io::WriteStateDict(path, state));
+  RETURN_IF_ERROR(io::WriteStateDict(path, ModuleStateDictForSaving(*model)));
   return path;
 }
 

@@ -28,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "datasets/label_list.h"
+#include "dmue/base/status_macros.h"
 #include "dmue/io/pickle.h"
 #include "dmue/io/torch_checkpoint.h"
 #include "dmue/io/value.h"
@@ -97,7 +98,7 @@ std::string ReadWhole(const std::string& path) {
 template <typename Fn>
 absl::StatusOr<std::string> WrittenBytes(const fs::path& scratch, Fn&& write) {
   const std::string path = (scratch / "seed.bin").string();
-  if (absl::Status s = write(path); !s.ok()) return s;
+  RETURN_IF_ERROR(write(path));
   return ReadWhole(path);
 }
 
@@ -117,8 +118,7 @@ io::StateDict TinyStateDict() {
 // A torch >= 1.6 checkpoint whose top level is a training snapshot: the
 // reader must pick "state_dict" out of it and type-check the rest.
 absl::StatusOr<Value> TrainingSnapshot(const io::StateDict& state) {
-  absl::StatusOr<Value> weights = io::StateDictToValue(state);
-  if (!weights.ok()) return weights.status();
+  ASSIGN_OR_RETURN(Value weights, io::StateDictToValue(state));
   Value optimizer = Value::MakeDict();
   optimizer.mutable_dict().Set(Value::String("step"), Value::Int(10));
   optimizer.mutable_dict().Set(
@@ -127,7 +127,7 @@ absl::StatusOr<Value> TrainingSnapshot(const io::StateDict& state) {
   Value root = Value::MakeDict();
   root.mutable_dict().Set(Value::String("epoch"), Value::Int(3));
   root.mutable_dict().Set(Value::String("lr"), Value::Double(0.01));
-  root.mutable_dict().Set(Value::String("state_dict"), *std::move(weights));
+  root.mutable_dict().Set(Value::String("state_dict"), std::move(weights));
   root.mutable_dict().Set(Value::String("optimizer"), std::move(optimizer));
   return root;
 }
@@ -143,9 +143,8 @@ absl::StatusOr<Value> SharedStorageViews() {
       {"transposed", base.view({2, 3}).t()},
   };
   for (const auto& [name, view] : views) {
-    absl::StatusOr<Value> v = io::FromTensor(view);
-    if (!v.ok()) return v.status();
-    root.mutable_dict().Set(Value::String(name), *std::move(v));
+    ASSIGN_OR_RETURN(Value v, io::FromTensor(view));
+    root.mutable_dict().Set(Value::String(name), std::move(v));
   }
   return root;
 }
@@ -172,8 +171,7 @@ absl::StatusOr<std::string> LegacyCheckpoint(const io::StateDict& state) {
   sys_info.mutable_dict().Set(Value::String("little_endian"),
                               Value::Bool(true));
   sys_info.mutable_dict().Set(Value::String("type_sizes"), std::move(sizes));
-  absl::StatusOr<Value> root = io::StateDictToValue(state);
-  if (!root.ok()) return root.status();
+  ASSIGN_OR_RETURN(Value root, io::StateDictToValue(state));
 
   std::vector<at::Tensor> storages;  // Index = storage key.
   std::map<const io::Storage*, int> keys;
@@ -183,9 +181,8 @@ absl::StatusOr<std::string> LegacyCheckpoint(const io::StateDict& state) {
     const io::TensorRef& ref = tensor.tensor();
     auto [it, added] = keys.emplace(ref.storage.get(), int(keys.size()));
     if (added) {
-      absl::StatusOr<at::Tensor> t = io::ToTensor(tensor);
-      if (!t.ok()) return t.status();
-      storages.push_back(t->contiguous());
+      ASSIGN_OR_RETURN(at::Tensor t, io::ToTensor(tensor));
+      storages.push_back(t.contiguous());
     }
     io::PickledTensor out;
     out.persistent_id = Value::MakeTuple(
@@ -201,7 +198,7 @@ absl::StatusOr<std::string> LegacyCheckpoint(const io::StateDict& state) {
   };
   absl::StatusOr<std::string> version = PickleBytes(Value::Int(1001));
   absl::StatusOr<std::string> info = PickleBytes(sys_info);
-  absl::StatusOr<std::string> object = io::Pickle(*root, options);
+  absl::StatusOr<std::string> object = io::Pickle(root, options);
   if (!version.ok() || !info.ok() || !object.ok()) {
     return absl::InternalError("cannot pickle the legacy parts");
   }
@@ -209,9 +206,8 @@ absl::StatusOr<std::string> LegacyCheckpoint(const io::StateDict& state) {
   for (size_t i = 0; i < storages.size(); ++i) {
     key_list.mutable_items().push_back(Value::String(std::to_string(i)));
   }
-  absl::StatusOr<std::string> key_bytes = PickleBytes(key_list);
-  if (!key_bytes.ok()) return key_bytes.status();
-  absl::StrAppend(&out, *version, *info, *object, *key_bytes);
+  ASSIGN_OR_RETURN(std::string key_bytes, PickleBytes(key_list));
+  absl::StrAppend(&out, *version, *info, *object, key_bytes);
   for (const at::Tensor& t : storages) {
     const int64_t numel = t.numel();
     out.append(reinterpret_cast<const char*>(&numel), sizeof(numel));
@@ -275,13 +271,10 @@ std::string DeflatedZip() {
 }
 
 absl::Status StoredZip(const std::string& path) {
-  absl::StatusOr<std::unique_ptr<io::ZipWriter>> zip =
-      io::ZipWriter::Create(path);
-  if (!zip.ok()) return zip.status();
-  absl::Status s = (*zip)->AddEntry("archive/data.pkl", "\x80\x02K\x07.");
-  if (s.ok()) s = (*zip)->AddEntry("archive/data/0", std::string(16, '\x01'));
-  if (s.ok()) s = (*zip)->Finish();
-  return s;
+  ASSIGN_OR_RETURN(std::unique_ptr<io::ZipWriter> zip, io::ZipWriter::Create(path));
+  RETURN_IF_ERROR(zip->AddEntry("archive/data.pkl", "\x80\x02K\x07."));
+  RETURN_IF_ERROR(zip->AddEntry("archive/data/0", std::string(16, '\x01')));
+  return zip->Finish();
 }
 
 // data.pkl of a checkpoint file, as torch writes it.
@@ -289,12 +282,10 @@ absl::StatusOr<std::string> DataPickle(const fs::path& scratch,
                                        const std::string& checkpoint) {
   const std::string path = (scratch / "ckpt.zip").string();
   std::ofstream(path, std::ios::binary) << checkpoint;
-  absl::StatusOr<std::unique_ptr<io::ZipReader>> zip =
-      io::ZipReader::Open(path);
-  if (!zip.ok()) return zip.status();
-  const io::ZipEntry* entry = (*zip)->Find("archive/data.pkl");
+  ASSIGN_OR_RETURN(std::unique_ptr<io::ZipReader> zip, io::ZipReader::Open(path));
+  const io::ZipEntry* entry = zip->Find("archive/data.pkl");
   if (entry == nullptr) return absl::NotFoundError("no archive/data.pkl");
-  return (*zip)->ReadToString(*entry, 1 << 20);
+  return zip->ReadToString(*entry, 1 << 20);
 }
 
 absl::Status ContainerSeeds(SeedWriter& out, const fs::path& scratch) {
@@ -319,7 +310,7 @@ absl::Status ContainerSeeds(SeedWriter& out, const fs::path& scratch) {
   for (const absl::Status& s :
        {snapshot_zip.status(), views_zip.status(), legacy.status(),
         stored.status(), data_pkl.status()}) {
-    if (!s.ok()) return s;
+    RETURN_IF_ERROR(s);
   }
   out.Hex("checkpoint", "state_dict_zip",
           "WriteStateDict of tools/fuzz/tiny_model.h (torch >= 1.6 zip format)",
@@ -367,13 +358,12 @@ absl::Status PickleSeeds(SeedWriter& out) {
   set("tuple", Value::MakeTuple({Value::None(), Value::Bool(true)}));
   set("a", shared);
   set("b", shared);  // Written once, then fetched from the memo.
-  absl::StatusOr<std::string> bytes = io::Pickle(root, {});
-  if (!bytes.ok()) return bytes.status();
+  ASSIGN_OR_RETURN(std::string bytes, io::Pickle(root, {}));
   out.Hex(
       "pickle", "pickler_memo_sharing",
       "Pickle() of an OrderedDict with ints, float, bytes, tuple and a list "
       "shared through the memo",
-      *bytes);
+      bytes);
   // Python's own pickler, for opcodes ours never writes (FRAME, MEMOIZE,
   // SHORT_BINUNICODE, LONG1 of 8 bytes, ...).
   const std::pair<const char*, const char*> python[] = {
@@ -501,14 +491,12 @@ absl::Status ImageSeeds(SeedWriter& out) {
        {cv::IMWRITE_WEBP_QUALITY, 50}},
   };
   for (const Spec& spec : specs) {
-    absl::StatusOr<std::string> bytes =
-        Encode(spec.image, spec.ext, spec.params);
-    if (!bytes.ok()) return bytes.status();
-    out.Hex("image", spec.name, spec.description, *bytes);
+    ASSIGN_OR_RETURN(std::string bytes, Encode(spec.image, spec.ext, spec.params));
+    out.Hex("image", spec.name, spec.description, bytes);
     if (std::string(spec.name) == "jpeg_baseline_16x16") {
       out.Hex("image", "jpeg_exif_orientation6",
               "baseline JPEG with an Exif APP1 segment, orientation 6",
-              WithExifOrientation(*bytes));
+              WithExifOrientation(bytes));
     }
   }
   // OpenCV 4.6 has no GIF encoder: the classic 1x1 GIF89a, for the header path.
