@@ -19,14 +19,14 @@ awk -v n="$rows" 'BEGIN {
   }
 }' > "$tmp/fer2013.csv"
 
-pack() {  # output folder
-  "$bin" --format=fer2013_csv --list="$tmp/fer2013.csv" --encoding=png --resize=192 --commit_every=50 \
-    --output="$1"
-}
+pack_flags=(--format=fer2013_csv --list="$tmp/fer2013.csv" --encoding=png --resize=192 --commit_every=50)
+pack() { "$bin" "${pack_flags[@]}" --output="$1"; }  # output folder
 
 pack "$tmp/whole" > "$tmp/whole.log" 2>&1 || { cat "$tmp/whole.log"; fail "uninterrupted pack failed"; }
 
-pack "$tmp/killed" > "$tmp/killed.log" 2>&1 &
+# The binary itself in the background, not the function: $! of a function is
+# the subshell running it, and SIGKILL to that would leave pack_lmdb writing on.
+"$bin" "${pack_flags[@]}" --output="$tmp/killed" > "$tmp/killed.log" 2>&1 &
 pid=$!
 # Kill once some transactions are committed, long before the end.
 for _ in $(seq 1 600); do

@@ -21,13 +21,13 @@ eval_every_batches: 0
 log_every_batches: 1
 snapshot_every_epochs: 0
 CFG
-train() {  # output folder
-  "${run}/training/train" --config="$tmp/config.pbtxt" --output_dir="$1"
-}
+train() { "${run}/training/train" --config="$tmp/config.pbtxt" --output_dir="$1"; }  # output folder
 
 train "$tmp/whole" > "$tmp/whole.log" 2>&1 || { cat "$tmp/whole.log"; fail "uninterrupted run failed"; }
 
-train "$tmp/killed" > "$tmp/killed.log" 2>&1 &
+# The binary itself in the background, not the function: $! of a function is
+# the subshell running it, and SIGKILL to that would leave the trainer running.
+"${run}/training/train" --config="$tmp/config.pbtxt" --output_dir="$tmp/killed" > "$tmp/killed.log" 2>&1 &
 pid=$!
 # Kill inside epoch 2 (a DMUE epoch), after epoch 1's last.pth.
 for _ in $(seq 1 1200); do
