@@ -79,11 +79,11 @@ int main(int argc, char** argv) {
       std::cout << dmue::serving::FacesJson(*timed, metadata) << "\n";
       continue;
     }
-    const dmue::serving::AnalyzeResult* result = &timed->result;
-    std::cout << path << ": " << result->faces.size() << " face(s), " << result->width << "x" << result->height
+    const dmue::serving::AnalyzeResult& result = timed->result;
+    std::cout << path << ": " << result.faces.size() << " face(s), " << result.width << "x" << result.height
               << "\n";
-    for (size_t f = 0; f < result->faces.size(); ++f) {
-      const dmue::serving::FaceResult& face = result->faces[f];
+    for (size_t f = 0; f < result.faces.size(); ++f) {
+      const dmue::serving::FaceResult& face = result.faces[f];
       std::printf("face %zu: box [%.0f, %.0f, %.0f, %.0f] score %.4f\n", f, face.box[0], face.box[1], face.box[2],
                   face.box[3], face.score);
       std::printf("Predicted: %s\nProbabilities:\n", metadata.class_names[face.top_class].c_str());
