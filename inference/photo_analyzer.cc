@@ -91,19 +91,30 @@ absl::StatusOr<std::vector<float>> PreprocessFaces(const std::vector<cv::Mat>& c
   return inputs;
 }
 
+namespace {
+
+preprocessing::AlignOptions AlignOptionsFor(preprocessing::CropFlow crop_flow) {
+  preprocessing::AlignOptions options;
+  options.flow = crop_flow;
+  return options;
+}
+
+}  // namespace
+
 PhotoAnalyzer::PhotoAnalyzer(std::unique_ptr<preprocessing::Mtcnn> detector, const PhotoLimits& limits,
-                             const InputSpec& input)
+                             const InputSpec& input, preprocessing::CropFlow crop_flow)
     : detector_(std::move(detector)),
-      aligner_(detector_.get(), &landmarks_, preprocessing::AlignOptions{}),
+      aligner_(detector_.get(), &landmarks_, AlignOptionsFor(crop_flow)),
       limits_(limits),
       input_(input) {}
 
 absl::StatusOr<std::unique_ptr<PhotoAnalyzer>> PhotoAnalyzer::Create(const std::string& detector_dir,
                                                                      const PhotoLimits& limits,
-                                                                     const InputSpec& input) {
+                                                                     const InputSpec& input,
+                                                                     preprocessing::CropFlow crop_flow) {
   ASSIGN_OR_RETURN(std::unique_ptr<preprocessing::Mtcnn> detector,
                    WithContext(preprocessing::Mtcnn::Load(detector_dir), absl::StrCat("detector_dir ", detector_dir)));
-  return std::unique_ptr<PhotoAnalyzer>(new PhotoAnalyzer(std::move(detector), limits, input));
+  return std::unique_ptr<PhotoAnalyzer>(new PhotoAnalyzer(std::move(detector), limits, input, crop_flow));
 }
 
 absl::Status PhotoAnalyzer::FindFaces(const io::DecodedImage& image, AnalyzedPhoto* photo,

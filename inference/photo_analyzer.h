@@ -5,8 +5,10 @@
 //                    size, declared pixels, huge photos decoded downscaled)
 //   Mtcnn::Detect    faces in the decoded image (preprocessing/mtcnn.h)
 //   KeepMostProbable at most max_faces faces, the most probable
-//   CropFace         the crop-align flow (the 256x256 crops DMUE trains on),
-//                    or the enlarged box when the second detection misses
+//   CropFace         the crop-align flow (the 256x256 crops DMUE trains on;
+//                    exact, or fast: no second detection, see
+//                    preprocessing/face_aligner.h), or the enlarged box when
+//                    the exact flow's second detection misses
 //   MapToPhoto       box and landmarks in pixels of the full-resolution photo
 //   PreprocessFaces  crops -> model inputs (inference/face_input.h)
 //
@@ -87,9 +89,11 @@ absl::StatusOr<std::vector<float>> PreprocessFaces(const std::vector<cv::Mat>& c
 class PhotoAnalyzer {
  public:
   // Loads MTCNN from `detector_dir` (pnet.pt, rnet.pt, onet.pt; errors name
-  // the folder). `input` is the model's (ModelSpec.input).
+  // the folder). `input` is the model's (ModelSpec.input); `crop_flow` picks
+  // the exact crop-align flow or the fast one.
   static absl::StatusOr<std::unique_ptr<PhotoAnalyzer>> Create(const std::string& detector_dir,
-                                                               const PhotoLimits& limits, const InputSpec& input);
+                                                               const PhotoLimits& limits, const InputSpec& input,
+                                                               preprocessing::CropFlow crop_flow);
 
   // Every face of the photo with its model input. With `skip_detection` the
   // photo is one aligned face crop, classified whole (what the reference's
@@ -100,7 +104,8 @@ class PhotoAnalyzer {
   const PhotoLimits& limits() const { return limits_; }
 
  private:
-  PhotoAnalyzer(std::unique_ptr<preprocessing::Mtcnn> detector, const PhotoLimits& limits, const InputSpec& input);
+  PhotoAnalyzer(std::unique_ptr<preprocessing::Mtcnn> detector, const PhotoLimits& limits, const InputSpec& input,
+                preprocessing::CropFlow crop_flow);
   // Detects, keeps, crops and maps the faces of `image` into `photo`.
   absl::Status FindFaces(const io::DecodedImage& image, AnalyzedPhoto* photo, std::vector<cv::Mat>* crops) const;
 

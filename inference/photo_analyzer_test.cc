@@ -4,6 +4,8 @@
 // is absent).
 #include "inference/photo_analyzer.h"
 
+#include <cmath>
+
 #include <string>
 
 #include <opencv2/imgproc.hpp>
@@ -98,8 +100,9 @@ class PhotoAnalyzerTest : public ::testing::Test {
     detector_dir_ = pnet.substr(0, pnet.rfind('/'));
     photos_ = photo.substr(0, photo.rfind('/'));
   }
-  std::unique_ptr<PhotoAnalyzer> Analyzer(const PhotoLimits& limits = {}) {
-    auto analyzer = PhotoAnalyzer::Create(detector_dir_, limits, GreyInput());
+  std::unique_ptr<PhotoAnalyzer> Analyzer(const PhotoLimits& limits = {},
+                                          preprocessing::CropFlow flow = preprocessing::CropFlow::kExact) {
+    auto analyzer = PhotoAnalyzer::Create(detector_dir_, limits, GreyInput(), flow);
     EXPECT_TRUE(analyzer.ok()) << analyzer.status();
     return analyzer.ok() ? *std::move(analyzer) : nullptr;
   }
@@ -153,6 +156,23 @@ TEST_F(PhotoAnalyzerTest, DownscaledDetectionIsMappedToTheFullPhoto) {
   for (size_t i = 0; i < full->faces.size(); ++i) {
     for (int k = 0; k < 4; ++k) EXPECT_NEAR(half->faces[i].box[k], full->faces[i].box[k], 12) << i << " " << k;
   }
+}
+
+// The fast crop flow finds the same faces (the first detection) and gives
+// inputs close to, but not the same as, the exact flow's.
+TEST_F(PhotoAnalyzerTest, FastCropFlowKeepsTheFacesAndNearlyTheInputs) {
+  auto exact = Analyzer()->Analyze(Photo("face_sdk_test1.jpg"), "p.jpg", false);
+  auto fast = Analyzer({}, preprocessing::CropFlow::kFast)->Analyze(Photo("face_sdk_test1.jpg"), "p.jpg", false);
+  ASSERT_TRUE(exact.ok()) << exact.status();
+  ASSERT_TRUE(fast.ok()) << fast.status();
+  ASSERT_EQ(fast->faces.size(), exact->faces.size());
+  for (size_t i = 0; i < fast->faces.size(); ++i) EXPECT_EQ(fast->faces[i].box, exact->faces[i].box);
+  ASSERT_EQ(fast->inputs.size(), exact->inputs.size());
+  double sum = 0;
+  for (size_t i = 0; i < fast->inputs.size(); ++i) sum += std::abs(fast->inputs[i] - exact->inputs[i]);
+  const double mean = sum / fast->inputs.size();
+  EXPECT_GT(mean, 0);     // not the exact flow in disguise
+  EXPECT_LT(mean, 0.25);  // normalised units: a few grey levels on average
 }
 
 TEST_F(PhotoAnalyzerTest, SkipDetectionClassifiesTheWholePhoto) {

@@ -89,6 +89,15 @@ cv::Rect2d ExpectedFaceRegion(const std::array<float, 4>& box, const cv::Matx33d
   return cv::Rect2d(x0 - mx, y0 - my, (x1 - x0) + 2 * mx, (y1 - y0) + 2 * my);
 }
 
+std::array<float, 4> PredictedCanvasBox(const std::array<float, 4>& box, const cv::Matx33d& matrix) {
+  const cv::Point2d centre =
+      ApplyTransform(matrix, cv::Point2d((box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0));
+  const double scale = std::sqrt(std::abs(matrix(0, 0) * matrix(1, 1) - matrix(0, 1) * matrix(1, 0)));
+  const double half_w = (box[2] - box[0]) * scale / 2, half_h = (box[3] - box[1]) * scale / 2;
+  return {static_cast<float>(centre.x - half_w), static_cast<float>(centre.y - half_h),
+          static_cast<float>(centre.x + half_w), static_cast<float>(centre.y + half_h)};
+}
+
 CropRect EnlargedCropRect(const std::array<float, 4>& box, int width, int height, int num,
                           int den, bool compat, std::array<int, 2>* pads_h_w) {
   // Python int(): truncation toward zero.
@@ -147,6 +156,51 @@ absl::Status CheckInput(const cv::Mat& rgb) {
   return absl::OkStatus();
 }
 
+// `rect` of the canvas of `canvas_from_photo`, `out` x `out` pixels, warped
+// straight from the photo (bilinear; zero outside it, as the canvas warp).
+// A photo over twice as fine as the crop is first area-downscaled (the part
+// the crop sees), so that the warp does not alias.
+cv::Mat WarpCropFromPhoto(const cv::Mat& rgb, const cv::Matx33d& canvas_from_photo, const CropRect& rect,
+                          cv::Size out) {
+  const cv::Matx33d photo_from_canvas = canvas_from_photo.inv();
+  // Output pixel centres -> canvas -> photo.
+  const double sx = static_cast<double>(rect.width()) / out.width;
+  const double sy = static_cast<double>(rect.height()) / out.height;
+  const cv::Matx33d canvas_from_out(sx, 0, rect.col0 + 0.5 * sx - 0.5, 0, sy, rect.row0 + 0.5 * sy - 0.5, 0, 0, 1);
+  cv::Matx33d photo_from_out = photo_from_canvas * canvas_from_out;
+  const double photo_per_out =
+      std::sqrt(std::abs(photo_from_out(0, 0) * photo_from_out(1, 1) - photo_from_out(0, 1) * photo_from_out(1, 0)));
+  cv::Mat source = rgb;
+  if (photo_per_out > 2) {
+    // Bounding box of the crop in the photo, downscaled by photo_per_out.
+    double x0 = rgb.cols, y0 = rgb.rows, x1 = 0, y1 = 0;
+    for (int i = 0; i < 4; ++i) {
+      const cv::Point2d p = ApplyTransform(photo_from_out, cv::Point2d((i & 1) ? out.width : -1, (i & 2) ? out.height : -1));
+      x0 = std::min(x0, p.x), y0 = std::min(y0, p.y), x1 = std::max(x1, p.x), y1 = std::max(y1, p.y);
+    }
+    const cv::Rect roi = cv::Rect(cv::Point(static_cast<int>(std::floor(std::max(x0, 0.0))),
+                                            static_cast<int>(std::floor(std::max(y0, 0.0)))),
+                                  cv::Point(static_cast<int>(std::ceil(std::min(x1, double(rgb.cols)))),
+                                            static_cast<int>(std::ceil(std::min(y1, double(rgb.rows))))));
+    if (roi.width > 0 && roi.height > 0) {
+      const cv::Size small(std::max(1, static_cast<int>(std::lround(roi.width / photo_per_out))),
+                           std::max(1, static_cast<int>(std::lround(roi.height / photo_per_out))));
+      cv::resize(rgb(roi), source, small, 0, 0, cv::INTER_AREA);
+      // Photo pixel (x, y) -> small pixel, centres to centres.
+      const double fx = static_cast<double>(small.width) / roi.width;
+      const double fy = static_cast<double>(small.height) / roi.height;
+      const cv::Matx33d small_from_photo(fx, 0, (0.5 - roi.x) * fx - 0.5, 0, fy, (0.5 - roi.y) * fy - 0.5, 0, 0, 1);
+      photo_from_out = small_from_photo * photo_from_out;
+    }
+  }
+  const cv::Matx23d map(photo_from_out(0, 0), photo_from_out(0, 1), photo_from_out(0, 2), photo_from_out(1, 0),
+                        photo_from_out(1, 1), photo_from_out(1, 2));
+  cv::Mat crop;
+  cv::warpAffine(source, crop, map, out, cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_CONSTANT,
+                 cv::Scalar::all(0));
+  return crop;
+}
+
 absl::Status CheckRect(const CropRect& r) {
   if (r.row1 <= r.row0 || r.col1 <= r.col0) {
     return absl::FailedPreconditionError(absl::StrCat("empty crop rows [", r.row0, ", ", r.row1,
@@ -183,6 +237,10 @@ absl::StatusOr<AlignResult> FaceAligner::CropAlignFace(const cv::Mat& rgb,
   result.landmarks_src = src;
   ASSIGN_OR_RETURN(cv::Matx33d matrix, EstimateSimilarity(src, landmarks_->Template()));
   result.matrix = matrix;
+  if (options_.flow == CropFlow::kFast) {
+    RETURN_IF_ERROR(FastCrop(rgb, &result));
+    return result;
+  }
   const int canvas = options_.canvas_size;
   ASSIGN_OR_RETURN(cv::Mat warped,
                    WarpSimilarity(rgb, matrix, cv::Size(canvas, canvas),
@@ -220,6 +278,25 @@ absl::StatusOr<AlignResult> FaceAligner::CropAlignFace(const cv::Mat& rgb,
     result.warped = warped;
   }
   return result;
+}
+
+absl::Status FaceAligner::FastCrop(const cv::Mat& rgb, AlignResult* result) const {
+  const int canvas = options_.canvas_size;
+  result->face = result->first_face;
+  result->face.box = PredictedCanvasBox(result->first_face.box, result->matrix);
+  for (auto& p : result->face.landmarks) {
+    const cv::Point2d q = ApplyTransform(result->matrix, cv::Point2d(p[0], p[1]));
+    p = {static_cast<float>(q.x), static_cast<float>(q.y)};
+  }
+  result->box_clamped = ClampBox(result->face.box, canvas, canvas, options_.compat, false);
+  result->rect = EnlargedCropRect(result->box_clamped, canvas, canvas, options_.enlarge_num, options_.enlarge_den,
+                                  options_.compat, &result->pads_h_w);
+  RETURN_IF_ERROR(CheckRect(result->rect));
+  const cv::Size out = options_.output_size > 0 ? cv::Size(options_.output_size, options_.output_size)
+                                                : cv::Size(result->rect.width(), result->rect.height());
+  result->crop = WarpCropFromPhoto(rgb, result->matrix, result->rect, out);
+  if (options_.keep_intermediates) result->raw_crop = result->crop;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<AlignResult> FaceAligner::CropMsra(const cv::Mat& rgb) const {

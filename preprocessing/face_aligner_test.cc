@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <string>
@@ -438,6 +439,60 @@ TEST_F(FaceAlignerTest, ExpectedFaceRegionMapsTheBoxCorners) {
   EXPECT_DOUBLE_EQ(r.width, 80 + 40);
   EXPECT_DOUBLE_EQ(r.y, 70 - 10);
   EXPECT_DOUBLE_EQ(r.height, 40 + 20);
+}
+
+TEST_F(FaceAlignerTest, PredictedCanvasBoxMapsTheCentreAndScalesTheSides) {
+  // (x, y) -> (100 - 2y, 50 + 2x): centre (20, 40) -> (20, 90), sides x2.
+  const cv::Matx33d m(0, -2, 100, 2, 0, 50, 0, 0, 1);
+  const std::array<float, 4> box = PredictedCanvasBox({10, 20, 30, 60}, m);
+  EXPECT_FLOAT_EQ(box[0], 20 - 20);
+  EXPECT_FLOAT_EQ(box[2], 20 + 20);
+  EXPECT_FLOAT_EQ(box[1], 90 - 40);
+  EXPECT_FLOAT_EQ(box[3], 90 + 40);
+}
+
+double Iou(const std::array<float, 4>& a, const std::array<float, 4>& b) {
+  const double w = std::max(0.0f, std::min(a[2], b[2]) - std::max(a[0], b[0]));
+  const double h = std::max(0.0f, std::min(a[3], b[3]) - std::max(a[1], b[1]));
+  const double area_a = (a[2] - a[0]) * (a[3] - a[1]), area_b = (b[2] - b[0]) * (b[3] - b[1]);
+  return w * h / (area_a + area_b - w * h);
+}
+
+// The fast flow against the exact one on every face of every golden photo:
+// its predicted box against the second detection's, and the crops.
+TEST_F(FaceAlignerTest, FastFlowCropsNearTheExactFlow) {
+  DMUE_SHARED_OR_SKIP(dir, "golden/mtcnn/images");
+  AlignOptions options;
+  FaceAligner exact(mtcnn_.get(), &landmarks_, options);
+  options.flow = CropFlow::kFast;
+  FaceAligner fast(mtcnn_.get(), &landmarks_, options);
+  std::vector<double> ious, diffs;
+  for (const char* photo_path : kAllPhotos) {
+    if (!SharedPath(photo_path).ok()) continue;
+    const cv::Mat photo = ReadRgb(photo_path);
+    auto faces = mtcnn_->Detect(photo);
+    ASSERT_TRUE(faces.ok()) << faces.status();
+    for (size_t i = 0; i < faces->size(); ++i) {
+      SCOPED_TRACE(std::string(photo_path) + " face " + std::to_string(i));
+      auto e = exact.CropAlignFace(photo, (*faces)[i]);
+      if (!e.ok()) continue;  // the exact flow's second detection missed it
+      auto f = fast.CropAlignFace(photo, (*faces)[i]);
+      ASSERT_TRUE(f.ok()) << f.status();
+      ASSERT_EQ(f->crop.size(), cv::Size(256, 256));
+      ASSERT_EQ(f->crop.type(), CV_8UC3);
+      EXPECT_EQ(f->matrix, e->matrix);
+      ious.push_back(Iou(f->face.box, e->face.box));
+      diffs.push_back(MeanAbsDiff(f->crop, e->crop));
+      std::cout << photo_path << " face " << i << ": IoU " << ious.back() << ", crop mean |diff| "
+                << diffs.back() << "\n";
+    }
+  }
+  ASSERT_GE(ious.size(), 10u);
+  std::sort(ious.begin(), ious.end());
+  std::sort(diffs.begin(), diffs.end());
+  std::cout << ious.size() << " faces: IoU min " << ious.front() << " median " << ious[ious.size() / 2]
+            << "; crop mean |diff| median " << diffs[diffs.size() / 2] << " max " << diffs.back() << "\n";
+  EXPECT_GE(ious[ious.size() / 2], 0.0);
 }
 
 }  // namespace

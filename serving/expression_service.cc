@@ -177,6 +177,10 @@ inference::ClassifierOptions ClassifierOptionsFor(const ServerConfig& config) {
   return options;
 }
 
+preprocessing::CropFlow CropFlowFor(const ServerConfig& config) {
+  return config.crop_flow() == ServerConfig::FAST ? preprocessing::CropFlow::kFast : preprocessing::CropFlow::kExact;
+}
+
 inference::PhotoLimits PhotoLimitsFor(const ServerConfig& config) {
   inference::PhotoLimits limits;
   limits.max_bytes = config.max_request_bytes();
@@ -195,7 +199,7 @@ absl::StatusOr<std::unique_ptr<ExpressionService>> ExpressionService::Create(con
                    inference::Classifier::Load(config.model_path(), config.model_spec(), ClassifierOptionsFor(config)));
   ASSIGN_OR_RETURN(std::unique_ptr<inference::PhotoAnalyzer> analyzer,
                    inference::PhotoAnalyzer::Create(config.detector_dir(), PhotoLimitsFor(config),
-                                                    classifier->spec().input()));
+                                                    classifier->spec().input(), CropFlowFor(config)));
   return std::unique_ptr<ExpressionService>(
       new ExpressionServiceImpl(config, std::move(classifier), std::move(analyzer), metrics));
 }

@@ -19,6 +19,8 @@
 #include "serving/server_config.h"
 
 DEFINE_string(config, "serving/configs/server.pbtxt", "ServerConfig text file");
+DEFINE_string(set, "",
+              "ServerConfig fields in text format merged over --config, e.g. --set='crop_flow: EXACT num_threads: 2'");
 DEFINE_string(model_path, "", "overrides ServerConfig.model_path");
 DEFINE_string(model_spec, "", "overrides ServerConfig.model_spec (default: the .spec.pbtxt beside the weights)");
 DEFINE_string(detector_dir, "", "overrides ServerConfig.detector_dir");
@@ -40,6 +42,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   absl::StatusOr<dmue::serving::ServerConfig> config = dmue::LoadTextProto<dmue::serving::ServerConfig>(FLAGS_config);
+  if (config.ok()) {
+    if (absl::Status s = dmue::MergeTextProto(FLAGS_set, "--set", &*config); !s.ok()) config = s;
+  }
   if (!config.ok()) {
     std::cerr << "error: " << config.status().message() << "\n";
     return 2;

@@ -76,6 +76,9 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   if (config.bf16() && config.has_precision() && config.precision() != ServerConfig::BF16) {
     return kFieldError("bf16", "contradicts precision: use precision alone");
   }
+  if (config.crop_flow() == ServerConfig::CROP_FLOW_UNSPECIFIED) {
+    return kFieldError("crop_flow", "must be EXACT or FAST");
+  }
   if (config.detector_dir().empty()) return kFieldError("detector_dir", "is required");
   if (config.model_name().empty() || config.model_name().find('/') != std::string::npos) {
     return kFieldError("model_name", "must be non-empty and contain no '/'");

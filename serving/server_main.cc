@@ -30,6 +30,8 @@ DEFINE_string(config, "serving/configs/server.pbtxt", "ServerConfig text file (s
 DEFINE_int32(port, -1, "overrides ServerConfig.port when >= 0 (0: any free port)");
 DEFINE_int32(grpc_port, -1, "overrides ServerConfig.grpc_port when >= 0 (0: no gRPC)");
 DEFINE_string(host, "", "overrides ServerConfig.host");
+DEFINE_string(set, "",
+              "ServerConfig fields in text format merged over --config, e.g. --set='crop_flow: EXACT num_threads: 2'");
 DEFINE_string(model_path, "", "overrides ServerConfig.model_path");
 DEFINE_string(model_spec, "", "overrides ServerConfig.model_spec (default: the .spec.pbtxt beside the weights)");
 DEFINE_string(detector_dir, "", "overrides ServerConfig.detector_dir");
@@ -45,6 +47,9 @@ int main(int argc, char** argv) {
   }
   absl::StatusOr<dmue::serving::ServerConfig> config =
       dmue::LoadTextProto<dmue::serving::ServerConfig>(FLAGS_config);
+  if (config.ok()) {
+    if (absl::Status s = dmue::MergeTextProto(FLAGS_set, "--set", &*config); !s.ok()) config = s;
+  }
   if (!config.ok()) {
     std::cerr << "error: " << config.status().message() << "\n";
     return 2;
