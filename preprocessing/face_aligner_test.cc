@@ -492,7 +492,12 @@ TEST_F(FaceAlignerTest, FastFlowCropsNearTheExactFlow) {
   std::sort(diffs.begin(), diffs.end());
   std::cout << ious.size() << " faces: IoU min " << ious.front() << " median " << ious[ious.size() / 2]
             << "; crop mean |diff| median " << diffs[diffs.size() / 2] << " max " << diffs.back() << "\n";
-  EXPECT_GE(ious[ious.size() / 2], 0.0);
+  // Measured on 49 faces (2026-12-02): median IoU 0.91, 47 of them >= 0.82;
+  // the two below are faces cut by the photo's edge, where the exact flow's
+  // canvas holds black borders.
+  EXPECT_GE(ious[ious.size() / 2], 0.88);
+  const auto close = std::count_if(ious.begin(), ious.end(), [](double iou) { return iou >= 0.8; });
+  EXPECT_GE(close, static_cast<int64_t>(0.9 * ious.size()));
 }
 
 }  // namespace

@@ -25,6 +25,7 @@ TEST(ServerConfigTest, ErrorsNameTheField) {
   const std::vector<Case> cases = {
       {[](ServerConfig& c) { c.clear_model_path(); }, "ServerConfig.model_path"},
       {[](ServerConfig& c) { c.set_precision(ServerConfig::PRECISION_UNSPECIFIED); }, "ServerConfig.precision"},
+      {[](ServerConfig& c) { c.set_crop_flow(ServerConfig::CROP_FLOW_UNSPECIFIED); }, "ServerConfig.crop_flow"},
       {[](ServerConfig& c) {
          c.set_bf16(true);
          c.set_precision(ServerConfig::FP32);
