@@ -47,7 +47,8 @@ absl::StatusOr<FoldResult> FoldWith(InferenceModel& model, int input_side, const
   compute.channels_last = options.channels_last;
   compute.device = device;
   ASSIGN_OR_RETURN(FoldedModel folded, FoldedModel::Fold(model, compute));
-  return FoldResult{std::move(folded), absl::StrCat("inference compute: ", ComputeName(compute), " (fixed)", OnDevice(device))};
+  return FoldResult{std::move(folded),
+                    absl::StrCat("inference compute: ", ComputeName(compute), " (fixed)", OnDevice(device))};
 }
 
 }  // namespace
