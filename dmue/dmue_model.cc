@@ -60,7 +60,8 @@ absl::Status CheckBatch(const torch::Tensor& labels, int num_classes) {
     return absl::InvalidArgumentError(
         absl::StrCat("labels must be 1-D, got ", labels.dim(), " dimensions"));
   }
-  torch::Tensor counts = torch::bincount(labels.to(torch::kLong), {}, num_classes);
+  // Counted on the host (a no-op move for CPU labels): the loop reads them.
+  torch::Tensor counts = torch::bincount(labels.to(torch::kCPU, torch::kLong), {}, num_classes);
   if (counts.size(0) > num_classes) {
     return absl::InvalidArgumentError(
         absl::StrCat("labels must be in [0, ", num_classes, "), got ", labels.max().item<int64_t>()));

@@ -97,7 +97,7 @@ absl::Status FoldIbnConv1(const NamedWeights& w, const std::string& block, Folde
     RETURN_IF_ERROR(s);
   }
   const int64_t half = in_weight->size(0);
-  const auto dbl = torch::TensorOptions().dtype(torch::kDouble);
+  const auto dbl = bn.scale.options();  // double, on the model's device
   const Affine whole{torch::cat({torch::ones({half}, dbl), bn.scale}),
                      torch::cat({torch::zeros({half}, dbl), bn.shift})};
   out->conv1 = FoldInto(weight, whole, 1);
@@ -133,18 +133,24 @@ absl::StatusOr<FoldedBlock> FoldBlock(const NamedWeights& w, const std::string& 
   return out;
 }
 
-// The weights in the layout and dtype every call will use.
+// The weights on the device, in the layout and dtype every call will use.
 void Place(FoldedConv& conv, const ComputeOptions& compute) {
   const auto dtype = compute.precision == Precision::kBFloat16 ? torch::kBFloat16 : torch::kFloat;
-  conv.weight = conv.weight.to(dtype).contiguous(compute.channels_last ? torch::MemoryFormat::ChannelsLast
-                                                                       : torch::MemoryFormat::Contiguous);
-  conv.bias = conv.bias.to(dtype);
+  conv.weight = conv.weight.to(compute.device, dtype)
+                    .contiguous(compute.channels_last ? torch::MemoryFormat::ChannelsLast
+                                                      : torch::MemoryFormat::Contiguous);
+  conv.bias = conv.bias.to(compute.device, dtype);
 }
 
 void Place(FoldedBlock& block, const ComputeOptions& compute) {
   for (FoldedConv* conv : {&block.conv1, &block.conv2}) Place(*conv, compute);
   if (block.conv3) Place(*block.conv3, compute);
   if (block.downsample) Place(*block.downsample, compute);
+  // Instance statistics stay float32 (FoldedBlock::Apply).
+  if (block.instance_channels > 0) {
+    block.instance_weight = block.instance_weight.to(compute.device);
+    block.instance_bias = block.instance_bias.to(compute.device);
+  }
 }
 
 }  // namespace
@@ -189,15 +195,15 @@ absl::StatusOr<FoldedModel> FoldedModel::Fold(InferenceModel& model, const Compu
   ASSIGN_OR_RETURN(torch::Tensor classifier, w.Get("classifiers.0.weight"));
   torch::Tensor weight = classifier.to(torch::kDouble);
   torch::Tensor bias = w.Has("classifiers.0.bias") ? w.Get("classifiers.0.bias")->to(torch::kDouble)
-                                                   : torch::zeros({weight.size(0)}, torch::kDouble);
+                                                   : torch::zeros({weight.size(0)}, weight.options());
   if (folded.config_.bnneck()) {
     // W (s x + t) + b = (W s) x + (W t + b).
     ASSIGN_OR_RETURN(Affine neck, BatchNormAffine(w, "bottleneck"));
     bias = bias + weight.mv(neck.shift);
     weight = weight * neck.scale.unsqueeze(0);
   }
-  folded.classifier_weight_ = weight.to(torch::kFloat).t().contiguous();
-  folded.classifier_bias_ = bias.to(torch::kFloat);
+  folded.classifier_weight_ = weight.to(compute.device, torch::kFloat).t().contiguous();
+  folded.classifier_bias_ = bias.to(compute.device, torch::kFloat);
 
   Place(folded.stem_, compute);
   for (FoldedBlock& block : folded.blocks_) Place(block, compute);
@@ -214,7 +220,7 @@ torch::Tensor FoldedModel::Pool(const torch::Tensor& maps) const {
 torch::Tensor FoldedModel::Forward(const torch::Tensor& images) const {
   torch::InferenceMode inference;
   const auto dtype = compute_.precision == Precision::kBFloat16 ? torch::kBFloat16 : torch::kFloat;
-  torch::Tensor x = PrepareImages(images.to(dtype), compute_);
+  torch::Tensor x = PrepareImages(images.to(compute_.device, dtype), compute_);
   x = stem_.Apply(x);
   if (config_.backbone() == ModelConfig::RESNET18) {
     x = torch::max_pool2d(x, {2, 2}, {2, 2});  // the reference's stem: no ReLU, 2x2 pool
@@ -229,10 +235,13 @@ namespace {
 
 double BestSeconds(const FoldedModel& model, const torch::Tensor& images, int passes) {
   model.Forward(images);  // untimed: first-call allocations and oneDNN primitive creation
+  const torch::Device& device = model.compute().device;
+  SynchronizeDevice(device);
   double best = 1e30;
   for (int i = 0; i < passes; ++i) {
     const auto start = std::chrono::steady_clock::now();
     model.Forward(images);
+    SynchronizeDevice(device);  // CUDA kernels run asynchronously
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   return best;
@@ -257,9 +266,9 @@ absl::StatusOr<InferenceComputeChoice> ChooseInferenceCompute(InferenceModel& mo
     return absl::InvalidArgumentError("InferenceComputeProbe: batch_sizes, image_size and timed_passes must be set");
   }
   const std::vector<std::pair<std::string, ComputeOptions>> candidates = {
-      {"fp32", {Precision::kFloat32, false}},
-      {"fp32 channels-last", {Precision::kFloat32, true}},
-      {"bf16 channels-last", {Precision::kBFloat16, true}}};
+      {"fp32", {Precision::kFloat32, false, probe.device}},
+      {"fp32 channels-last", {Precision::kFloat32, true, probe.device}},
+      {"bf16 channels-last", {Precision::kBFloat16, true, probe.device}}};
   // A fixed probe input from its own generator (the global one is left alone).
   const torch::Tensor check = torch::randn({8, 3, probe.image_size, probe.image_size},
                                            at::detail::createCPUGenerator(/*seed_val=*/0));

@@ -43,11 +43,13 @@ struct FoldedBlock {
 
 class FoldedModel {
  public:
-  // Reads `model`'s weights and running statistics (it is not modified).
-  // `compute` fixes the weights' layout and dtype for every later call.
+  // Reads `model`'s weights and running statistics (it is not modified; it
+  // may be on any device). `compute` fixes the weights' device, layout and
+  // dtype for every later call.
   static absl::StatusOr<FoldedModel> Fold(InferenceModel& model, const ComputeOptions& compute);
 
-  // Logits [B, C] (float32) for normalised images [B, 3, H, W]; no autograd.
+  // Logits [B, C] (float32, on the compute device) for normalised images
+  // [B, 3, H, W] on any device; no autograd.
   torch::Tensor Forward(const torch::Tensor& images) const;
 
   const ComputeOptions& compute() const { return compute_; }
@@ -88,6 +90,7 @@ struct InferenceComputeProbe {
   int64_t image_size = 64;
   int timed_passes = 3;  // after one untimed pass
   double max_probability_deviation = 0.02;
+  torch::Device device = torch::kCPU;  // every candidate runs here
 };
 
 absl::StatusOr<InferenceComputeChoice> ChooseInferenceCompute(InferenceModel& model,

@@ -82,7 +82,7 @@ void RunForward(benchmark::State& state, Model model, Forward forward) {
   const torch::Tensor images = PrepareImages(torch::randn({batch, 3, kSize, kSize}), compute);
   torch::InferenceMode inference_mode;
   for (auto _ : state) {
-    ScopedAutocast autocast(compute.precision);
+    ScopedAutocast autocast(compute);
     benchmark::DoNotOptimize(forward(model, images));
   }
   state.SetItemsProcessed(state.iterations() * batch);

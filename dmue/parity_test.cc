@@ -344,7 +344,7 @@ TEST_P(ParityTest, Bfloat16DeviationIsBounded) {
   ComputeOptions compute;
   compute.precision = Precision::kBFloat16;
   const torch::Tensor labels = run_->batch.at("labels");
-  ScopedAutocast autocast(compute.precision);
+  ScopedAutocast autocast(compute);
   auto out = model->ForwardTrain(PrepareImages(run_->batch.at("images"), compute), labels);
   ASSERT_TRUE(out.ok()) << out.status();
   LossWeights weights{0.5, 1000, RampUp(3, 6), RampDown(3, 6)};

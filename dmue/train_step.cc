@@ -15,7 +15,7 @@ DmueLosses CrossEntropyLosses(const torch::Tensor& loss) {
 // The forward pass and the chosen loss, under the compute options' autocast.
 absl::StatusOr<DmueLosses> ForwardLosses(DmueModel& model, const torch::Tensor& images, const torch::Tensor& labels,
                                          const StepSettings& settings, const torch::Tensor& soft_targets) {
-  ScopedAutocast autocast(settings.compute.precision);
+  ScopedAutocast autocast(settings.compute);
   const torch::Tensor input = PrepareImages(images, settings.compute);
   if (settings.loss == StepLoss::kCrossEntropy) {
     return CrossEntropyLosses(
@@ -30,7 +30,11 @@ absl::StatusOr<DmueLosses> ForwardLosses(DmueModel& model, const torch::Tensor& 
 absl::StatusOr<DmueLosses> TrainStep(DmueModel& model, torch::optim::Optimizer& optimizer,
                                      const torch::Tensor& images, const torch::Tensor& labels,
                                      const StepSettings& settings, const torch::Tensor& soft_targets) {
-  ASSIGN_OR_RETURN(DmueLosses losses, ForwardLosses(model, images, labels, settings, soft_targets));
+  // The batch on the model's device (no copy on the CPU); images move in
+  // PrepareImages.
+  const torch::Device& device = settings.compute.device;
+  const torch::Tensor soft = soft_targets.defined() ? soft_targets.to(device) : soft_targets;
+  ASSIGN_OR_RETURN(DmueLosses losses, ForwardLosses(model, images, labels.to(device), settings, soft));
   optimizer.zero_grad();
   losses.total.backward();
   if (settings.after_backward) settings.after_backward();

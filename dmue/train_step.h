@@ -3,7 +3,7 @@
 // benchmarks. The loss is a setting, not a second step: DMUE's losses over all
 // branches, or cross entropy on the main branch (the plain baseline and DMUE's
 // warm-up). With the CPU speed levers: channels-last activations and bf16
-// autocast (AVX-512 BF16 on this CPU).
+// autocast (AVX-512 BF16 on this CPU), on the CPU or a CUDA device.
 #ifndef DMUE_TRAIN_STEP_H_
 #define DMUE_TRAIN_STEP_H_
 
@@ -38,7 +38,8 @@ struct StepSettings {
 // for a batch CheckBatch rejects. Cross entropy: to `soft_targets` ([B, C]
 // distributions such as FERPlus votes; undefined: the hard `labels`), which
 // DMUE ignores (it mines its own); `ce` and `total` hold the loss, `soft`,
-// `sp` and `aux` are 0.
+// `sp` and `aux` are 0. The model must be on `settings.compute.device`;
+// images, labels and soft targets are moved there, and the losses stay there.
 absl::StatusOr<DmueLosses> TrainStep(DmueModel& model, torch::optim::Optimizer& optimizer,
                                      const torch::Tensor& images, const torch::Tensor& labels,
                                      const StepSettings& settings, const torch::Tensor& soft_targets = {});

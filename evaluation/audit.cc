@@ -57,13 +57,15 @@ std::vector<double> Row(const torch::Tensor& t, int64_t i) {
   return std::vector<double>(data, data + t.size(1));
 }
 
-torch::Tensor AsDouble(const torch::Tensor& t) { return t.to(torch::kDouble).contiguous(); }
+// On the host, where the records read it (no copy for a CPU double tensor).
+torch::Tensor AsDouble(const torch::Tensor& t) { return t.to(torch::kCPU, torch::kDouble).contiguous(); }
 
 }  // namespace
 
 absl::StatusOr<torch::Tensor> DatasetScores(DmueModel& model, const torch::Tensor& features,
-                                            const torch::Tensor& labels) {
+                                            const torch::Tensor& host_labels) {
   const int num_classes = model->num_classes();
+  const torch::Tensor labels = host_labels.to(features.device());
   torch::NoGradGuard no_grad;
   const torch::Tensor counts = torch::bincount(labels, {}, num_classes);
   for (int c = 0; c < num_classes; ++c) {
@@ -106,6 +108,8 @@ absl::StatusOr<AuditRun> RunAudit(LoadedDmue& model, const EvalData& data, Loade
 
   ComputeOptions compute;
   compute.channels_last = options.channels_last;
+  ASSIGN_OR_RETURN(compute.device, ResolveDevice(options.device, "AuditOptions.device"));
+  MoveToDevice(*model.model, compute.device);
   SetChannelsLast(*model.model, options.channels_last);
   model.model->eval();
   // The baseline runs as the evaluator runs a model (inference/, fp32).
@@ -114,6 +118,7 @@ absl::StatusOr<AuditRun> RunAudit(LoadedDmue& model, const EvalData& data, Loade
     inference::ClassifierOptions fp32;
     fp32.precision = inference::PrecisionChoice::kFloat32;
     fp32.channels_last = options.channels_last;
+    fp32.device = options.device;
     ASSIGN_OR_RETURN(baseline_model,
                      inference::Classifier::FromModel(baseline->model, num_classes, data.transform.crop, fp32));
   }
@@ -142,6 +147,7 @@ absl::StatusOr<AuditRun> RunAudit(LoadedDmue& model, const EvalData& data, Loade
       labels = torch::cat({labels, filler_labels.index_select(0, pick)});
       run.padded_samples += int64_t(extra.size());
     }
+    labels = labels.to(compute.device);
     ASSIGN_OR_RETURN(TrainForwardOutput out, model.model->ForwardTrain(PrepareImages(images, compute), labels));
     using torch::indexing::Slice;
     const torch::Tensor mined =

@@ -23,6 +23,7 @@
 #ifndef EVALUATION_AUDIT_H_
 #define EVALUATION_AUDIT_H_
 
+#include <string>
 #include <vector>
 
 #include <torch/torch.h>
@@ -38,6 +39,8 @@ struct AuditOptions {
   double temperature = 1.2;  // the reference's T
   bool channels_last = true;
   bool progress = true;
+  // "cpu", "cuda" or "cuda:N"; the DMUE model and the baseline run there.
+  std::string device = "cpu";
 };
 
 struct AuditRun {

@@ -65,6 +65,8 @@ absl::StatusOr<LoadedClassifier> LoadBaseline(const CheckpointSpec& audited, int
 
 int Main() {
   ApplyThreadFlag();
+  absl::StatusOr<std::string> device = DeviceFlag();
+  if (!device.ok()) return Fail(device.status());
   const std::string output_dir = OutputDirFlag();
   if (output_dir.empty()) return Fail(absl::InvalidArgumentError("--output_dir is required"));
   absl::StatusOr<RankBy> rank_by = ParseRankBy(FLAGS_rank_by);
@@ -91,6 +93,7 @@ int Main() {
   AuditOptions options;
   options.temperature = FLAGS_temperature;
   options.channels_last = FLAGS_channels_last;
+  options.device = *device;
   absl::StatusOr<AuditRun> run = RunAudit(*model, *data, baseline ? &*baseline : nullptr, options);
   if (!run.ok()) return Fail(run.status());
   if (!data->clean_labels.empty()) {

@@ -2,12 +2,15 @@
 // the dataset-level score equals ForwardTrain's on a set that is one batch,
 // mined distributions do not depend on batching or filler padding and match
 // LatentSoftLabels, votes and baseline agreement are measured, bad inputs fail
-// with clear errors.
+// with clear errors; device "cpu" given explicitly audits exactly as the
+// default, a bad or unusable device is an error naming AuditOptions.device.
 #include "evaluation/audit.h"
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+
+#include <torch/cuda.h>
 
 #include "datasets/transforms.h"
 #include "dmue/losses.h"
@@ -184,6 +187,45 @@ TEST(AuditBadInputTest, BaselineWithOtherClassCount) {
   auto run = RunAudit(*model, *data, &other, Quiet());
   ASSERT_FALSE(run.ok());
   EXPECT_NE(run.status().message().find("baseline has 4 classes"), std::string::npos) << run.status();
+}
+
+TEST(AuditDeviceTest, ExplicitCpuAuditsExactlyAsTheDefault) {
+  auto model = LoadMultiBranch(Model(MakeTinyModels().multi_branch));
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto data = OpenEvalData(Spec(MakeTinyData().val_list, kVal), kClasses);
+  ASSERT_TRUE(data.ok()) << data.status();
+  AuditOptions cpu = Quiet();
+  cpu.device = "cpu";
+  auto a = RunAudit(*model, *data, nullptr, Quiet());
+  auto b = RunAudit(*model, *data, nullptr, cpu);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_EQ(a->records.size(), b->records.size());
+  for (size_t i = 0; i < a->records.size(); ++i) {
+    EXPECT_EQ(a->records[i].score, b->records[i].score) << i;
+    EXPECT_EQ(a->records[i].mined, b->records[i].mined) << i;
+    EXPECT_EQ(a->records[i].label_prob, b->records[i].label_prob) << i;
+  }
+}
+
+TEST(AuditDeviceTest, BadOrUnusableDevicesNameTheOption) {
+  auto model = LoadMultiBranch(Model(MakeTinyModels().multi_branch));
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto data = OpenEvalData(Spec(MakeTinyData().val_list, kVal), kClasses);
+  ASSERT_TRUE(data.ok()) << data.status();
+  AuditOptions options = Quiet();
+  options.device = "cuda0";
+  auto bad = RunAudit(*model, *data, nullptr, options);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("AuditOptions.device: 'cuda0'"), std::string::npos) << bad.status();
+  if (torch::cuda::is_available()) GTEST_SKIP() << "CUDA is available here";
+  options.device = "cuda:0";
+  auto cuda = RunAudit(*model, *data, nullptr, options);
+  ASSERT_FALSE(cuda.ok());
+  EXPECT_EQ(cuda.status().code(), absl::StatusCode::kFailedPrecondition) << cuda.status();
+  EXPECT_NE(cuda.status().message().find("AuditOptions.device: device cuda:0: "), std::string::npos)
+      << cuda.status();
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "dmue/compute.h"
 
 DEFINE_string(checkpoint, "", "Model checkpoint: inference model, multi-branch snapshot or training checkpoint "
                               "(kind auto-detected).");
@@ -32,6 +33,8 @@ DEFINE_string(class_names, "", "Comma-separated class names in label order (also
                                "default: the spec's, else 0..C-1. Must agree with a spec.");
 DEFINE_string(output_dir, "", "Where outputs go (required).");
 DEFINE_int32(num_threads, 0, "LibTorch intra-op threads (0 = default).");
+DEFINE_string(device, "cpu", "cpu | cuda | cuda:N: where the model runs (cuda needs a CUDA LibTorch; only cpu is "
+                             "tested).");
 
 namespace dmue::evaluation {
 
@@ -82,6 +85,12 @@ std::string OutputDirFlag() { return FLAGS_output_dir; }
 
 void ApplyThreadFlag() {
   if (FLAGS_num_threads > 0) at::set_num_threads(FLAGS_num_threads);
+}
+
+absl::StatusOr<std::string> DeviceFlag() {
+  absl::StatusOr<torch::Device> device = ResolveDevice(FLAGS_device, "--device");
+  if (!device.ok()) return device.status();
+  return FLAGS_device;
 }
 
 }  // namespace dmue::evaluation

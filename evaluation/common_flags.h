@@ -1,6 +1,6 @@
 // Command-line flags shared by //evaluation:evaluate and //evaluation:audit:
 // the checkpoint and its model spec, the data (DatasetConfig file, LMDB +
-// list, or image folder), sizes, threads and class names.
+// list, or image folder), sizes, threads, class names and the device.
 //
 //   absl::StatusOr<std::optional<SpecFile>> spec = SpecFileFromFlags();
 //   ... LoadClassifier(CheckpointSpecFromFlags(*spec)) ...
@@ -33,6 +33,10 @@ std::vector<std::string> ClassNamesFlag();
 std::string OutputDirFlag();
 // Applies --num_threads (0 leaves LibTorch's default).
 void ApplyThreadFlag();
+// --device ("cpu", "cuda", "cuda:N"), checked up front: an unknown name is
+// an InvalidArgument and a device this LibTorch cannot use a
+// FailedPrecondition, both reading "--device: ...".
+absl::StatusOr<std::string> DeviceFlag();
 
 }  // namespace dmue::evaluation
 

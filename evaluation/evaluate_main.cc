@@ -50,6 +50,8 @@ absl::StatusOr<inference::PrecisionChoice> PrecisionFromFlags() {
 
 int Main() {
   ApplyThreadFlag();
+  absl::StatusOr<std::string> device = DeviceFlag();
+  if (!device.ok()) return Fail(device.status());
   const std::string output_dir = OutputDirFlag();
   if (output_dir.empty()) return Fail(absl::InvalidArgumentError("--output_dir is required"));
   absl::StatusOr<std::optional<SpecFile>> spec = SpecFileFromFlags();
@@ -68,6 +70,7 @@ int Main() {
   options.tta_flip = FLAGS_tta_flip;
   options.precision = *precision;
   options.channels_last = FLAGS_channels_last;
+  options.device = *device;
   options.calibration_bins = FLAGS_calibration_bins;
   std::vector<Prediction> predictions;
   absl::StatusOr<EvaluationReport> report = Evaluate(*classifier, *data, options, &predictions);

@@ -23,6 +23,7 @@ absl::StatusOr<EvaluationReport> Evaluate(LoadedClassifier& classifier, const Ev
   inference::ClassifierOptions compute;
   compute.precision = options.precision;
   compute.channels_last = options.channels_last;
+  compute.device = options.device;
   compute.auto_batch_sizes = {data.batch_size};
   ASSIGN_OR_RETURN(std::unique_ptr<inference::Classifier> model,
                    inference::Classifier::FromModel(classifier.model, num_classes, data.transform.crop, compute));

@@ -32,6 +32,9 @@ struct EvaluatorOptions {
   // ask for speed.
   inference::PrecisionChoice precision = inference::PrecisionChoice::kFloat32;
   bool channels_last = true;
+  // "cpu", "cuda" or "cuda:N" (inference::ClassifierOptions::device); the
+  // metrics are computed on the host.
+  std::string device = "cpu";
   int calibration_bins = 15;
   bool progress = true;  // progress lines on stderr
 };

@@ -1,6 +1,7 @@
 // End-to-end evaluator tests on a tiny synthetic LMDB and random checkpoints,
 // and the bad inputs: missing keys, class-count mismatches, corrupt
-// checkpoints, empty selections.
+// checkpoints, empty selections, bad or unusable devices; device "cpu"
+// given explicitly evaluates exactly as the default.
 #include "evaluation/evaluator.h"
 
 #include <cmath>
@@ -8,6 +9,7 @@
 #include <fstream>
 
 #include <opencv2/imgcodecs.hpp>
+#include <torch/cuda.h>
 
 #include "datasets/image_codec.h"
 #include "datasets/label_list.h"
@@ -104,6 +106,43 @@ TEST(EvaluatorTest, MetricsAgreeWithThePredictions) {
   torch::NoGradGuard no_grad;
   torch::Tensor probs = torch::softmax(classifier->model->forward(x), 1);
   for (int c = 0; c < kClasses; ++c) EXPECT_NEAR(probs[0][c].item<float>(), predictions[4].probabilities[c], 1e-5);
+}
+
+TEST(EvaluatorDeviceTest, ExplicitCpuEvaluatesExactlyAsTheDefault) {
+  auto classifier = LoadClassifier(Model(MakeTinyModels().inference));
+  ASSERT_TRUE(classifier.ok()) << classifier.status();
+  auto data = OpenEvalData(ValSpec(), kClasses);
+  ASSERT_TRUE(data.ok()) << data.status();
+  std::vector<Prediction> by_default, on_cpu;
+  auto a = Evaluate(*classifier, *data, Quiet(), &by_default);
+  EvaluatorOptions cpu = Quiet();
+  cpu.device = "cpu";
+  auto b = Evaluate(*classifier, *data, cpu, &on_cpu);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(a->confusion.counts(), b->confusion.counts());
+  EXPECT_EQ(a->mean_nll, b->mean_nll);
+  ASSERT_EQ(by_default.size(), on_cpu.size());
+  for (size_t i = 0; i < on_cpu.size(); ++i) EXPECT_EQ(by_default[i].probabilities, on_cpu[i].probabilities) << i;
+}
+
+TEST(EvaluatorDeviceTest, BadOrUnusableDevicesAreErrorsNotAborts) {
+  auto classifier = LoadClassifier(Model(MakeTinyModels().inference));
+  ASSERT_TRUE(classifier.ok()) << classifier.status();
+  auto data = OpenEvalData(ValSpec(), kClasses);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EvaluatorOptions options = Quiet();
+  options.device = "cuda:x";
+  auto bad = Evaluate(*classifier, *data, options);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("device: 'cuda:x'"), std::string::npos) << bad.status();
+  if (torch::cuda::is_available()) GTEST_SKIP() << "CUDA is available here";
+  options.device = "cuda:0";
+  auto cuda = Evaluate(*classifier, *data, options);
+  ASSERT_FALSE(cuda.ok());
+  EXPECT_EQ(cuda.status().code(), absl::StatusCode::kFailedPrecondition) << cuda.status();
+  EXPECT_NE(cuda.status().message().find("device cuda:0: "), std::string::npos) << cuda.status();
 }
 
 TEST(EvaluatorTest, MultiBranchCheckpointEqualsItsInferenceExport) {

@@ -19,6 +19,9 @@ std::string ComputeName(const ComputeOptions& compute) {
                       compute.channels_last ? " channels-last" : "");
 }
 
+// The summary's device suffix: none for the CPU, " on cuda:0" otherwise.
+std::string OnDevice(const torch::Device& device) { return device.is_cpu() ? "" : " on " + device.str(); }
+
 struct FoldResult {
   FoldedModel model;
   std::string summary;
@@ -26,22 +29,26 @@ struct FoldResult {
 
 // AUTO measures on the caller's batch sizes and input side; FP32 / BF16 are
 // taken as given.
-absl::StatusOr<FoldResult> FoldWith(InferenceModel& model, int input_side, const ClassifierOptions& options) {
+absl::StatusOr<FoldResult> FoldWith(InferenceModel& model, int input_side, const torch::Device& device,
+                                    const ClassifierOptions& options) {
   model->eval();
   if (options.precision == PrecisionChoice::kAuto) {
     InferenceComputeProbe probe;
+    probe.device = device;
     if (!options.auto_batch_sizes.empty()) probe.batch_sizes = options.auto_batch_sizes;
     probe.image_size = input_side;
     ASSIGN_OR_RETURN(InferenceComputeChoice choice, ChooseInferenceCompute(model, probe));
     LOG(INFO) << choice.Summary();
     ASSIGN_OR_RETURN(FoldedModel folded, FoldedModel::Fold(model, choice.options));
-    return FoldResult{std::move(folded), choice.Summary()};
+    return FoldResult{std::move(folded), choice.Summary() + OnDevice(device)};
   }
   ComputeOptions compute;
   compute.precision = options.precision == PrecisionChoice::kBFloat16 ? Precision::kBFloat16 : Precision::kFloat32;
   compute.channels_last = options.channels_last;
+  compute.device = device;
   ASSIGN_OR_RETURN(FoldedModel folded, FoldedModel::Fold(model, compute));
-  return FoldResult{std::move(folded), absl::StrCat("inference compute: ", ComputeName(compute), " (fixed)")};
+  return FoldResult{std::move(folded),
+                    absl::StrCat("inference compute: ", ComputeName(compute), " (fixed)", OnDevice(device))};
 }
 
 }  // namespace
@@ -70,9 +77,10 @@ absl::StatusOr<std::unique_ptr<Classifier>> Classifier::FromModel(InferenceModel
     return absl::InvalidArgumentError(
         absl::StrCat("Classifier: num_classes (", num_classes, ") and input side (", input_side, ") must be > 0"));
   }
+  ASSIGN_OR_RETURN(const torch::Device device, ResolveDevice(options.device, "ClassifierOptions.device"));
   if (options.num_threads > 0) at::set_num_threads(options.num_threads);
   try {
-    ASSIGN_OR_RETURN(FoldResult folded, FoldWith(model, input_side, options));
+    ASSIGN_OR_RETURN(FoldResult folded, FoldWith(model, input_side, device, options));
     return std::unique_ptr<Classifier>(
         new Classifier(std::move(folded.model), num_classes, input_side, std::move(folded.summary)));
   } catch (const std::exception& e) {
@@ -89,7 +97,8 @@ absl::StatusOr<torch::Tensor> Classifier::Probabilities(const torch::Tensor& ima
   // 500), never the process.
   try {
     torch::InferenceMode inference;
-    return torch::softmax(model_.Forward(images), 1).to(torch::kFloat).contiguous();
+    // Read on the host: back to the CPU (no copy when it ran there).
+    return torch::softmax(model_.Forward(images), 1).to(torch::kCPU, torch::kFloat).contiguous();
   } catch (const std::exception& e) {
     LOG(ERROR) << "model call on " << images.size(0) << " inputs failed: " << e.what();
     return absl::InternalError(absl::StrCat("model call failed: ", e.what()));

@@ -45,6 +45,10 @@ struct ClassifierOptions {
   int num_threads = 0;
   // AUTO's probe: the batch sizes the caller will run (timed summed).
   std::vector<int64_t> auto_batch_sizes = {1, 8};
+  // Where the folded model runs (and AUTO probes): "cpu", "cuda" or
+  // "cuda:N" (dmue/compute.h's ParseDevice). A device this LibTorch cannot
+  // use fails Load / FromModel with FailedPrecondition.
+  std::string device = "cpu";
 };
 
 class Classifier {
@@ -63,7 +67,8 @@ class Classifier {
 
   // Probabilities [n, C] (row-major) of n preprocessed inputs.
   absl::StatusOr<std::vector<float>> Classify(const float* inputs, int n) const;
-  // The same on a [B, 3, S, S] float tensor: softmax [B, C], float32.
+  // The same on a [B, 3, S, S] float tensor on any device: softmax [B, C],
+  // float32, on the CPU.
   absl::StatusOr<torch::Tensor> Probabilities(const torch::Tensor& images) const;
 
   int num_classes() const { return num_classes_; }

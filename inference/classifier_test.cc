@@ -1,11 +1,14 @@
 // The classifier on random-weights bundles: probabilities of the folded model
 // equal the unfolded model's, the bundle's spec (or an override) is used and a
 // spec that does not fit the weights is refused naming both files, bad inputs
-// and precisions are errors, AUTO reports what it chose.
+// and precisions are errors, AUTO reports what it chose; device "cpu" given
+// explicitly classifies exactly as the default, a bad device name or a CUDA
+// device this LibTorch cannot use fails Load naming the option.
 #include "inference/classifier.h"
 
 #include <filesystem>
 
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include "dmue/inference_model.h"
@@ -129,6 +132,49 @@ TEST(ClassifierTest, AutoChoosesAndSaysSoFixedPrecisionsAreKept) {
   EXPECT_EQ((*fixed)->compute().precision, Precision::kBFloat16);
   EXPECT_TRUE((*fixed)->compute().channels_last);
   EXPECT_FALSE(Classifier::FromModel(model, 0, kSide, bf16).ok());
+}
+
+TEST(ClassifierDeviceTest, ExplicitCpuClassifiesExactlyAsTheDefault) {
+  const std::string path = WriteBundle("classifier_cpu");
+  torch::manual_seed(2);
+  const torch::Tensor images = torch::randn({2, 3, kSide, kSide});
+  for (PrecisionChoice precision : {PrecisionChoice::kFloat32, PrecisionChoice::kBFloat16}) {
+    ClassifierOptions by_default;
+    by_default.precision = precision;
+    ClassifierOptions cpu = by_default;
+    cpu.device = "cpu";
+    auto a = Classifier::Load(path, "", by_default);
+    auto b = Classifier::Load(path, "", cpu);
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_TRUE(b.ok()) << b.status();
+    EXPECT_TRUE((*b)->compute().device.is_cpu());
+    EXPECT_EQ((*a)->compute_summary(), (*b)->compute_summary());
+    auto pa = (*a)->Probabilities(images);
+    auto pb = (*b)->Probabilities(images);
+    ASSERT_TRUE(pa.ok() && pb.ok());
+    EXPECT_TRUE(pa->device().is_cpu());
+    EXPECT_TRUE(torch::equal(*pa, *pb));
+  }
+}
+
+TEST(ClassifierDeviceTest, BadOrUnusableDevicesFailLoadNamingTheOption) {
+  const std::string path = WriteBundle("classifier_bad_device");
+  ClassifierOptions options = Fp32();
+  options.device = "gpu";
+  auto bad = Classifier::Load(path, "", options);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("ClassifierOptions.device: 'gpu'"), std::string::npos) << bad.status();
+  if (torch::cuda::is_available()) GTEST_SKIP() << "CUDA is available here";
+  for (PrecisionChoice precision : {PrecisionChoice::kAuto, PrecisionChoice::kFloat32}) {
+    options.precision = precision;
+    options.device = "cuda:0";
+    auto cuda = Classifier::Load(path, "", options);
+    ASSERT_FALSE(cuda.ok());
+    EXPECT_EQ(cuda.status().code(), absl::StatusCode::kFailedPrecondition) << cuda.status();
+    EXPECT_NE(cuda.status().message().find("ClassifierOptions.device: device cuda:0: "), std::string::npos)
+        << cuda.status();
+  }
 }
 
 TEST(ClassifierTest, ParsePrecisionNamesTheFlag) {

@@ -7,6 +7,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "dmue/base/status_macros.h"
+#include "dmue/compute.h"
 #include "inference/classifier.h"
 #include "inference/photo_analyzer.h"
 #include "serving/batcher.h"
@@ -172,6 +173,7 @@ inference::ClassifierOptions ClassifierOptionsFor(const ServerConfig& config) {
       options.precision = inference::PrecisionChoice::kAuto;
   }
   options.channels_last = config.channels_last();
+  options.device = config.device();
   options.num_threads = config.num_threads();
   options.auto_batch_sizes = {1, std::max(1, config.max_batch_size())};
   return options;
@@ -195,6 +197,9 @@ inference::PhotoLimits PhotoLimitsFor(const ServerConfig& config) {
 absl::StatusOr<std::unique_ptr<ExpressionService>> ExpressionService::Create(const ServerConfig& config,
                                                                              MetricsRegistry* metrics) {
   RETURN_IF_ERROR(ValidateServerConfig(config));
+  // Before the model loads, naming the server's field (the classifier checks
+  // again, naming its option).
+  RETURN_IF_ERROR(ResolveDevice(config.device(), "ServerConfig.device").status());
   ASSIGN_OR_RETURN(std::unique_ptr<inference::Classifier> classifier,
                    inference::Classifier::Load(config.model_path(), config.model_spec(), ClassifierOptionsFor(config)));
   ASSIGN_OR_RETURN(std::unique_ptr<inference::PhotoAnalyzer> analyzer,

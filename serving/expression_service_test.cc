@@ -1,11 +1,14 @@
 // ExpressionService on inference/: a checkpoint without a spec file is served
 // only with the spec the config names; a spec that does not fit the weights is
 // refused naming both files; photos and tensors go through one batcher; the
-// byte limit is checked before a photo is decoded. Needs ../shared (MTCNN and
+// byte limit is checked before a photo is decoded; a CUDA device this
+// LibTorch cannot use fails Create naming ServerConfig.device. Needs ../shared (MTCNN and
 // photos); skips saying so when it is absent.
 #include "serving/expression_service.h"
 
 #include <filesystem>
+
+#include <torch/cuda.h>
 
 #include "dmue/model_bundle.h"
 #include "dmue/testing/files.h"
@@ -70,6 +73,17 @@ TEST_F(ExpressionServiceTest, ACheckpointWithoutSpecNeedsTheUsersSpec) {
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   (*service)->Shutdown();
   EXPECT_FALSE((*service)->ClassifyTensors(std::vector<float>(3 * 64 * 64), 1).ok());
+}
+
+TEST_F(ExpressionServiceTest, UnusableCudaFailsCreateNamingTheField) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "CUDA is available here";
+  config_.set_model_spec(WriteSpec("cuda.spec.pbtxt", testing::TestSpec(kNames, 72, 64, true)));
+  config_.set_device("cuda:0");
+  absl::StatusOr<std::unique_ptr<ExpressionService>> service = ExpressionService::Create(config_, nullptr);
+  ASSERT_FALSE(service.ok());
+  EXPECT_EQ(service.status().code(), absl::StatusCode::kFailedPrecondition) << service.status();
+  EXPECT_NE(service.status().message().find("ServerConfig.device: device cuda:0: "), std::string::npos)
+      << service.status();
 }
 
 TEST_F(ExpressionServiceTest, ASpecThatDoesNotFitTheWeightsNamesBothFiles) {

@@ -6,6 +6,7 @@
 #include "absl/strings/string_view.h"
 #include "dmue/base/field_error.h"
 #include "dmue/base/status_macros.h"
+#include "dmue/compute.h"
 #include "dmue/config/text_proto.h"
 
 namespace dmue::serving {
@@ -79,6 +80,7 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   if (config.crop_flow() == ServerConfig::CROP_FLOW_UNSPECIFIED) {
     return kFieldError("crop_flow", "must be EXACT or FAST");
   }
+  RETURN_IF_ERROR(kFieldError.Nested("device", ParseDevice(config.device()).status()));
   if (config.detector_dir().empty()) return kFieldError("detector_dir", "is required");
   if (config.model_name().empty() || config.model_name().find('/') != std::string::npos) {
     return kFieldError("model_name", "must be non-empty and contain no '/'");

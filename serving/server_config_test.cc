@@ -58,6 +58,7 @@ TEST(ServerConfigTest, ErrorsNameTheField) {
        },
        "ServerConfig.max_inflight_requests"},
       {[](ServerConfig& c) { c.set_retry_after_seconds(0); }, "ServerConfig.retry_after_seconds"},
+      {[](ServerConfig& c) { c.set_device("gpu0"); }, "ServerConfig.device: 'gpu0' is not a device"},
   };
   for (const Case& c : cases) {
     ServerConfig config = Valid();
@@ -65,6 +66,17 @@ TEST(ServerConfigTest, ErrorsNameTheField) {
     const absl::Status s = ValidateServerConfig(config);
     EXPECT_FALSE(s.ok()) << c.field;
     EXPECT_NE(s.message().find(c.field), std::string::npos) << s.message();
+  }
+}
+
+// Only the name is validated here; whether the device can be used is the
+// classifier's load-time check (serving/expression_service_test.cc).
+TEST(ServerConfigTest, DeviceNamesAreValid) {
+  EXPECT_EQ(Valid().device(), "cpu");
+  for (const char* device : {"cpu", "cuda", "cuda:0", "cuda:7"}) {
+    ServerConfig config = Valid();
+    config.set_device(device);
+    EXPECT_TRUE(ValidateServerConfig(config).ok()) << device << ": " << ValidateServerConfig(config);
   }
 }
 

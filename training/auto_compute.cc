@@ -17,14 +17,15 @@
 namespace dmue::training {
 namespace {
 
-std::vector<ComputeTrial> Candidates() {
+// The candidates, all on the run's device.
+std::vector<ComputeTrial> Candidates(const torch::Device& device) {
   std::vector<ComputeTrial> trials(3);
   trials[0].name = "fp32";
-  trials[0].options = {Precision::kFloat32, false};
+  trials[0].options = {Precision::kFloat32, false, device};
   trials[1].name = "fp32 channels-last";
-  trials[1].options = {Precision::kFloat32, true};
+  trials[1].options = {Precision::kFloat32, true, device};
   trials[2].name = "bf16 channels-last";
-  trials[2].options = {Precision::kBFloat16, true};
+  trials[2].options = {Precision::kBFloat16, true, device};
   return trials;
 }
 
@@ -33,9 +34,10 @@ double EvalLoss(DmueModel& model, const torch::Tensor& images, const torch::Tens
                 const ComputeOptions& options) {
   torch::NoGradGuard no_grad;
   model->eval();
-  ScopedAutocast autocast(options.precision);
+  ScopedAutocast autocast(options);
   const double loss =
-      TargetCrossEntropy(model->ForwardEval(PrepareImages(images, options)), labels, {}, 0.0).item<double>();
+      TargetCrossEntropy(model->ForwardEval(PrepareImages(images, options)), labels.to(options.device), {}, 0.0)
+          .item<double>();
   model->train();
   return loss;
 }
@@ -44,6 +46,7 @@ absl::Status RunTrial(const ComputeProbe& probe, const torch::Tensor& images, co
                       ComputeTrial* trial, double* loss) {
   torch::manual_seed(0);
   DmueModel model(probe.model);
+  MoveToDevice(*model, trial->options.device);
   SetChannelsLast(*model, trial->options.channels_last);
   *loss = EvalLoss(model, images, labels, trial->options);
   OptimizerSettings settings;
@@ -57,6 +60,7 @@ absl::Status RunTrial(const ComputeProbe& probe, const torch::Tensor& images, co
   for (int i = 0; i <= probe.timed_steps; ++i) {
     const auto start = std::chrono::steady_clock::now();
     RETURN_IF_ERROR(TrainStep(model, *optimizer, images, labels, step));
+    SynchronizeDevice(trial->options.device);  // CUDA steps return before they finish
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (i > 0) trial->seconds_per_step = std::min(trial->seconds_per_step, seconds);
   }
@@ -85,7 +89,7 @@ absl::StatusOr<ComputeChoice> ChooseTrainingCompute(const ComputeProbe& probe) {
   // Every class at least twice when the batch allows (DMUE's step needs it).
   const torch::Tensor labels = torch::arange(probe.batch_size, torch::kInt64).remainder(C);
   ComputeChoice choice;
-  choice.trials = Candidates();
+  choice.trials = Candidates(probe.device);
   double reference_loss = 0;
   for (ComputeTrial& trial : choice.trials) {
     double loss = 0;

@@ -2,7 +2,7 @@
 // training step of each candidate (fp32 NCHW, fp32 channels-last, bf16
 // channels-last) on the run's real batch shape with a scratch model, and keeps
 // the fastest whose eval-mode loss stays within `max_loss_deviation` (relative)
-// of fp32's. Which is fastest depends on the CPU (bf16 was 2x faster than fp32
+// of fp32's, on the run's device. Which is fastest depends on the CPU (bf16 was 2x faster than fp32
 // on an AMD EPYC and slower on an Intel Xeon), so it is measured, not assumed.
 #ifndef TRAINING_AUTO_COMPUTE_H_
 #define TRAINING_AUTO_COMPUTE_H_
@@ -37,6 +37,7 @@ struct ComputeProbe {
   int image_size = 64;
   int timed_steps = 2;  // after one untimed warm-up step
   double max_loss_deviation = 0.01;
+  torch::Device device = torch::kCPU;  // every trial runs here (the run's device)
 };
 
 // Runs the trials; leaves the global RNG seeded differently (call before

@@ -52,7 +52,8 @@ std::string OptimizerKind(const torch::optim::Optimizer& optimizer) {
   return dynamic_cast<const torch::optim::SGD*>(&optimizer) != nullptr ? "sgd" : "adam";
 }
 
-// A checkpoint tensor for parameter `p`: same shape, p's dtype and layout.
+// A checkpoint tensor for parameter `p`: same shape, p's device, dtype and
+// layout (the file is read on the CPU; the optimiser state follows p).
 absl::StatusOr<torch::Tensor> StateTensor(const std::string& path, const Value& entry, const char* key,
                                           const torch::Tensor& p, size_t index) {
   const Value* value = entry.Get(key);
@@ -64,7 +65,7 @@ absl::StatusOr<torch::Tensor> StateTensor(const std::string& path, const Value& 
     return absl::InvalidArgumentError(absl::StrCat(path, ": optimiser state ", index, ".", key,
                                                    " does not match its parameter's shape"));
   }
-  return t->to(p.dtype()).contiguous(p.suggest_memory_format()).clone();
+  return t->to(p.device(), p.dtype()).contiguous(p.suggest_memory_format()).clone();
 }
 
 absl::StatusOr<std::unique_ptr<torch::optim::OptimizerParamState>> ParamStateFromValue(

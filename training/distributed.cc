@@ -7,10 +7,14 @@
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef USE_C10D_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "dmue/base/status_macros.h"
+#include "dmue/compute.h"
 
 namespace dmue::training {
 namespace {
@@ -25,7 +29,55 @@ absl::Status ReadInt(const char* name, int* value) {
   return absl::OkStatus();
 }
 
+c10::intrusive_ptr<c10d::Store> MakeStore(const DistributedEnv& env, std::chrono::milliseconds timeout) {
+  if (!env.file_store_path.empty()) return c10::make_intrusive<c10d::FileStore>(env.file_store_path, env.world_size);
+  c10d::TCPStoreOptions options;
+  options.port = static_cast<uint16_t>(env.master_port);
+  options.isServer = env.rank == 0;
+  options.numWorkers = env.world_size;
+  options.timeout = timeout;
+  return c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
+}
+
+c10::intrusive_ptr<c10d::ProcessGroup> MakeGlooGroup(const c10::intrusive_ptr<c10d::Store>& store,
+                                                     const DistributedEnv& env, std::chrono::milliseconds timeout) {
+  auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+  options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(
+      env.file_store_path.empty() ? env.master_addr : "127.0.0.1"));
+  options->threads = 1;
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.world_size, options);
+}
+
+#ifdef USE_C10D_NCCL
+c10::intrusive_ptr<c10d::ProcessGroup> MakeNcclGroup(const c10::intrusive_ptr<c10d::Store>& store,
+                                                     const DistributedEnv& env, std::chrono::milliseconds timeout) {
+  auto options = c10d::ProcessGroupNCCL::Options::create();
+  options->timeout = timeout;
+  return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, env.rank, env.world_size, options);
+}
+#endif
+
 }  // namespace
+
+CollectiveBackend BackendForDevice(const c10::Device& device) {
+  return device.is_cuda() ? CollectiveBackend::kNccl : CollectiveBackend::kGloo;
+}
+
+const char* BackendName(CollectiveBackend backend) { return backend == CollectiveBackend::kNccl ? "NCCL" : "Gloo"; }
+
+bool BackendCompiledIn(CollectiveBackend backend) {
+#ifdef USE_C10D_NCCL
+  (void)backend;
+  return true;
+#else
+  return backend == CollectiveBackend::kGloo;
+#endif
+}
+
+c10::Device RankDevice(const c10::Device& device, const DistributedEnv& env) {
+  if (!device.is_cuda() || device.has_index()) return device;
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+}
 
 absl::StatusOr<DistributedEnv> DistributedEnvFromEnvironment() {
   DistributedEnv env;
@@ -47,32 +99,31 @@ absl::StatusOr<DistributedEnv> DistributedEnvFromEnvironment() {
   return env;
 }
 
-DistributedContext::DistributedContext(DistributedEnv env, c10::intrusive_ptr<c10d::Store> store,
-                                       c10::intrusive_ptr<c10d::ProcessGroupGloo> group)
-    : env_(std::move(env)), store_(std::move(store)), group_(std::move(group)) {}
+DistributedContext::DistributedContext(DistributedEnv env, c10::Device device, c10::intrusive_ptr<c10d::Store> store,
+                                       c10::intrusive_ptr<c10d::ProcessGroup> group)
+    : env_(std::move(env)), device_(device), store_(std::move(store)), group_(std::move(group)) {}
 
 DistributedContext::~DistributedContext() = default;
 
 absl::StatusOr<std::unique_ptr<DistributedContext>> DistributedContext::Create(
-    const DistributedEnv& env, std::chrono::milliseconds timeout) {
+    const DistributedEnv& env, const c10::Device& device, std::chrono::milliseconds timeout) {
+  const CollectiveBackend backend = BackendForDevice(device);
+  if (!BackendCompiledIn(backend)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "data-parallel training on ", device.str(), " needs c10d's ", BackendName(backend),
+        " backend, but this LibTorch was built without it (USE_C10D_NCCL is not defined); Gloo is not used in "
+        "its place. Use device cpu, or a CUDA LibTorch with NCCL through LIBTORCH_HOME"));
+  }
+  RETURN_IF_ERROR(CheckDeviceAvailable(device));
   try {
-    c10::intrusive_ptr<c10d::Store> store;
-    if (!env.file_store_path.empty()) {
-      store = c10::make_intrusive<c10d::FileStore>(env.file_store_path, env.world_size);
-    } else {
-      c10d::TCPStoreOptions options;
-      options.port = static_cast<uint16_t>(env.master_port);
-      options.isServer = env.rank == 0;
-      options.numWorkers = env.world_size;
-      options.timeout = timeout;
-      store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
-    }
-    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(
-        env.file_store_path.empty() ? env.master_addr : "127.0.0.1"));
-    options->threads = 1;
-    auto group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.world_size, options);
-    return std::unique_ptr<DistributedContext>(new DistributedContext(env, store, group));
+    c10::intrusive_ptr<c10d::Store> store = MakeStore(env, timeout);
+#ifdef USE_C10D_NCCL
+    auto group = backend == CollectiveBackend::kNccl ? MakeNcclGroup(store, env, timeout)
+                                                     : MakeGlooGroup(store, env, timeout);
+#else
+    auto group = MakeGlooGroup(store, env, timeout);
+#endif
+    return std::unique_ptr<DistributedContext>(new DistributedContext(env, device, store, group));
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("cannot join the process group (rank ", env.rank, " of ",
                                                env.world_size, " at ", env.master_addr, ":", env.master_port,
@@ -80,8 +131,12 @@ absl::StatusOr<std::unique_ptr<DistributedContext>> DistributedContext::Create(
   }
 }
 
+at::Tensor DistributedContext::Scalar(double value, at::ScalarType dtype) const {
+  return at::full({1}, value, at::TensorOptions().dtype(dtype).device(device_));
+}
+
 bool DistributedContext::AllTrue(bool flag) {
-  std::vector<at::Tensor> t = {at::full({1}, flag ? 1 : 0, at::kInt)};
+  std::vector<at::Tensor> t = {Scalar(flag ? 1 : 0, at::kInt)};
   c10d::AllreduceOptions options;
   options.reduceOp = c10d::ReduceOp::MIN;
   group_->allreduce(t, options)->wait();
@@ -89,7 +144,7 @@ bool DistributedContext::AllTrue(bool flag) {
 }
 
 double DistributedContext::SumAll(double value) {
-  std::vector<at::Tensor> t = {at::full({1}, value, at::kDouble)};
+  std::vector<at::Tensor> t = {Scalar(value, at::kDouble)};
   group_->allreduce(t)->wait();
   return t[0].item<double>();
 }
@@ -150,22 +205,22 @@ void DistributedContext::Barrier() {
 
 namespace {
 
-class GlooBatchStatsReducer : public BatchStatsReducer {
+class GroupBatchStatsReducer : public BatchStatsReducer {
  public:
-  explicit GlooBatchStatsReducer(c10::intrusive_ptr<c10d::ProcessGroupGloo> group) : group_(std::move(group)) {}
+  explicit GroupBatchStatsReducer(c10::intrusive_ptr<c10d::ProcessGroup> group) : group_(std::move(group)) {}
   void AllReduceSum(at::Tensor& tensor) override {
     std::vector<at::Tensor> buffer = {tensor};
     group_->allreduce(buffer)->wait();
   }
 
  private:
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> group_;
+  c10::intrusive_ptr<c10d::ProcessGroup> group_;
 };
 
 }  // namespace
 
 c10::intrusive_ptr<BatchStatsReducer> DistributedContext::MakeBatchStatsReducer() {
-  return c10::make_intrusive<GlooBatchStatsReducer>(group_);
+  return c10::make_intrusive<GroupBatchStatsReducer>(group_);
 }
 
 GradientSynchronizer::GradientSynchronizer(DistributedContext* context, std::vector<at::Tensor> params,
@@ -255,11 +310,13 @@ void GradientSynchronizer::Finish() {
   }
   if (rebuild) {
     // The union of the parameters that got gradients on any rank.
-    std::vector<at::Tensor> used_mask = {at::tensor(std::vector<int>(fired_.begin(), fired_.end()), at::kInt)};
+    std::vector<at::Tensor> used_mask = {
+        at::tensor(std::vector<int>(fired_.begin(), fired_.end()), at::kInt).to(context_->device())};
     c10d::AllreduceOptions options;
     options.reduceOp = c10d::ReduceOp::MAX;
     context_->group_->allreduce(used_mask, options)->wait();
-    const auto used_on_any_rank = used_mask[0].accessor<int, 1>();
+    const at::Tensor used_on_host = used_mask[0].to(at::kCPU);
+    const auto used_on_any_rank = used_on_host.accessor<int, 1>();
     std::vector<int> used;
     std::vector<at::Tensor> unbucketed;
     for (size_t i = 0; i < params_.size(); ++i) {

@@ -1,4 +1,5 @@
-// Data-parallel training over c10d (Gloo on CPU), configured like torchrun:
+// Data-parallel training over c10d (Gloo on the CPU, NCCL on CUDA devices),
+// configured like torchrun:
 // RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT. Gradients are
 // averaged in flattened buckets, each sent (asynchronous allreduce) as soon as
 // backward has produced all of its gradients, so communication overlaps the
@@ -14,13 +15,14 @@
 #include <vector>
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 #include <c10/util/intrusive_ptr.h>
 
 #include "absl/status/statusor.h"
 #include "dmue/batch_norm.h"
 
 namespace c10d {
-class ProcessGroupGloo;
+class ProcessGroup;
 class Store;
 class Work;
 }  // namespace c10d
@@ -41,15 +43,34 @@ struct DistributedEnv {
 // Malformed values are errors naming the variable.
 absl::StatusOr<DistributedEnv> DistributedEnvFromEnvironment();
 
+// The c10d backend for ranks computing on `device`, as torch.distributed
+// recommends: Gloo for the CPU, NCCL for CUDA.
+enum class CollectiveBackend { kGloo, kNccl };
+CollectiveBackend BackendForDevice(const c10::Device& device);
+const char* BackendName(CollectiveBackend backend);
+// Whether this LibTorch has `backend`: Gloo always; NCCL only in a CUDA
+// build compiled with USE_C10D_NCCL (Debian's LibTorch has no NCCL).
+bool BackendCompiledIn(CollectiveBackend backend);
+
+// The rank's device: `device`, except that "cuda" without an index means
+// cuda:LOCAL_RANK (torchrun's one GPU per local rank).
+c10::Device RankDevice(const c10::Device& device, const DistributedEnv& env);
+
 class DistributedContext {
  public:
+  // Joins the group with BackendForDevice(device); the ranks' tensors
+  // (gradients, buffers, SyncBN statistics) live on `device`. A backend this
+  // LibTorch lacks (NCCL here) or a device it cannot use is a
+  // FailedPrecondition: Gloo is never substituted for NCCL in silence.
   static absl::StatusOr<std::unique_ptr<DistributedContext>> Create(
-      const DistributedEnv& env, std::chrono::milliseconds timeout = std::chrono::minutes(5));
+      const DistributedEnv& env, const c10::Device& device,
+      std::chrono::milliseconds timeout = std::chrono::minutes(5));
   ~DistributedContext();
 
   int rank() const { return env_.rank; }
   int world_size() const { return env_.world_size; }
   bool is_main() const { return env_.rank == 0; }
+  const c10::Device& device() const { return device_; }
 
   // True only if `flag` is true on every rank.
   bool AllTrue(bool flag);
@@ -66,11 +87,14 @@ class DistributedContext {
 
  private:
   friend class GradientSynchronizer;
-  DistributedContext(DistributedEnv env, c10::intrusive_ptr<c10d::Store> store,
-                     c10::intrusive_ptr<c10d::ProcessGroupGloo> group);
+  DistributedContext(DistributedEnv env, c10::Device device, c10::intrusive_ptr<c10d::Store> store,
+                     c10::intrusive_ptr<c10d::ProcessGroup> group);
+  // A one-element tensor on the group's device (NCCL reduces CUDA tensors only).
+  at::Tensor Scalar(double value, at::ScalarType dtype) const;
   DistributedEnv env_;
+  c10::Device device_;
   c10::intrusive_ptr<c10d::Store> store_;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> group_;
+  c10::intrusive_ptr<c10d::ProcessGroup> group_;
 };
 
 // Averages gradients across ranks while backward runs. A hook on every

@@ -12,12 +12,16 @@
 // amplifies that: at lr 0.1 three steps drift apart by several percent. DMUE's own losses (class means, Gram matrices, per-class
 // auxiliary CE) are batch-level, so a DDP DMUE step is close to, not equal
 // to, the single-process one, as in the reference.
+//
+// The backend follows the device (Gloo for the CPU, NCCL for CUDA); without
+// NCCL in this LibTorch, a CUDA group is refused with the reason.
 #include "training/distributed.h"
 
 #include <filesystem>
 #include <optional>
 #include <thread>
 
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include "dmue/dmue_model.h"
@@ -69,7 +73,7 @@ void RunTwoRanks(const std::string& store, const std::function<void(int, Distrib
       env.rank = rank;
       env.world_size = 2;
       env.file_store_path = store;
-      auto context = DistributedContext::Create(env, std::chrono::seconds(60));
+      auto context = DistributedContext::Create(env, torch::kCPU, std::chrono::seconds(60));
       if (!context.ok()) {
         errors[rank] = std::string(context.status().message());
         return;
@@ -236,6 +240,55 @@ TEST(GradientSynchronizerTest, FollowsAChangingParameterSetAndAverages) {
             << "rank " << rank << " step " << step << " parameter " << i;
       }
     }
+  }
+}
+
+TEST(CollectiveBackendTest, GlooForTheCpuNcclForCuda) {
+  EXPECT_EQ(BackendForDevice(torch::kCPU), CollectiveBackend::kGloo);
+  EXPECT_EQ(BackendForDevice(torch::Device(torch::kCUDA, 1)), CollectiveBackend::kNccl);
+  EXPECT_EQ(BackendForDevice(torch::Device(torch::kCUDA)), CollectiveBackend::kNccl);
+  EXPECT_STREQ(BackendName(CollectiveBackend::kGloo), "Gloo");
+  EXPECT_STREQ(BackendName(CollectiveBackend::kNccl), "NCCL");
+  EXPECT_TRUE(BackendCompiledIn(CollectiveBackend::kGloo));
+}
+
+TEST(CollectiveBackendTest, CudaWithoutAnIndexIsTheLocalRanksDevice) {
+  DistributedEnv env;
+  env.local_rank = 3;
+  EXPECT_EQ(RankDevice(torch::Device(torch::kCUDA), env), torch::Device(torch::kCUDA, 3));
+  EXPECT_EQ(RankDevice(torch::Device(torch::kCUDA, 1), env), torch::Device(torch::kCUDA, 1));
+  EXPECT_EQ(RankDevice(torch::kCPU, env), torch::Device(torch::kCPU));
+}
+
+TEST(CollectiveBackendTest, ACpuGroupIsGloo) {
+  DistributedEnv env;
+  env.file_store_path = FreshStore("gloo_single");
+  auto context = DistributedContext::Create(env, torch::kCPU, std::chrono::seconds(60));
+  ASSERT_TRUE(context.ok()) << context.status();
+  EXPECT_TRUE((*context)->device().is_cpu());
+  EXPECT_TRUE((*context)->AllTrue(true));
+  EXPECT_EQ((*context)->SumAll(2.5), 2.5);
+}
+
+// Refused before any rendezvous (no rank waits for a peer): without NCCL in
+// this LibTorch, or without the CUDA device.
+TEST(CollectiveBackendTest, ACudaGroupWithoutNcclOrTheDeviceIsRefused) {
+  const bool nccl = BackendCompiledIn(CollectiveBackend::kNccl);
+  if (nccl && torch::cuda::is_available()) GTEST_SKIP() << "NCCL and CUDA are available here";
+  DistributedEnv env;
+  env.world_size = 2;
+  env.file_store_path = FreshStore("nccl_refused");
+  auto context = DistributedContext::Create(env, torch::Device(torch::kCUDA, 0), std::chrono::seconds(5));
+  ASSERT_FALSE(context.ok());
+  EXPECT_EQ(context.status().code(), absl::StatusCode::kFailedPrecondition) << context.status();
+  if (!nccl) {
+    EXPECT_NE(context.status().message().find("needs c10d's NCCL backend, but this LibTorch was built without it"),
+              std::string::npos)
+        << context.status();
+    EXPECT_NE(context.status().message().find("Gloo is not used in its place"), std::string::npos)
+        << context.status();
+  } else {
+    EXPECT_NE(context.status().message().find("device cuda:0: "), std::string::npos) << context.status();
   }
 }
 

@@ -10,6 +10,7 @@
 #include "dmue/base/field_error.h"
 #include "dmue/base/status_context.h"
 #include "dmue/base/status_macros.h"
+#include "dmue/compute.h"
 #include "dmue/io/torch_checkpoint.h"
 #include "dmue/model_config.h"
 #include "dmue/state_dict.h"
@@ -50,6 +51,7 @@ absl::Status ValidatePretrainConfig(const PretrainConfig& config) {
   if (config.epochs() <= 0) return kFieldError("epochs", "must be > 0");
   if (config.output_dir().empty()) return kFieldError("output_dir", "is required");
   if (config.log_every_batches() <= 0) return kFieldError("log_every_batches", "must be > 0");
+  RETURN_IF_ERROR(kFieldError.Nested("device", ParseDevice(config.device()).status()));
   for (int i = 1; i < config.milestones_size(); ++i) {
     if (config.milestones(i) <= config.milestones(i - 1)) return kFieldError("milestones", "must increase");
   }
@@ -58,6 +60,7 @@ absl::Status ValidatePretrainConfig(const PretrainConfig& config) {
 
 absl::StatusOr<PretrainSummary> RunPretraining(const PretrainConfig& config) {
   RETURN_IF_ERROR(ValidatePretrainConfig(config));
+  ASSIGN_OR_RETURN(const torch::Device device, ResolveDevice(config.device(), "PretrainConfig.device"));
   std::error_code ec;
   std::filesystem::create_directories(config.output_dir(), ec);
   if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create '", config.output_dir(), "'"));
@@ -70,6 +73,7 @@ absl::StatusOr<PretrainSummary> RunPretraining(const PretrainConfig& config) {
   head.scale = config.scale();
   head.normalize_features = config.normalize_features();
   MvFace model(config.backbone(), config.num_identities(), head);
+  MoveToDevice(*model, device);  // before the optimiser: its state follows
   model->train();
   torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(config.lr())
                                                  .momentum(config.momentum())
@@ -93,8 +97,8 @@ absl::StatusOr<PretrainSummary> RunPretraining(const PretrainConfig& config) {
     while (true) {
       ASSIGN_OR_RETURN(auto next, loader->Next());
       if (!next.has_value()) break;
-      torch::Tensor loss =
-          torch::nn::functional::cross_entropy(model->forward(next->images, next->labels), next->labels);
+      const torch::Tensor images = next->images.to(device), labels = next->labels.to(device);
+      torch::Tensor loss = torch::nn::functional::cross_entropy(model->forward(images, labels), labels);
       sgd.zero_grad();
       loss.backward();
       sgd.step();

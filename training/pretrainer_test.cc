@@ -1,8 +1,9 @@
 #include "training/pretrainer.h"
 
+#include <filesystem>
 #include <random>
 
-#include <filesystem>
+#include <torch/cuda.h>
 
 #include "datasets/testing/synthetic_lmdb.h"
 #include "dmue/dmue_model.h"
@@ -100,6 +101,27 @@ TEST(PretrainerTest, ConfigErrorsNameTheField) {
   absl::Status status = ValidatePretrainConfig(config);
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.message().find("PretrainConfig.data"), std::string::npos) << status;
+}
+
+TEST(PretrainerTest, BadOrUnusableDevicesAreRefused) {
+  PretrainConfig config;
+  config.set_num_identities(3);
+  config.mutable_data()->set_lmdb_path("/unused");
+  config.mutable_data()->set_list_path("/unused.txt");
+  config.mutable_data()->set_num_classes(3);
+  config.set_output_dir(UniqueTempDir() + "/pretrain_device");
+  ASSERT_TRUE(ValidatePretrainConfig(config).ok()) << ValidatePretrainConfig(config);
+  config.set_device("tpu");
+  absl::Status status = ValidatePretrainConfig(config);
+  EXPECT_NE(status.message().find("PretrainConfig.device: 'tpu' is not a device"), std::string::npos) << status;
+  if (torch::cuda::is_available()) GTEST_SKIP() << "CUDA is available here";
+  config.set_device("cuda:0");
+  absl::StatusOr<PretrainSummary> summary = RunPretraining(config);
+  ASSERT_FALSE(summary.ok());
+  EXPECT_EQ(summary.status().code(), absl::StatusCode::kFailedPrecondition) << summary.status();
+  EXPECT_NE(summary.status().message().find("PretrainConfig.device: device cuda:0: "), std::string::npos)
+      << summary.status();
+  EXPECT_FALSE(std::filesystem::exists(config.output_dir()));
 }
 
 }  // namespace

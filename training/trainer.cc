@@ -76,16 +76,18 @@ OptimizerSettings ToOptimizerSettings(const TrainerConfig& config) {
   return settings;
 }
 
-// The configured precision and layout, or (AUTO) the fastest measured on this
-// CPU for the run's loss and batch shape.
-absl::StatusOr<ComputeOptions> ChooseCompute(const TrainerConfig& config) {
+// The configured precision and layout, or (AUTO) the fastest measured on
+// `device` for the run's loss and batch shape.
+absl::StatusOr<ComputeOptions> ChooseCompute(const TrainerConfig& config, const torch::Device& device) {
   if (config.precision() != TrainerConfig::AUTO) {
     ComputeOptions options;
     options.channels_last = config.channels_last();
     options.precision = config.precision() == TrainerConfig::BF16 ? Precision::kBFloat16 : Precision::kFloat32;
+    options.device = device;
     return options;
   }
   ComputeProbe probe;
+  probe.device = device;
   probe.model = config.model();
   // A DMUE run spends nearly all its time in DMUE steps; time those.
   probe.dmue = config.loss() == TrainerConfig::DMUE && config.ce_warmup_epochs() < config.max_epoch();
@@ -135,6 +137,7 @@ struct Trainer::State {
   TrainingState progress;
   bool resumed_mid_epoch = false;
   ComputeOptions compute;
+  torch::Device device = torch::kCPU;  // of this rank
   TrainSummary summary;
   std::unique_ptr<DistributedContext> distributed;  // null: single process
   std::unique_ptr<GradientSynchronizer> gradients;  // with `distributed`
@@ -157,7 +160,7 @@ struct Trainer::State {
   }
 
   // Set-up, in the order Create runs them.
-  absl::Status JoinDataParallelGroup();
+  absl::Status JoinDataParallelGroup();  // and resolves `device`
   absl::Status BuildModel();
   absl::Status OpenData();
   absl::Status ResumeFromLast();
@@ -192,7 +195,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& co
   if (state->is_main()) RETURN_IF_ERROR(WriteTextProtoFile(out + "/config.pbtxt", config));
 
   torch::set_num_threads(config.num_threads());
-  ASSIGN_OR_RETURN(state->compute, ChooseCompute(config));
+  ASSIGN_OR_RETURN(state->compute, ChooseCompute(config, state->device));
   RETURN_IF_ERROR(state->BuildModel());
   RETURN_IF_ERROR(state->OpenData());
   ASSIGN_OR_RETURN(MetricsLog metrics, MetricsLog::Open(out));
@@ -205,9 +208,15 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& co
 
 absl::Status Trainer::State::JoinDataParallelGroup() {
   ASSIGN_OR_RETURN(const DistributedEnv env, DistributedEnvFromEnvironment());
+  // Before anything is written: a device this LibTorch cannot use fails here.
+  ASSIGN_OR_RETURN(const torch::Device configured, ParseDevice(config.device()));
+  device = env.world_size > 1 ? RankDevice(configured, env) : configured;
+  RETURN_IF_ERROR(WithContext(CheckDeviceAvailable(device), "TrainerConfig.device"));
+  LOG_IF(INFO, !device.is_cpu()) << "Training on " << device.str();
   if (env.world_size <= 1) return absl::OkStatus();
-  ASSIGN_OR_RETURN(distributed, DistributedContext::Create(env));
-  LOG(INFO) << "Data-parallel rank " << env.rank << " of " << env.world_size;
+  ASSIGN_OR_RETURN(distributed, DistributedContext::Create(env, device));
+  LOG(INFO) << "Data-parallel rank " << env.rank << " of " << env.world_size << " over "
+            << BackendName(BackendForDevice(device));
   return absl::OkStatus();
 }
 
@@ -219,6 +228,8 @@ absl::Status Trainer::State::BuildModel() {
                                                                        : LoadDmueWeights(config.pretrained(), model));
     LOG(INFO) << "Loaded pretrained weights from " << config.pretrained();
   }
+  // Before the optimiser is built, so that its state follows the parameters.
+  MoveToDevice(*model, compute.device);
   SetChannelsLast(*model, compute.channels_last);
   model->train();
   optimizer = MakeOptimizer(model, ToOptimizerSettings(config));
@@ -353,11 +364,13 @@ absl::StatusOr<ConfusionMatrix> Trainer::State::ValidationConfusion() {
   ConfusionMatrix confusion(config.model().num_classes());
   val_loader->StartEpoch(0);
   torch::NoGradGuard no_grad;
-  ScopedAutocast autocast(compute.precision);
+  ScopedAutocast autocast(compute);
   while (true) {
     ASSIGN_OR_RETURN(std::optional<datasets::Batch> batch, val_loader->Next());
     if (!batch.has_value()) return confusion;
-    const torch::Tensor predicted = model->ForwardEval(PrepareImages(batch->images, compute)).argmax(1);
+    // Read on the host (no copy on the CPU).
+    const torch::Tensor predicted =
+        model->ForwardEval(PrepareImages(batch->images, compute)).argmax(1).to(torch::kCPU);
     auto p = predicted.accessor<int64_t, 1>();
     auto l = batch->labels.accessor<int64_t, 1>();
     for (int64_t i = 0; i < p.size(0); ++i) RETURN_IF_ERROR(confusion.Add(int(l[i]), int(p[i])));

@@ -7,6 +7,7 @@
 #include "datasets/dataset_config.h"
 #include "dmue/base/field_error.h"
 #include "dmue/base/status_macros.h"
+#include "dmue/compute.h"
 #include "dmue/config/text_proto.h"
 #include "dmue/model_config.h"
 
@@ -145,6 +146,7 @@ absl::Status ValidateTrainerConfig(const TrainerConfig& config) {
   if (config.ddp_bucket_mb() <= 0 || config.ddp_bucket_mb() > 1024) {
     return kFieldError("ddp_bucket_mb", "must be in [1, 1024]");
   }
+  RETURN_IF_ERROR(kFieldError.Nested("device", ParseDevice(config.device()).status()));
   if (config.precision() == TrainerConfig::PRECISION_UNSPECIFIED) {
     return kFieldError("precision", "must be FP32, BF16 or AUTO");
   }

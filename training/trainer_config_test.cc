@@ -122,8 +122,17 @@ TEST(TrainerConfigTest, NewOptionsAreValidatedByName) {
       {[](TrainerConfig& c) { c.mutable_train_data()->mutable_augmentation()->set_rotation_deg(-1); },
        "augmentation.rotation_deg"},
       {[](TrainerConfig& c) { c.set_precision(TrainerConfig::PRECISION_UNSPECIFIED); }, "TrainerConfig.precision"},
+      {[](TrainerConfig& c) { c.set_device("gpu"); }, "TrainerConfig.device: 'gpu' is not a device"},
+      {[](TrainerConfig& c) { c.set_device("cuda:x"); }, "TrainerConfig.device: 'cuda:x' is not a device"},
   };
   ASSERT_TRUE(ValidateTrainerConfig(MinimalConfig()).ok()) << ValidateTrainerConfig(MinimalConfig());
+  // Validation checks the name only: whether this LibTorch can use the
+  // device is Trainer::Create's question.
+  for (const char* device : {"cpu", "cuda", "cuda:1"}) {
+    TrainerConfig config = MinimalConfig();
+    config.set_device(device);
+    EXPECT_TRUE(ValidateTrainerConfig(config).ok()) << device << ": " << ValidateTrainerConfig(config);
+  }
   for (const Case& c : cases) {
     TrainerConfig config = MinimalConfig();
     c.edit(config);

@@ -1,11 +1,16 @@
 // End-to-end trainer tests on a tiny synthetic LMDB made in the test: DMUE
 // with a CE warm-up runs, evaluates, writes its artefacts, resumes where it
-// stopped, stops cleanly on request, and rejects inconsistent configs.
+// stopped, stops cleanly on request, and rejects inconsistent configs; an
+// explicit device "cpu" trains exactly as the default, and a CUDA device this
+// LibTorch cannot use fails Create with the reason.
 #include "training/trainer.h"
 
-#include <random>
-
 #include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <torch/cuda.h>
 
 #include "datasets/testing/synthetic_lmdb.h"
 #include "gtest/gtest.h"
@@ -160,6 +165,55 @@ TEST(TrainerTest, InconsistentConfigsNameTheField) {
   bad = Trainer::Create(config);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("/no/such/lmdb"), std::string::npos) << bad.status();
+}
+
+std::string FileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+TEST(TrainerDeviceTest, ExplicitCpuTrainsExactlyAsTheDefault) {
+  std::vector<std::string> weights;
+  std::vector<double> accuracies;
+  for (const char* device : {"", "cpu"}) {
+    const std::string out = UniqueTempDir() + "/run_device_" + (*device ? device : "default");
+    fs::remove_all(out);
+    TrainerConfig config = SmallConfig(out);
+    if (*device) config.set_device(device);
+    config.set_max_steps(2);  // a validation (and best_inference.pth) after step 2
+    auto trainer = Trainer::Create(config);
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    auto summary = (*trainer)->Run();
+    ASSERT_TRUE(summary.ok()) << summary.status();
+    ASSERT_TRUE(summary->last_eval.has_value());
+    accuracies.push_back(summary->last_eval->metrics.accuracy);
+    weights.push_back(FileBytes(out + "/best_inference.pth"));
+    ASSERT_FALSE(weights.back().empty());
+  }
+  EXPECT_EQ(accuracies[0], accuracies[1]);
+  EXPECT_TRUE(weights[0] == weights[1]) << "best_inference.pth differs between device '' and 'cpu'";
+}
+
+TEST(TrainerDeviceTest, UnusableCudaFailsCreateWithTheReason) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "CUDA is available here";
+  const std::string out = UniqueTempDir() + "/run_cuda";
+  fs::remove_all(out);
+  TrainerConfig config = SmallConfig(out);
+  config.set_device("cuda:0");
+  auto trainer = Trainer::Create(config);
+  ASSERT_FALSE(trainer.ok());
+  EXPECT_EQ(trainer.status().code(), absl::StatusCode::kFailedPrecondition) << trainer.status();
+  EXPECT_NE(trainer.status().message().find("TrainerConfig.device: device cuda:0: "), std::string::npos)
+      << trainer.status();
+  EXPECT_FALSE(fs::exists(out)) << "nothing is written before the device is checked";
+
+  config.set_device("gpu");
+  trainer = Trainer::Create(config);
+  ASSERT_FALSE(trainer.ok());
+  EXPECT_EQ(trainer.status().code(), absl::StatusCode::kInvalidArgument) << trainer.status();
+  EXPECT_NE(trainer.status().message().find("TrainerConfig.device: 'gpu'"), std::string::npos) << trainer.status();
 }
 
 }  // namespace
