@@ -6,7 +6,9 @@ accuracy curves' source. Rows are run names under runs/noise/:
   python3 tools/ferplus_noise_results.py ce_clean dmue_clean ce_noise30 dmue_noise30 ...
 
 Reads runs/noise/<run>/{metrics.jsonl, config.pbtxt}, <run>/eval/report.json and,
-where present, <run>/audit/audit_summary.json; writes nothing else.
+where present, <run>/audit/audit_summary.json; writes nothing else. A run whose
+folder is not here (run folders are not committed: an earlier session's machine
+had it) keeps its row from the committed results.json.
 """
 import json
 import os
@@ -34,6 +36,7 @@ def config_fields(run_dir):
         "pairwise_uncertainty": field("pairwise_uncertainty", "true") == "true",
         "w": float(field("w", "0.5")),
         "gamma": float(field("gamma", "1000")),
+        "train_heads": field("train_heads", "false") == "true",
     }
 
 
@@ -47,6 +50,8 @@ def variant(c):
         parts.append("without L_soft")
     if c["gamma"] == 0:
         parts.append("without SP-KD")
+    if c.get("train_heads"):
+        parts.append("pairwise-uncertainty MLP trained")
     return ", ".join(parts)
 
 
@@ -125,9 +130,26 @@ def audit_table(rows):
     return "\n".join(lines)
 
 
+def committed_rows():
+    path = f"{OUT}/results.json"
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return {r["run"]: r for r in json.load(f)}
+
+
+def row_for(run, committed):
+    if os.path.exists(f"runs/noise/{run}/config.pbtxt"):
+        return summarise(run)
+    if run not in committed:
+        sys.exit(f"runs/noise/{run} is not here and {OUT}/results.json has no row for it")
+    return committed[run]
+
+
 def main(runs):
     os.makedirs(OUT, exist_ok=True)
-    rows = [summarise(run) for run in runs]
+    committed = committed_rows()
+    rows = [row_for(run, committed) for run in runs]
     with open(f"{OUT}/results.json", "w") as f:
         json.dump(rows, f, indent=2, sort_keys=True)
     with open(f"{OUT}/results.md", "w") as f:
