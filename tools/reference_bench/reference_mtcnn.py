@@ -19,13 +19,14 @@ BLAS: the goldens and ../shared/reference-baseline.md were made with Debian's ge
 torch's convolutions and dense layers call here. The machine's libblas.so.3 alternative may point elsewhere
 (OpenBLAS since 2026-12-02); --blas netlib (the default) re-runs the script with netlib's libblas and
 liblapack first on LD_LIBRARY_PATH, and then every stage of test1.jpg is bit-equal to the reference's and all
-outputs match exactly. --blas system keeps the alternative (outputs then move by ~1e-4 px, net outputs by ~1e-6). The
-library actually loaded is printed and written to the JSON.
+outputs match exactly. --blas system keeps the alternative (outputs then move by ~1e-4 px, net outputs by
+~1e-6). The library actually loaded is printed and written to the JSON.
 
 What differs from the official code (the timed computation is the detector on an already-decoded image):
   - No PIL (python3-pil is not installed here): the photo is decoded by our C++ decoder
     (bazel-bin/tools/decode_rgb, OpenCV, alpha dropped, EXIF orientation ignored: what the goldens' PIL
-    .convert("RGB") gave; --check proves the pixels are the same). detect() receives an HxWx3 uint8 array
+    .convert("RGB") gave; --check compares test1.jpg's pixels with the reference's, and every photo's
+    outputs come out bit-equal). detect() receives an HxWx3 uint8 array
     where the reference receives a PIL image; the reference's np.uint8(pil_image) is then one PIL tobytes()
     copy more than our np.uint8(array). That copy is not timed here (the reference looks slightly faster).
   - No torchvision (not installed): batched_nms is rebuilt with torchvision 0.14's CPU semantics (stable
