@@ -208,5 +208,43 @@ TEST_F(PhotoAnalyzerTest, CropFaceFallsBackToTheEnlargedBox) {
   EXPECT_EQ(CropFace(aligner, grey, face).status().code(), absl::StatusCode::kNotFound);
 }
 
+// The fast flow on detections no detector should give (a server must not
+// crash on them): collinear or coincident landmarks, boxes partly or wholly
+// outside the photo, a huge box. Each gives a 256x256 crop or NotFound.
+TEST_F(PhotoAnalyzerTest, FastCropFlowSurvivesDegenerateDetections) {
+  auto detector = preprocessing::Mtcnn::Load(detector_dir_);
+  ASSERT_TRUE(detector.ok()) << detector.status();
+  preprocessing::MtcnnLandmarkSource landmarks;
+  preprocessing::AlignOptions options;
+  options.flow = preprocessing::CropFlow::kFast;
+  const preprocessing::FaceAligner aligner(detector->get(), &landmarks, options);
+  cv::Mat photo(200, 300, CV_8UC3);
+  cv::randu(photo, cv::Scalar::all(0), cv::Scalar::all(256));
+  std::vector<FaceDetection> faces;
+  FaceDetection same_point = Face(0.9f, 50);
+  for (auto& p : same_point.landmarks) p = {60, 20};
+  faces.push_back(same_point);
+  faces.push_back(Face(0.9f, 50));  // collinear landmarks
+  FaceDetection edge = Face(0.9f, 290);
+  faces.push_back(edge);
+  FaceDetection outside = Face(0.9f, 1000);
+  faces.push_back(outside);
+  FaceDetection huge = Face(0.9f, 0);
+  huge.box = {-1e6f, -1e6f, 1e6f, 1e6f};
+  huge.landmarks = {{{100, 80}, {160, 80}, {130, 110}, {105, 140}, {155, 140}}};
+  faces.push_back(huge);
+  int crops = 0;
+  for (const FaceDetection& face : faces) {
+    absl::StatusOr<cv::Mat> crop = CropFace(aligner, photo, face);
+    if (!crop.ok()) {
+      EXPECT_EQ(crop.status().code(), absl::StatusCode::kNotFound) << crop.status();
+      continue;
+    }
+    EXPECT_EQ(crop->size(), cv::Size(256, 256));
+    ++crops;
+  }
+  EXPECT_GE(crops, 3);
+}
+
 }  // namespace
 }  // namespace dmue::inference
