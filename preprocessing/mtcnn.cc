@@ -4,7 +4,6 @@
 #include "preprocessing/mtcnn.h"
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
@@ -95,45 +94,6 @@ RefineNet OnetOf(const MtcnnImpl& nets) {
   };
 }
 
-// The searched levels in `threads` groups of about equal P-Net work (the
-// area P-Net runs on), largest first onto the least loaded group. Small
-// levels gain little from splitting one convolution over threads (each call
-// has a fixed cost of the order of the work), while the levels together
-// split well: the largest is about half of all.
-std::vector<std::vector<int>> LevelGroups(const std::vector<PnetPlacement>& placements,
-                                          int threads) {
-  std::vector<int> order;
-  for (size_t k = 0; k < placements.size(); ++k) {
-    if (!placements[k].searched.empty()) order.push_back(static_cast<int>(k));
-  }
-  auto area = [&](int k) {
-    const LevelWindow& r = placements[k].run;
-    return static_cast<int64_t>(r.row1 - r.row0) * (r.col1 - r.col0);
-  };
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return area(a) > area(b); });
-  const size_t n = std::min<size_t>(std::max(threads, 1), std::max<size_t>(order.size(), 1));
-  std::vector<std::vector<int>> groups(n);
-  std::vector<int64_t> load(n, 0);
-  for (int k : order) {
-    const size_t g = std::min_element(load.begin(), load.end()) - load.begin();
-    groups[g].push_back(k);
-    load[g] += area(k);
-  }
-  return groups;
-}
-
-// Adds what ProposeOnLevel recorded for one level to the detection's trace.
-void MergeLevelTrace(const MtcnnTrace& level, MtcnnTrace& tr) {
-  tr.resample_ms += level.resample_ms;
-  tr.pnet_ms += level.pnet_ms;
-  tr.counts.pnet_candidates_over_threshold += level.counts.pnet_candidates_over_threshold;
-  tr.stage1_candidates.insert(tr.stage1_candidates.end(), level.stage1_candidates.begin(),
-                              level.stage1_candidates.end());
-  tr.stage1_candidate_scale_index.insert(tr.stage1_candidate_scale_index.end(),
-                                         level.stage1_candidate_scale_index.begin(),
-                                         level.stage1_candidate_scale_index.end());
-}
-
 }  // namespace
 
 bool MtcnnStageCounts::operator==(const MtcnnStageCounts& o) const {
@@ -209,31 +169,16 @@ std::vector<Proposal> MtcnnImpl::Propose(const cv::Mat& rgb,
                                          const std::vector<PyramidLevel>& levels,
                                          const cv::Rect2d* region, MtcnnTrace& tr,
                                          bool record) const {
-  std::vector<PnetPlacement> placements;
-  for (const PyramidLevel& level : levels) {
-    tr.pyramid_hw.push_back({level.rows, level.cols});
-    placements.push_back(PlaceOnLevel(rgb.rows, rgb.cols, level, region));
-    const LevelWindow& s = placements.back().searched;
-    tr.pnet_windows.push_back({s.row0, s.row1, s.col0, s.col1});
-  }
-  // Each level into its own trace, merged below in level order, so that the
-  // proposals and records come out as a serial loop makes them.
-  std::vector<MtcnnTrace> level_traces(levels.size());
-  std::vector<std::vector<Proposal>> level_proposals(levels.size());
-  const std::vector<std::vector<int>> groups = LevelGroups(placements, at::get_num_threads());
-  at::parallel_for(0, static_cast<int64_t>(groups.size()), 1, [&](int64_t g0, int64_t g1) {
-    c10::InferenceMode guard;  // Thread-local: the caller's does not reach pool threads.
-    for (int64_t g = g0; g < g1; ++g) {
-      for (int k : groups[g]) {
-        level_proposals[k] =
-            ProposeOnLevel(rgb, k, levels[k], placements[k], level_traces[k], record);
-      }
-    }
-  });
   std::vector<Proposal> proposals;
   for (size_t k = 0; k < levels.size(); ++k) {
-    MergeLevelTrace(level_traces[k], tr);
-    proposals.insert(proposals.end(), level_proposals[k].begin(), level_proposals[k].end());
+    tr.pyramid_hw.push_back({levels[k].rows, levels[k].cols});
+    const PnetPlacement placement = PlaceOnLevel(rgb.rows, rgb.cols, levels[k], region);
+    const LevelWindow& s = placement.searched;
+    tr.pnet_windows.push_back({s.row0, s.row1, s.col0, s.col1});
+    if (s.empty()) continue;
+    for (Proposal& q : ProposeOnLevel(rgb, static_cast<int>(k), levels[k], placement, tr, record)) {
+      proposals.push_back(q);
+    }
   }
   const auto t0 = std::chrono::steady_clock::now();
   tr.counts.after_per_scale_nms = static_cast<int64_t>(proposals.size());

@@ -120,10 +120,8 @@ struct MtcnnTrace {
   MtcnnStageCounts counts;
   // Factor the input was downscaled by (1 when not).
   double input_scale = 1.0;
-  // Time of the stages in milliseconds: pyramid resampling, P-Net
-  // (including its post-processing and NMS), R-Net stage, O-Net stage. The
-  // levels run on the intra-op threads side by side, so resampling and P-Net
-  // are thread time summed over the levels and can exceed the wall time.
+  // Wall time of the stages in milliseconds: pyramid resampling, P-Net
+  // (including its post-processing and NMS), R-Net stage, O-Net stage.
   double resample_ms = 0, pnet_ms = 0, rnet_ms = 0, onet_ms = 0;
 };
 

@@ -72,8 +72,7 @@ class MtcnnImpl {
                                        MtcnnTrace& trace, bool record) const;
 
   // Stage 1 over the pyramid: every level's proposals, then NMS (IoU 0.7)
-  // across scales. The levels are split over the intra-op threads (each
-  // level on one thread, its ops inline), and merged in level order.
+  // across scales.
   std::vector<Proposal> Propose(const cv::Mat& rgb, const std::vector<PyramidLevel>& levels,
                                 const cv::Rect2d* region, MtcnnTrace& trace, bool record) const;
 

@@ -285,9 +285,17 @@ at::Tensor MtcnnImpl::PnetHeads(const at::Tensor& x) const {
   return at::conv2d(y, pnet_heads_w_, pnet_heads_b_);
 }
 
-std::pair<at::Tensor, at::Tensor> MtcnnImpl::Pnet(const at::Tensor& x) const {
-  const at::Tensor heads = PnetHeads(x);
+namespace {
+
+// P-Net's outputs from its heads: offsets and the scores' softmax.
+std::pair<at::Tensor, at::Tensor> PnetOutputs(const at::Tensor& heads) {
   return {heads.narrow(1, 2, 4), at::softmax(heads.narrow(1, 0, 2), 1)};
+}
+
+}  // namespace
+
+std::pair<at::Tensor, at::Tensor> MtcnnImpl::Pnet(const at::Tensor& x) const {
+  return PnetOutputs(PnetHeads(x));
 }
 
 std::pair<at::Tensor, at::Tensor> MtcnnImpl::PnetOnWindow(const at::Tensor& x,
@@ -297,7 +305,7 @@ std::pair<at::Tensor, at::Tensor> MtcnnImpl::PnetOnWindow(const at::Tensor& x,
   const int64_t oh = heads.size(2), ow = heads.size(3);
   const int64_t level_oh = PnetOutputExtent(level_rows), level_ow = PnetOutputExtent(level_cols);
   const int64_t r0 = run.row0 / 2, c0 = run.col0 / 2;
-  if (oh == level_oh && ow == level_ow) return Pnet(x);
+  if (oh == level_oh && ow == level_ow) return PnetOutputs(heads);
   TORCH_CHECK(r0 + oh <= level_oh && c0 + ow <= level_ow, "P-Net window outside its level");
   // torch's softmax (over dim 1 of a contiguous [1, 2, h, w]) computes a cell
   // in the vector body or the scalar tail of its pass over the h * w plane,
