@@ -7,10 +7,13 @@ namespace F = torch::nn::functional;
 torch::Tensor LatentSoftLabels(const std::vector<torch::Tensor>& latent_logits,
                                const torch::Tensor& labels, int num_classes, double temperature) {
   torch::NoGradGuard no_grad;
-  torch::Tensor soft = torch::zeros({labels.size(0), num_classes},
-                                    latent_logits.at(0).options().dtype(torch::kFloat));
+  // At least float (bf16 under autocast); double stays double.
+  const torch::ScalarType dtype =
+      latent_logits.at(0).scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+  torch::Tensor soft =
+      torch::zeros({labels.size(0), num_classes}, latent_logits.at(0).options().dtype(dtype));
   for (int c = 0; c < num_classes; ++c) {
-    torch::Tensor px = torch::softmax(latent_logits[c].to(torch::kFloat), 1);
+    torch::Tensor px = torch::softmax(latent_logits[c].to(dtype), 1);
     torch::Tensor ptx = px.pow(1.0 / temperature);
     torch::Tensor targets = ptx / ptx.sum(1, /*keepdim=*/true);
     torch::Tensor spread = torch::zeros({targets.size(0), num_classes}, targets.options());

@@ -4,7 +4,10 @@
 // step, eval logits and the converted inference model, for C = 8 and C = 7.
 //
 // Tolerances (fp32): features/logits 1e-4 relative to the tensor's max |x|,
-// losses 1e-5 relative, gradients 1e-3 relative to max |g|.
+// losses 1e-5 relative, gradients 1e-3 relative to max |g|, or more where
+// float32 rounding alone moves a gradient further on this CPU (measured
+// against the same step in float64; see GradientsMatch).
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <map>
@@ -34,6 +37,14 @@ using TensorMap = std::map<std::string, torch::Tensor>;
 constexpr double kFeatureTol = 1e-4;
 constexpr double kLossTol = 1e-5;
 constexpr double kGradTol = 1e-3;
+// The golden gradients are float32 on the generating machine's kernels
+// (AVX-512 there); on another instruction set the kernels round otherwise.
+// A gradient may then differ from the golden by about its own float32
+// rounding error there plus ours here; ours is measured (float32 against
+// float64), and the golden's is taken to be of the same size.
+constexpr double kRoundingFactor = 3.0;
+// Beyond this, float32 rounding would make the comparison meaningless.
+constexpr double kMaxRounding = 1e-2;
 
 int64_t BitSum(const torch::Tensor& t) {
   if (t.scalar_type() == torch::kLong) return t.sum().item<int64_t>();
@@ -65,8 +76,31 @@ struct GoldenRun {
   TrainForwardOutput out;
   std::map<int, DmueLosses> losses_by_epoch;
   std::map<std::string, torch::Tensor> grads_ours;
+  std::map<std::string, torch::Tensor> grads_float64;  // The same step in float64.
   StateDict state_after_step;
 };
+
+// The gradients of GetRun's loss (epoch 3) from the same seeded init and
+// batch, computed in float64.
+std::map<std::string, torch::Tensor> Float64Gradients(const torch::Tensor& images,
+                                                      const torch::Tensor& labels,
+                                                      int num_classes) {
+  torch::manual_seed(0);
+  DmueModel model(ConfigFor(num_classes));
+  model->to(torch::kDouble);
+  model->train();
+  absl::StatusOr<TrainForwardOutput> out =
+      model->ForwardTrain(images.to(torch::kDouble), labels);
+  EXPECT_TRUE(out.ok()) << out.status();
+  if (!out.ok()) return {};
+  LossWeights weights{0.5, 1000, RampUp(3, 6), RampDown(3, 6)};
+  ComputeDmueLosses(*out, labels, num_classes, 1.2, weights).total.backward();
+  std::map<std::string, torch::Tensor> grads;
+  for (const auto& item : model->named_parameters()) {
+    if (item.value().grad().defined()) grads[item.key()] = item.value().grad();
+  }
+  return grads;
+}
 
 std::shared_ptr<GoldenRun> GetRun(int num_classes) {
   static std::map<int, std::shared_ptr<GoldenRun>> runs;
@@ -115,6 +149,7 @@ std::shared_ptr<GoldenRun> GetRun(int num_classes) {
   }
   optimizer->step();
   run->state_after_step = ModuleStateDict(*run->model);
+  run->grads_float64 = Float64Gradients(images, labels, num_classes);
   return run;
 }
 
@@ -229,15 +264,28 @@ TEST_P(ParityTest, GradientsMatch) {
       stats = true;
     }
     ASSERT_TRUE(run_->grads_ours.count(name)) << "no gradient for " << name;
+    ASSERT_TRUE(run_->grads_float64.count(name)) << "no float64 gradient for " << name;
     const torch::Tensor ours = run_->grads_ours[name];
+    const torch::Tensor exact = run_->grads_float64[name];
     if (stats) {
       // [numel, sum, sum|x|, sum x^2, first, last] of the full gradient.
       const double abs_sum = ours.abs().sum().item<double>();
+      const double golden_abs_sum = golden[2].item<double>();
+      const double rounding =
+          std::abs(abs_sum - exact.abs().sum().item<double>()) / std::abs(golden_abs_sum);
+      EXPECT_LT(rounding, kMaxRounding) << name;
       EXPECT_EQ(ours.numel(), static_cast<int64_t>(golden[0].item<double>())) << name;
-      EXPECT_NEAR(abs_sum, golden[2].item<double>(), kGradTol * golden[2].item<double>()) << name;
+      EXPECT_NEAR(abs_sum, golden_abs_sum,
+                  std::max(kGradTol, kRoundingFactor * rounding) * golden_abs_sum)
+          << name << ": float32 rounding alone moves it by " << rounding << " (relative)";
     } else {
       const torch::Tensor mine = first32 ? ours.slice(0, 0, 32) : ours;
-      EXPECT_LT(MaxRelativeError(mine, golden), kGradTol) << name;
+      const torch::Tensor mine_exact = first32 ? exact.slice(0, 0, 32) : exact;
+      const double rounding = MaxRelativeError(mine, mine_exact);
+      EXPECT_LT(rounding, kMaxRounding) << name;
+      EXPECT_LT(MaxRelativeError(mine, golden), std::max(kGradTol, kRoundingFactor * rounding))
+          << name << ": float32 rounding alone moves it by " << rounding
+          << " (relative to max |g|)";
     }
     ++checked;
   }

@@ -146,7 +146,8 @@ std::vector<Proposal> MtcnnImpl::ProposeOnLevel(const cv::Mat& rgb, int level_in
                                run.row1, run.col0, run.col1, input.data_ptr<float>());
   tr.resample_ms += MsSince(t0);
   t0 = std::chrono::steady_clock::now();
-  auto [reg, prob] = Pnet(options_.channels_last ? input : input.contiguous());
+  auto [reg, prob] = PnetOnWindow(options_.channels_last ? input : input.contiguous(), run,
+                                  level.rows, level.cols);
   const std::vector<Proposal> proposals =
       PnetProposals(prob.select(0, 0).select(0, 1).contiguous(), reg.select(0, 0).contiguous(),
                     level.scale, options_.thresholds[0], placement);

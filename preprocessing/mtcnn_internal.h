@@ -22,6 +22,7 @@
 
 namespace dmue::preprocessing {
 
+struct LevelWindow;
 struct PnetPlacement;
 struct Proposal;
 struct PyramidLevel;
@@ -39,6 +40,11 @@ class MtcnnImpl {
   // format): P-Net -> (reg [N,4,h,w], prob [N,2,h,w]); R-Net -> (reg [N,4],
   // prob [N,2]); O-Net -> (reg [N,4], landmarks [N,10], prob [N,2]).
   std::pair<at::Tensor, at::Tensor> Pnet(const at::Tensor& x) const;
+  // P-Net on the `run` window of a level_rows x level_cols pyramid level
+  // (x: that window): each cell bit for bit the whole level's (where
+  // PnetWindowIsExact), its scores computed where the whole level's are.
+  std::pair<at::Tensor, at::Tensor> PnetOnWindow(const at::Tensor& x, const LevelWindow& run,
+                                                 int level_rows, int level_cols) const;
   std::pair<at::Tensor, at::Tensor> Rnet(const at::Tensor& x) const;
   std::tuple<at::Tensor, at::Tensor, at::Tensor> Onet(const at::Tensor& x) const;
 
@@ -79,6 +85,8 @@ class MtcnnImpl {
 
  private:
   MtcnnImpl() = default;
+  // P-Net's 6-channel output before the softmax: 2 scores, 4 offsets.
+  at::Tensor PnetHeads(const at::Tensor& x) const;
   NetWeights p_, r_, o_;
   at::Tensor pnet_heads_w_, pnet_heads_b_;  // conv4_1 and conv4_2 stacked.
   MtcnnOptions options_;

@@ -140,6 +140,17 @@ at::Tensor Pool(const at::Tensor& x, int k, int s) {
   return out.permute({0, 3, 1, 2});
 }
 
+// max_pool2d(2, 2, ceil_mode=True)'s output extent on `in` pixels.
+int64_t PooledExtent(int64_t in) {
+  int64_t o = (in - 2 + 1) / 2 + 1;
+  if ((o - 1) * 2 >= in) --o;
+  return o;
+}
+
+// P-Net's output extent on an input of `in` pixels (>= 12): a 3x3
+// convolution, the pool, two more 3x3 convolutions, the 1x1 heads.
+int64_t PnetOutputExtent(int64_t in) { return PooledExtent(in - 2) - 4; }
+
 // The shapes facenet-pytorch's nets have.
 absl::Status CheckNetWeights(const NetWeights& pnet, const NetWeights& rnet,
                              const NetWeights& onet) {
@@ -241,19 +252,13 @@ bool MtcnnImpl::PnetWindowIsExact(int64_t rows, int64_t cols, int64_t level_rows
                                   int64_t level_cols) const {
   const at::MemoryFormat format =
       options_.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
-  // max_pool2d(2, 2, ceil_mode=True) after the first 3x3 convolution.
-  auto pooled = [](int64_t in) {
-    int64_t o = (in - 2 + 1) / 2 + 1;
-    if ((o - 1) * 2 >= in) --o;
-    return o;
-  };
   const at::Tensor* weights[4] = {&p_.at("conv1.weight"), &p_.at("conv2.weight"),
                                   &p_.at("conv3.weight"), &pnet_heads_w_};
   const at::Tensor* biases[4] = {&p_.at("conv1.bias"), &p_.at("conv2.bias"),
                                  &p_.at("conv3.bias"), &pnet_heads_b_};
   for (const auto& [h, w] : {std::pair<int64_t, int64_t>{rows, cols}, {level_rows, level_cols}}) {
     if (h < 12 || w < 12) return false;
-    const int64_t ph = pooled(h - 2), pw = pooled(w - 2);
+    const int64_t ph = PooledExtent(h - 2), pw = PooledExtent(w - 2);
     const std::array<int64_t, 4> in_c = {3, 10, 16, 32};
     const std::array<int64_t, 4> in_h = {h, ph, ph - 2, ph - 4};
     const std::array<int64_t, 4> in_w = {w, pw, pw - 2, pw - 4};
@@ -271,16 +276,45 @@ bool MtcnnImpl::PnetWindowIsExact(int64_t rows, int64_t cols, int64_t level_rows
   return true;
 }
 
-std::pair<at::Tensor, at::Tensor> MtcnnImpl::Pnet(const at::Tensor& x) const {
+at::Tensor MtcnnImpl::PnetHeads(const at::Tensor& x) const {
   at::Tensor y = ConvPrelu(x, p_, "conv1", "prelu1");
   y = Pool(y, 2, 2);
   y = ConvPrelu(y, p_, "conv2", "prelu2");
   y = ConvPrelu(y, p_, "conv3", "prelu3");
   // Both 1x1 heads as one 6-channel convolution (one call instead of two).
-  at::Tensor heads = at::conv2d(y, pnet_heads_w_, pnet_heads_b_);
-  at::Tensor a = at::softmax(heads.narrow(1, 0, 2), 1);
-  at::Tensor b = heads.narrow(1, 2, 4);
-  return {b, a};
+  return at::conv2d(y, pnet_heads_w_, pnet_heads_b_);
+}
+
+namespace {
+
+// P-Net's outputs from its heads: offsets and the scores' softmax.
+std::pair<at::Tensor, at::Tensor> PnetOutputs(const at::Tensor& heads) {
+  return {heads.narrow(1, 2, 4), at::softmax(heads.narrow(1, 0, 2), 1)};
+}
+
+}  // namespace
+
+std::pair<at::Tensor, at::Tensor> MtcnnImpl::Pnet(const at::Tensor& x) const {
+  return PnetOutputs(PnetHeads(x));
+}
+
+std::pair<at::Tensor, at::Tensor> MtcnnImpl::PnetOnWindow(const at::Tensor& x,
+                                                          const LevelWindow& run, int level_rows,
+                                                          int level_cols) const {
+  const at::Tensor heads = PnetHeads(x);
+  const int64_t oh = heads.size(2), ow = heads.size(3);
+  const int64_t level_oh = PnetOutputExtent(level_rows), level_ow = PnetOutputExtent(level_cols);
+  const int64_t r0 = run.row0 / 2, c0 = run.col0 / 2;
+  if (oh == level_oh && ow == level_ow) return PnetOutputs(heads);
+  TORCH_CHECK(r0 + oh <= level_oh && c0 + ow <= level_ow, "P-Net window outside its level");
+  // torch's softmax (over dim 1 of a contiguous [1, 2, h, w]) computes a cell
+  // in the vector body or the scalar tail of its pass over the h * w plane,
+  // which round differently; so the window's scores are computed at their
+  // places in a plane of the whole level's extent.
+  at::Tensor plane = at::zeros({1, 2, level_oh, level_ow}, heads.options());
+  plane.narrow(2, r0, oh).narrow(3, c0, ow).copy_(heads.narrow(1, 0, 2));
+  at::Tensor prob = at::softmax(plane, 1).narrow(2, r0, oh).narrow(3, c0, ow);
+  return {heads.narrow(1, 2, 4), prob};
 }
 
 std::pair<at::Tensor, at::Tensor> MtcnnImpl::Rnet(const at::Tensor& x) const {

@@ -395,7 +395,7 @@ TEST_F(MtcnnTest, PnetOnALevelWindowEqualsTheWholeLevel) {
       AreaResampleWindowNormalized(rgb, 0, H, 0, W, hs, ws, w.row0, w.row1, w.col0, w.col1,
                                    win.data_ptr<float>());
       ASSERT_TRUE(torch::equal(win, level.narrow(1, w.row0, rows).narrow(2, w.col0, cols)));
-      auto [wreg, wprob] = nets.Pnet(win.permute({0, 3, 1, 2}));
+      auto [wreg, wprob] = nets.PnetOnWindow(win.permute({0, 3, 1, 2}), w, hs, ws);
       const int64_t woh = wprob.size(2), wow = wprob.size(3);
       ASSERT_LE(w.row0 / 2 + woh, oh);
       ASSERT_LE(w.col0 / 2 + wow, ow);
