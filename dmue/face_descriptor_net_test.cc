@@ -105,13 +105,20 @@ struct GoldenEntry {
   std::vector<float> values;
 };
 
-std::map<std::string, GoldenEntry> ReadGolden(const std::string& path) {
-  std::ifstream in(path);
-  EXPECT_TRUE(in.good()) << "cannot read " << path;
+constexpr char kGoldenPath[] = "dmue/testdata/face_descriptor_golden.txt";
+constexpr char kWeightsKey[] = "@weights";  // Its hash is the entry's `hash`.
+
+std::map<std::string, GoldenEntry> ReadGolden() {
+  std::ifstream in(kGoldenPath);
+  EXPECT_TRUE(in.good()) << "cannot read " << kGoldenPath;
   std::map<std::string, GoldenEntry> golden;
   for (std::string line; std::getline(in, line);) {
     if (line.empty() || line[0] == '#') continue;
     std::vector<std::string> fields = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (fields.size() == 2 && fields[0] == kWeightsKey) {
+      golden[kWeightsKey].hash = fields[1];
+      continue;
+    }
     EXPECT_EQ(fields.size(), 2u + FaceDescriptorNet::kDescriptorSize) << line.substr(0, 60);
     GoldenEntry& entry = golden[fields[0]];
     entry.hash = fields[1];
@@ -146,22 +153,28 @@ at::Tensor DescribeOne(const FaceDescriptorNet& net, const cv::Mat& rgb) {
   return d.ok() ? d->squeeze(0) : torch::zeros({128});
 }
 
-TEST(FaceDescriptorNetRealTest, ReadsEveryWeightOfTheManifest) {
+// Every weight of the manifest is used, and decodes bit for bit as TF.js
+// decodes it (the golden's hash of tf.io.decodeWeights' float32 bytes).
+TEST(FaceDescriptorNetRealTest, DecodesEveryWeightAsTfjs) {
   REAL_NET_OR_SKIP(net);
   absl::StatusOr<io::TfjsWeights> weights =
       io::ReadTfjsWeights(absl::StrCat(DefaultFaceApiModelDir(), "/", kFaceApiManifest));
   ASSERT_TRUE(weights.ok()) << weights.status();
   const auto expected = FaceDescriptorNet::WeightShapes();
-  ASSERT_EQ(weights->weights().size(), expected.size());  // No weight left unused.
+  ASSERT_EQ(weights->weights().size(), expected.size());
+  uint64_t h = testing::kFnvOffset;
   for (size_t i = 0; i < expected.size(); ++i) {
-    EXPECT_EQ(weights->weights()[i].name, expected[i].first);
-    EXPECT_EQ(weights->weights()[i].shape, expected[i].second);
+    const io::TfjsWeight& w = weights->weights()[i];
+    EXPECT_EQ(w.name, expected[i].first);
+    EXPECT_EQ(w.shape, expected[i].second);
+    h = testing::Fnv1a64(w.floats.data(), w.floats.size() * sizeof(float), h);
   }
+  EXPECT_EQ(absl::StrFormat("%016x", h), ReadGolden()[kWeightsKey].hash);
 }
 
 TEST(FaceDescriptorNetRealTest, MatchesFaceApiGolden) {
   REAL_NET_OR_SKIP(net);
-  const std::map<std::string, GoldenEntry> golden = ReadGolden("dmue/testdata/face_descriptor_golden.txt");
+  const std::map<std::string, GoldenEntry> golden = ReadGolden();
   std::vector<FaceInput> inputs = testing::SyntheticFaceInputs();
   const size_t synthetic = inputs.size();
   absl::StatusOr<std::vector<FaceInput>> photos = testing::PhotoFaceInputs();

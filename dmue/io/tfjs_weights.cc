@@ -242,10 +242,14 @@ absl::StatusOr<std::vector<GroupSpec>> ParseManifest(const json& manifest, const
 }
 
 // The group's shards, concatenated; exactly group.bytes of them.
-absl::StatusOr<std::string> ReadGroupBytes(const GroupSpec& group, const std::string& path, int64_t* budget) {
+absl::StatusOr<std::string> ReadGroupBytes(const GroupSpec& group, const std::string& path,
+                                           const TfjsShardReader& read_shard, int64_t* budget) {
   std::string bytes;
   for (const std::string& shard : group.paths) {
-    ASSIGN_OR_RETURN(std::string data, WithContext(ReadFileBytes(shard, *budget), path));
+    ASSIGN_OR_RETURN(std::string data, WithContext(read_shard(shard, *budget), path));
+    if (static_cast<int64_t>(data.size()) > *budget) {
+      return absl::ResourceExhaustedError(absl::StrCat(path, ": shard ", shard, " exceeds the byte budget"));
+    }
     *budget -= static_cast<int64_t>(data.size());
     bytes += data;
   }
@@ -381,12 +385,21 @@ absl::StatusOr<const TfjsWeight*> TfjsWeights::GetFloat(absl::string_view name, 
 
 absl::StatusOr<TfjsWeights> ReadTfjsWeights(const std::string& manifest_path, const TfjsReadOptions& options) {
   ASSIGN_OR_RETURN(const std::string text, ReadFileBytes(manifest_path, options.max_manifest_bytes));
-  ASSIGN_OR_RETURN(const json manifest, ParseJson(text, manifest_path));
+  return ParseTfjsWeights(text, manifest_path, ReadFileBytes, options);
+}
+
+absl::StatusOr<TfjsWeights> ParseTfjsWeights(const std::string& manifest_text, const std::string& manifest_path,
+                                             const TfjsShardReader& read_shard, const TfjsReadOptions& options) {
+  if (static_cast<int64_t>(manifest_text.size()) > options.max_manifest_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(manifest_path, ": manifest exceeds ",
+                                                     options.max_manifest_bytes, " bytes"));
+  }
+  ASSIGN_OR_RETURN(const json manifest, ParseJson(manifest_text, manifest_path));
   ASSIGN_OR_RETURN(const std::vector<GroupSpec> groups, ParseManifest(manifest, manifest_path, options));
   std::vector<TfjsWeight> weights;
   int64_t budget = options.max_shard_bytes;
   for (const GroupSpec& group : groups) {
-    ASSIGN_OR_RETURN(const std::string bytes, ReadGroupBytes(group, manifest_path, &budget));
+    ASSIGN_OR_RETURN(const std::string bytes, ReadGroupBytes(group, manifest_path, read_shard, &budget));
     int64_t offset = 0;
     for (const WeightSpec& spec : group.weights) {
       ASSIGN_OR_RETURN(TfjsWeight weight, DecodeWeight(spec, bytes.data() + offset));

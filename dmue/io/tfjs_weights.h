@@ -21,7 +21,9 @@
 #define DMUE_IO_TFJS_WEIGHTS_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -69,6 +71,16 @@ class TfjsWeights {
 
 // Reads `manifest_path` and the shards it lists (relative to its folder).
 absl::StatusOr<TfjsWeights> ReadTfjsWeights(const std::string& manifest_path, const TfjsReadOptions& options = {});
+
+// Returns the bytes of the shard at `path` (the manifest's folder joined with
+// a checked relative path), refusing more than `max_bytes` (ReadFileBytes'
+// contract; the fuzz target serves shards from memory).
+using TfjsShardReader = std::function<absl::StatusOr<std::string>(const std::string& path, int64_t max_bytes)>;
+
+// ReadTfjsWeights on manifest text already read; `manifest_path` names it in
+// errors and anchors the shard paths.
+absl::StatusOr<TfjsWeights> ParseTfjsWeights(const std::string& manifest_text, const std::string& manifest_path,
+                                             const TfjsShardReader& read_shard, const TfjsReadOptions& options = {});
 
 }  // namespace dmue::io
 

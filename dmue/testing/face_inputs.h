@@ -6,6 +6,7 @@
 #ifndef DMUE_TESTING_FACE_INPUTS_H_
 #define DMUE_TESTING_FACE_INPUTS_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -33,7 +34,12 @@ std::vector<FaceInput> SyntheticFaceInputs();
 // compare hashes before comparing descriptors.
 absl::StatusOr<std::vector<FaceInput>> PhotoFaceInputs();
 
-// FNV-1a (64 bit) of the pixel bytes, row by row.
+// FNV-1a (64 bit) of `size` bytes, continuing from `h` (the golden also
+// hashes the decoded weights with it).
+inline constexpr uint64_t kFnvOffset = 14695981039346656037ull;
+uint64_t Fnv1a64(const void* data, size_t size, uint64_t h = kFnvOffset);
+
+// Fnv1a64 of the pixel bytes, row by row.
 uint64_t PixelHash(const cv::Mat& rgb);
 
 }  // namespace dmue::testing

@@ -25,11 +25,32 @@ function flag(name, fallback) {
   return fallback;
 }
 
-// FNV-1a 64 over the bytes, as dmue::testing::PixelHash.
-function fnv1a64(bytes) {
-  let h = 14695981039346656037n;
+// FNV-1a 64 over the bytes, continuing from `h`, as dmue::testing::Fnv1a64.
+function fnv1a64(bytes, h = 14695981039346656037n) {
   for (const b of bytes) h = BigInt.asUintN(64, (h ^ BigInt(b)) * 1099511628211n);
+  return h;
+}
+
+function hex(h) {
   return h.toString(16).padStart(16, '0');
+}
+
+// The hash of every weight as TF.js decodes it (dequantized float32 bytes,
+// manifest order), so the C++ reader can be checked bit for bit.
+function weightsHash(modelDir) {
+  const manifest = JSON.parse(fs.readFileSync(path.join(modelDir, 'face_recognition_model-weights_manifest.json'), 'utf8'));
+  let h;
+  for (const group of manifest) {
+    const data = Buffer.concat(group.paths.map((p) => fs.readFileSync(path.join(modelDir, p))));
+    const buffer = data.buffer.slice(data.byteOffset, data.byteOffset + data.length);
+    const tensors = tf.io.decodeWeights(buffer, group.weights);
+    for (const spec of group.weights) {
+      const values = tensors[spec.name].dataSync();
+      h = fnv1a64(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), h);
+      tensors[spec.name].dispose();
+    }
+  }
+  return hex(h);
 }
 
 async function describe(net, file) {
@@ -38,7 +59,7 @@ async function describe(net, file) {
   const image = tf.tensor3d(Int32Array.from(bytes), [SIDE, SIDE, 3], 'int32');
   const descriptor = await net.computeFaceDescriptor(image);
   image.dispose();
-  return { hash: fnv1a64(bytes), values: Array.from(descriptor) };
+  return { hash: hex(fnv1a64(bytes)), values: Array.from(descriptor) };
 }
 
 async function main() {
@@ -51,6 +72,8 @@ async function main() {
   await net.loadFromDisk(modelDir);
   const faceapiVersion = require('@vladmandic/face-api/package.json').version;
   console.log(`# face-api ${faceapiVersion}, @tensorflow/tfjs ${tf.version.tfjs}, backend ${tf.getBackend()}, node ${process.version}`);
+  console.log('# @weights <fnv1a64 of all decoded float32 weights, manifest order>');
+  console.log(`@weights ${weightsHash(modelDir)}`);
   console.log('# <name> <fnv1a64 of the 150x150x3 RGB bytes> <128 descriptor values>');
   const lines = fs.readFileSync(path.join(inputs, 'inputs.txt'), 'utf8').trim().split('\n');
   for (const line of lines) {
