@@ -196,7 +196,7 @@ TEST(FaceDescriptorNetRealTest, MatchesFaceApiGolden) {
     const at::Tensor ref = torch::tensor(it->second.values);
     const double rel = MaxRelativeDiff(ours, ref);
     std::cout << absl::StrFormat("%-18s max |ours - face-api| / max |face-api| = %.3g\n", inputs[i].name, rel);
-    EXPECT_LT(rel, 1e-4) << inputs[i].name;
+    EXPECT_LT(rel, 1e-5) << inputs[i].name;  // Measured <= 8e-7; dividing by 256 gives 4e-4.
     ++compared;
   }
   EXPECT_GE(compared, static_cast<int>(synthetic));
