@@ -4,7 +4,6 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -142,8 +141,8 @@ const FaceDescriptorNet* RealNet(std::string* why) {
   return nullptr;
 }
 
-#define REAL_NET_OR_SKIP(var)           \
-  std::string var##_why;                \
+#define REAL_NET_OR_SKIP(var)                        \
+  std::string var##_why;                             \
   const FaceDescriptorNet* var = RealNet(&var##_why); \
   if (var == nullptr) GTEST_SKIP() << var##_why
 
