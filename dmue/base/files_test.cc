@@ -68,5 +68,20 @@ TEST(FilesTest, CommitMovesAFilledTempFile) {
   EXPECT_FALSE(CommitTempFile(tmp, path).ok());  // gone: an error, not a crash
 }
 
+TEST(FilesTest, ReadsWholeFilesWithinTheLimit) {
+  const std::string path = testing::TempPath("read/bytes.bin");
+  fs::create_directories(fs::path(path).parent_path());
+  testing::WriteFile(path, std::string("ab\0cd", 5));
+  absl::StatusOr<std::string> bytes = ReadFileBytes(path, 5);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_EQ(*bytes, std::string("ab\0cd", 5));
+
+  EXPECT_EQ(ReadFileBytes(path, 4).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(ReadFileBytes(path + ".missing", 5).status().code(), absl::StatusCode::kNotFound);
+  const absl::Status dir = ReadFileBytes(fs::path(path).parent_path(), 5).status();
+  EXPECT_EQ(dir.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(dir.message().find("not a regular file"), std::string::npos) << dir;
+}
+
 }  // namespace
 }  // namespace dmue

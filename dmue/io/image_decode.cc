@@ -1,7 +1,5 @@
 #include "dmue/io/image_decode.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -377,34 +375,6 @@ absl::StatusOr<cv::Mat> DecodeImageRgb(absl::string_view bytes, absl::string_vie
                                        const ImageLimits& limits) {
   ASSIGN_OR_RETURN(DecodedImage image, DecodeImage(bytes, source, limits));
   return std::move(image.rgb);
-}
-
-absl::StatusOr<std::string> ReadFileBytes(const std::string& path, int64_t max_bytes) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    const int err = errno;
-    if (err == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
-    return absl::NotFoundError(absl::StrCat(path, ": cannot stat: ", std::strerror(err)));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
-  }
-  if (st.st_size > max_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(path, ": ", st.st_size,
-                                                     " bytes exceeds the limit of ", max_bytes,
-                                                     " bytes"));
-  }
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) {
-    return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
-  }
-  std::string data(static_cast<size_t>(st.st_size), '\0');
-  const size_t got = data.empty() ? 0 : std::fread(&data[0], 1, data.size(), f.get());
-  if (got != data.size()) {
-    return absl::DataLossError(absl::StrCat(path, ": short read (", got, " of ", data.size(),
-                                            " bytes)"));
-  }
-  return data;
 }
 
 absl::StatusOr<DecodedImage> ReadImage(const std::string& path, const ImageLimits& limits) {

@@ -31,6 +31,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "dmue/base/files.h"
 
 namespace dmue::io {
 
@@ -117,8 +118,9 @@ absl::StatusOr<cv::Mat> DecodeImageRgb(absl::string_view bytes, absl::string_vie
 absl::StatusOr<DecodedImage> ReadImage(const std::string& path, const ImageLimits& limits = {});
 absl::StatusOr<cv::Mat> ReadImageRgb(const std::string& path, const ImageLimits& limits = {});
 
-// Reads a whole file within a byte limit (the first step of ReadImage).
-absl::StatusOr<std::string> ReadFileBytes(const std::string& path, int64_t max_bytes);
+// Reads a whole file within a byte limit (the first step of ReadImage; it
+// lives in dmue/base/files.h).
+using ::dmue::ReadFileBytes;
 
 }  // namespace dmue::io
 
