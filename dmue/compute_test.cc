@@ -3,6 +3,7 @@
 // the autocast scope per device type, and that the CPU helpers copy nothing
 // already in place.
 #include "dmue/compute.h"
+#include "dmue/bf16_support.h"
 
 #include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
@@ -148,6 +149,16 @@ TEST(MoveToDeviceTest, OnTheCpuLeavesTheModuleAsItIs) {
   EXPECT_EQ(conv->weight.data_ptr(), weight);
   EXPECT_EQ(bn->running_mean.data_ptr(), running_mean);
   EXPECT_TRUE(conv->weight.device().is_cpu());
+}
+
+TEST(Bfloat16UnavailableTest, OnlyCpusWithoutAvx512LackTheKernels) {
+  EXPECT_EQ(Bfloat16Unavailable(torch::Device(torch::kCUDA, 0)), "");
+  const std::string cpu = Bfloat16Unavailable(torch::kCPU);
+#if defined(__x86_64__)
+  const bool avx512 = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                      __builtin_cpu_supports("avx512dq");
+  EXPECT_EQ(cpu.empty(), avx512) << cpu;
+#endif
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "dmue/base/status_macros.h"
 #include "dmue/batch_norm.h"
+#include "dmue/bf16_support.h"
 #include "dmue/resnet.h"
 
 namespace dmue {
@@ -253,6 +255,10 @@ std::string InferenceComputeChoice::Summary() const {
   std::vector<std::string> parts;
   std::string chosen;
   for (const InferenceComputeTrial& t : trials) {
+    if (!t.skipped.empty()) {
+      parts.push_back(absl::StrCat(t.name, " not timed: ", t.skipped));
+      continue;
+    }
     parts.push_back(absl::StrFormat("%s %.2f ms (probability deviation %.1e%s)", t.name, 1000 * t.seconds,
                                     t.probability_deviation, t.within_bound ? "" : ", over the bound"));
     if (t.options.precision == options.precision && t.options.channels_last == options.channels_last) chosen = t.name;
@@ -276,8 +282,15 @@ absl::StatusOr<InferenceComputeChoice> ChooseInferenceCompute(InferenceModel& mo
   torch::Tensor reference;
   double best = 1e30;
   for (const auto& [name, options] : candidates) {
-    ASSIGN_OR_RETURN(FoldedModel folded, FoldedModel::Fold(model, options));
     InferenceComputeTrial trial{name, options};
+    if (options.precision == Precision::kBFloat16) trial.skipped = Bfloat16Unavailable(options.device);
+    if (!trial.skipped.empty()) {
+      trial.seconds = std::numeric_limits<double>::infinity();
+      trial.within_bound = false;
+      choice.trials.push_back(trial);
+      continue;
+    }
+    ASSIGN_OR_RETURN(FoldedModel folded, FoldedModel::Fold(model, options));
     const torch::Tensor probabilities = torch::softmax(folded.Forward(check), 1);
     if (!reference.defined()) reference = probabilities;
     trial.probability_deviation = (probabilities - reference).abs().max().item<double>();

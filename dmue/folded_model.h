@@ -77,6 +77,7 @@ struct InferenceComputeTrial {
   double seconds = 0;  // best of the timed passes, summed over the batch sizes
   double probability_deviation = 0;
   bool within_bound = true;
+  std::string skipped;  // why it was not timed (empty: it was); never chosen then
 };
 
 struct InferenceComputeChoice {

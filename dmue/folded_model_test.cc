@@ -1,6 +1,7 @@
 // The folded model against the unfolded one in eval mode, on random weights
 // with random BatchNorm statistics (so every fold does something).
 #include "dmue/folded_model.h"
+#include "dmue/bf16_support.h"
 
 #include <torch/torch.h>
 
@@ -91,6 +92,8 @@ TEST(ChooseInferenceComputeTest, TimesEveryCandidateAndKeepsOneWithinTheBound) {
   ASSERT_TRUE(choice.ok()) << choice.status();
   ASSERT_EQ(choice->trials.size(), 3u);
   EXPECT_EQ(choice->trials[0].probability_deviation, 0.0);  // fp32 NCHW is the reference
+  // bf16 is timed only where its kernels exist (dmue/bf16_support.h).
+  EXPECT_EQ(choice->trials[2].skipped, Bfloat16Unavailable(torch::kCPU));
   bool chosen_within = false;
   for (const InferenceComputeTrial& t : choice->trials) {
     EXPECT_GT(t.seconds, 0.0) << t.name;

@@ -7,9 +7,11 @@
 
 #include <torch/torch.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "dmue/base/status_macros.h"
+#include "dmue/bf16_support.h"
 #include "dmue/dmue_model.h"
 #include "dmue/losses.h"
 #include "dmue/optimizer.h"
@@ -72,6 +74,10 @@ absl::Status RunTrial(const ComputeProbe& probe, const torch::Tensor& images, co
 std::string ComputeChoice::Summary() const {
   std::vector<std::string> parts;
   for (const ComputeTrial& t : trials) {
+    if (!t.skipped.empty()) {
+      parts.push_back(absl::StrCat(t.name, " not timed: ", t.skipped));
+      continue;
+    }
     parts.push_back(absl::StrFormat("%s %.3f s/step (loss deviation %.2g%s)", t.name, t.seconds_per_step,
                                     t.loss_deviation, t.within_bound ? "" : ", out of bound"));
   }
@@ -92,6 +98,14 @@ absl::StatusOr<ComputeChoice> ChooseTrainingCompute(const ComputeProbe& probe) {
   choice.trials = Candidates(probe.device);
   double reference_loss = 0;
   for (ComputeTrial& trial : choice.trials) {
+    if (trial.options.precision == Precision::kBFloat16) {
+      trial.skipped = Bfloat16Unavailable(trial.options.device);
+    }
+    if (!trial.skipped.empty()) {
+      trial.seconds_per_step = std::numeric_limits<double>::infinity();
+      trial.within_bound = false;
+      continue;
+    }
     double loss = 0;
     RETURN_IF_ERROR(RunTrial(probe, images, labels, &trial, &loss));
     if (&trial == &choice.trials.front()) reference_loss = loss;

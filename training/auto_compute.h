@@ -22,6 +22,7 @@ struct ComputeTrial {
   double seconds_per_step = 0;  // best of the timed steps
   double loss_deviation = 0;    // |loss - fp32 loss| / fp32 loss, eval mode
   bool within_bound = true;
+  std::string skipped;  // why it was not timed (empty: it was); never chosen then
 };
 
 struct ComputeChoice {

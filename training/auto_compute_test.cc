@@ -1,5 +1,9 @@
 #include "training/auto_compute.h"
 
+#include <cmath>
+#include <string>
+
+#include "dmue/bf16_support.h"
 #include "gtest/gtest.h"
 
 namespace dmue::training {
@@ -34,6 +38,23 @@ TEST(AutoComputeTest, TimesEveryCandidateAndPicksTheFastestWithinBound) {
       if (t.within_bound) EXPECT_LE(chosen->seconds_per_step, t.seconds_per_step) << t.name;
     }
     EXPECT_NE(choice->Summary().find("AUTO compute: " + chosen->name), std::string::npos) << choice->Summary();
+  }
+}
+
+TEST(AutoComputeTest, Bfloat16IsTimedOnlyWhereItsKernelsExist) {
+  absl::StatusOr<ComputeChoice> choice = ChooseTrainingCompute(SmallProbe(false));
+  ASSERT_TRUE(choice.ok()) << choice.status();
+  const ComputeTrial& bf16 = choice->trials.at(2);
+  ASSERT_EQ(bf16.options.precision, Precision::kBFloat16);
+  const std::string why = Bfloat16Unavailable(torch::kCPU);
+  EXPECT_EQ(bf16.skipped, why);
+  if (why.empty()) {
+    EXPECT_TRUE(std::isfinite(bf16.seconds_per_step));
+  } else {
+    EXPECT_FALSE(bf16.within_bound);
+    EXPECT_NE(choice->options.precision, Precision::kBFloat16);
+    EXPECT_NE(choice->Summary().find("bf16 channels-last not timed: " + why), std::string::npos)
+        << choice->Summary();
   }
 }
 
