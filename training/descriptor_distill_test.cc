@@ -9,9 +9,11 @@
 
 #include <torch/torch.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "datasets/dataset_config.h"
 #include "datasets/testing/synthetic_lmdb.h"
+#include "dmue/config/text_proto.h"
 #include "dmue/dmue_model.h"
 #include "dmue/model_io.h"
 #include "dmue/state_dict.h"
@@ -277,6 +279,21 @@ TEST(DistillationTest, ConfigErrorsNameTheField) {
   EXPECT_NE(status.message().find("PretrainConfig.teacher_dir: "), std::string::npos) << status;
   EXPECT_NE(status.message().find("no_face_api"), std::string::npos) << status;
   EXPECT_FALSE(RunPretraining(config, nullptr).ok());
+}
+
+// training/configs/*_distill.pbtxt are PretrainConfigs (trainer_config_test
+// checks the others as TrainerConfigs).
+TEST(DistillationTest, ShippedConfigsAreValid) {
+  int checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("training/configs")) {
+    if (!absl::EndsWith(entry.path().filename().string(), "_distill.pbtxt")) continue;
+    absl::StatusOr<PretrainConfig> config = LoadTextProto<PretrainConfig>(entry.path().string());
+    ASSERT_TRUE(config.ok()) << entry.path() << ": " << config.status();
+    EXPECT_TRUE(ValidatePretrainConfig(*config).ok()) << entry.path() << ": " << ValidatePretrainConfig(*config);
+    EXPECT_EQ(config->objective(), PretrainConfig::DESCRIPTOR_DISTILLATION) << entry.path();
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
 }
 
 }  // namespace
