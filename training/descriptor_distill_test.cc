@@ -281,6 +281,30 @@ TEST(DistillationTest, ConfigErrorsNameTheField) {
   EXPECT_FALSE(RunPretraining(config, nullptr).ok());
 }
 
+// face-api's net behind the teacher interface, on 4 faces; skipped without
+// its weights (tools/setup.sh).
+TEST(TeacherCacheTest, FaceApiTeacherDescribesFacesAndMirrors) {
+  absl::StatusOr<std::unique_ptr<DescriptorTeacher>> teacher = LoadFaceApiTeacher("");
+  if (!teacher.ok()) GTEST_SKIP() << teacher.status() << " -- run tools/setup.sh or set DMUE_FACE_API_DIR";
+  EXPECT_EQ((*teacher)->input_side(), 150);
+  std::ifstream in(SyntheticFaces().list);
+  std::string lines;
+  std::string line;
+  for (int i = 0; i < 4 && std::getline(in, line); ++i) lines += line + "\n";
+  const std::string four = UniqueTempDir() + "/four.txt";
+  std::ofstream(four) << lines;
+  const auto source = OpenFaces(four);
+  ASSERT_NE(source, nullptr);
+  TeacherCacheOptions options = CacheOptions("face_api.bin");
+  options.batch_size = 4;
+  absl::StatusOr<at::Tensor> cache = BuildTeacherCache(*source, **teacher, options);
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  ASSERT_EQ(cache->sizes(), (std::vector<int64_t>{4, 2, 128}));
+  EXPECT_TRUE(torch::isfinite(*cache).all().item<bool>());
+  EXPECT_GT(((*cache)[0][0] - (*cache)[0][1]).norm().item<float>(), 1e-4);  // the mirror is another input
+  EXPECT_GT(((*cache)[0][0] - (*cache)[1][0]).norm().item<float>(), 1e-4);
+}
+
 // training/configs/*_distill.pbtxt are PretrainConfigs (trainer_config_test
 // checks the others as TrainerConfigs).
 TEST(DistillationTest, ShippedConfigsAreValid) {
