@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -11,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "datasets/label_list.h"
+#include "datasets/seed.h"
 #include "dmue/base/files.h"
 #include "dmue/base/hash.h"
 #include "dmue/base/status_macros.h"
@@ -24,6 +26,7 @@ namespace {
 
 constexpr char kCacheMagic[] = "dmue-teacher-cache-v1";
 constexpr int kViews = 2;  // as is, mirrored
+constexpr uint64_t kFlipStream = 0x666c6970ULL;  // "flip": the student's mirror draws
 
 class FaceApiTeacher : public DescriptorTeacher {
  public:
@@ -200,6 +203,24 @@ absl::StatusOr<at::Tensor> BuildTeacherCache(const datasets::LmdbSource& source,
   }
   progress.Finish(absl::StrCat("saved ", options.path));
   return descriptors;
+}
+
+StudentBatch MirrorWithTargets(const datasets::Batch& batch, const at::Tensor& descriptors, double flip_p,
+                               uint64_t seed) {
+  const int64_t n = batch.images.size(0);
+  std::vector<int64_t> views(n);
+  for (int64_t i = 0; i < n; ++i) {
+    std::mt19937_64 rng(
+        datasets::MixSeed(seed, {kFlipStream, uint64_t(batch.epoch), uint64_t(batch.batch_index), uint64_t(i)}));
+    views[i] = std::uniform_real_distribution<double>(0, 1)(rng) < flip_p ? 1 : 0;
+  }
+  const at::Tensor view = torch::tensor(views, torch::kLong);
+  const at::Tensor mirrored = view.to(torch::kBool).view({n, 1, 1, 1});
+  const at::Device device = descriptors.device();
+  StudentBatch out;
+  out.images = torch::where(mirrored, batch.images.flip({3}), batch.images);
+  out.targets = descriptors.index({torch::tensor(batch.indices, torch::kLong).to(device), view.to(device)});
+  return out;
 }
 
 DescriptorStudentImpl::DescriptorStudentImpl(const ModelConfig& backbone, int descriptor_size) {

@@ -23,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "datasets/example_source.h"
+#include "datasets/loader.h"
 #include "datasets/transforms.h"
 #include "dmue/model_config.pb.h"
 #include "dmue/resnet.h"
@@ -68,6 +69,17 @@ struct TeacherCacheOptions {
 // the teacher fails), with items/s and ETA on stderr.
 absl::StatusOr<at::Tensor> BuildTeacherCache(const datasets::LmdbSource& source, const DescriptorTeacher& teacher,
                                              const TeacherCacheOptions& options);
+
+// A training batch as the student sees it and its targets: each image
+// mirrored with probability flip_p (drawn from seed, batch.epoch,
+// batch.batch_index and its position, so a rerun draws the same), and its
+// target the cached descriptor [N, 2, D] of the same image in the same view.
+struct StudentBatch {
+  at::Tensor images;   // [B, 3, H, W]
+  at::Tensor targets;  // [B, D]
+};
+StudentBatch MirrorWithTargets(const datasets::Batch& batch, const at::Tensor& descriptors, double flip_p,
+                               uint64_t seed);
 
 // The student: the trunk as DMUE's ("feat_net", one layer4) + global average
 // pooling + a linear projection "fc" to the descriptor size. The MSRA

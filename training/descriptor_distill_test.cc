@@ -193,6 +193,31 @@ TEST(TeacherCacheTest, RefusesAnotherImageListTeacherOrInput) {
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
 }
 
+// The target follows the student's view: the mirror's descriptor exactly
+// when the image is mirrored; the draws repeat for the same batch.
+TEST(DistillationTest, MirroredImagesGetTheMirrorsDescriptor) {
+  datasets::Batch batch;
+  batch.images = torch::rand({16, 3, 5, 7});
+  batch.indices = {9, 2, 4, 4, 0, 1, 3, 5, 6, 7, 8, 9, 2, 1, 0, 3};
+  batch.epoch = 3;
+  batch.batch_index = 11;
+  const at::Tensor descriptors = torch::randn({10, 2, 6});
+  const StudentBatch out = MirrorWithTargets(batch, descriptors, 0.5, 42);
+  int mirrored = 0;
+  for (int i = 0; i < 16; ++i) {
+    const bool flipped = torch::equal(out.images[i], batch.images[i].flip({2}));
+    EXPECT_TRUE(flipped || torch::equal(out.images[i], batch.images[i])) << i;
+    EXPECT_TRUE(torch::equal(out.targets[i], descriptors[batch.indices[i]][flipped ? 1 : 0])) << i;
+    mirrored += flipped;
+  }
+  EXPECT_GT(mirrored, 0);
+  EXPECT_LT(mirrored, 16);
+  EXPECT_TRUE(torch::equal(MirrorWithTargets(batch, descriptors, 0.5, 42).images, out.images));
+  EXPECT_TRUE(torch::equal(MirrorWithTargets(batch, descriptors, 0, 42).targets,
+                           descriptors.index({torch::tensor(batch.indices), 0})));
+  EXPECT_TRUE(torch::equal(MirrorWithTargets(batch, descriptors, 1, 42).images, batch.images.flip({3})));
+}
+
 PretrainConfig DistillConfig(const std::string& name) {
   PretrainConfig config;
   config.set_objective(PretrainConfig::DESCRIPTOR_DISTILLATION);

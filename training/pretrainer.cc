@@ -4,7 +4,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <random>
 
 #include <torch/torch.h>
 
@@ -13,7 +12,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "datasets/dataset_config.h"
-#include "datasets/seed.h"
 #include "dmue/base/field_error.h"
 #include "dmue/base/status_context.h"
 #include "dmue/base/status_macros.h"
@@ -32,7 +30,6 @@ namespace fs = std::filesystem;
 
 constexpr FieldErrors kFieldError("PretrainConfig");
 constexpr char kTeacherCacheName[] = "teacher_cache.bin";
-constexpr uint64_t kFlipStream = 0x666c6970ULL;  // "flip": the distillation's mirror draws
 
 absl::Status SaveNested(const std::string& path, torch::nn::Module& model, int64_t epoch, int64_t batch_id) {
   ASSIGN_OR_RETURN(io::Value state_dict, io::StateDictToValue(ModuleStateDictForSaving(model)));
@@ -121,18 +118,8 @@ absl::StatusOr<Objective> DistillationObjective(const PretrainConfig& config, co
   ASSIGN_OR_RETURN(objective.loader, WithContext(datasets::MakeLoaderOver(data, source), "data"));
   const uint64_t seed = data.seed();
   objective.loss = [model, device, targets, flip_p, seed](const datasets::Batch& batch) mutable {
-    const int64_t n = batch.images.size(0);
-    std::vector<int64_t> views(n);
-    for (int64_t i = 0; i < n; ++i) {
-      std::mt19937_64 rng(datasets::MixSeed(seed, {kFlipStream, uint64_t(batch.epoch), uint64_t(batch.batch_index),
-                                                   uint64_t(i)}));
-      views[i] = std::uniform_real_distribution<double>(0, 1)(rng) < flip_p ? 1 : 0;
-    }
-    const torch::Tensor view = torch::tensor(views, torch::kLong);
-    const torch::Tensor images = torch::where(view.to(torch::kBool).view({n, 1, 1, 1}), batch.images.flip({3}),
-                                              batch.images).to(device);
-    const torch::Tensor target = targets.index({torch::tensor(batch.indices, torch::kLong).to(device), view.to(device)});
-    return DescriptorLoss(model->forward(images), target);
+    const StudentBatch student = MirrorWithTargets(batch, targets, flip_p, seed);
+    return DescriptorLoss(model->forward(student.images.to(device)), student.targets);
   };
   return objective;
 }
