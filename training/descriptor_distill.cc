@@ -95,9 +95,15 @@ absl::Status SaveCache(const std::string& path, const CacheHeader& header, const
 // The cache at `path` into `descriptors` if it is one of `expected`'s;
 // returns how many images it holds (0 when there is no file).
 absl::StatusOr<int64_t> LoadCache(const std::string& path, const CacheHeader& expected, at::Tensor& descriptors) {
-  if (!std::filesystem::exists(path)) return 0;
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec) return 0;  // no cache yet
   const int64_t payload = descriptors.numel() * int64_t(sizeof(float));
-  ASSIGN_OR_RETURN(std::string bytes, ReadFileBytes(path, payload + 4096));
+  // Up to this run's size, or the file's (within 4 GiB) so that a cache of a
+  // longer list is refused by its header, not by its size.
+  constexpr int64_t kMaxCacheBytes = int64_t{1} << 32;
+  ASSIGN_OR_RETURN(std::string bytes,
+                   ReadFileBytes(path, std::max<int64_t>(payload + 4096, std::min<int64_t>(size, kMaxCacheBytes))));
   const size_t eol = bytes.find('\n');
   if (eol == std::string::npos) return absl::DataLossError(absl::StrCat(path, ": not a teacher cache (no header)"));
   ASSIGN_OR_RETURN(CacheHeader found, ParseHeader(absl::string_view(bytes).substr(0, eol), path));

@@ -183,6 +183,14 @@ TEST(TeacherCacheTest, RefusesAnotherImageListTeacherOrInput) {
   status = BuildTeacherCache(*fewer, FakeTeacher(), options).status();
   EXPECT_NE(status.message().find("made for an image count of 48, this run has 47"), std::string::npos) << status;
 
+  lines.resize(4);  // a list much shorter than the cache
+  const std::string four = UniqueTempDir() + "/four_of_48.txt";
+  std::ofstream(four) << absl::StrJoin(lines, "\n") << "\n";
+  const auto few = OpenFaces(four);
+  ASSERT_NE(few, nullptr);
+  status = BuildTeacherCache(*few, FakeTeacher(), options).status();
+  EXPECT_NE(status.message().find("made for an image count of 48, this run has 4"), std::string::npos) << status;
+
   TeacherCacheOptions colour = options;
   colour.grayscale = false;
   status = BuildTeacherCache(*source, FakeTeacher(), colour).status();
