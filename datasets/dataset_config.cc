@@ -223,8 +223,7 @@ absl::Status ApplyNoisyLabels(const std::vector<NoisyLabel>& noisy, absl::string
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<Loader>> MakeLoader(const DatasetConfig& config, int rank, int world_size,
-                                                   std::vector<NoisyLabel>* noisy) {
+absl::StatusOr<std::shared_ptr<LmdbSource>> OpenSource(const DatasetConfig& config, std::vector<NoisyLabel>* noisy) {
   RETURN_IF_ERROR(ValidateDatasetConfig(config));
   ASSIGN_OR_RETURN(LabelList list,
                    ReadLabelList(config.list_path(), ToListFormat(config.list_format()), ToParseOptions(config)));
@@ -242,9 +241,20 @@ absl::StatusOr<std::unique_ptr<Loader>> MakeLoader(const DatasetConfig& config, 
       if (noisy != nullptr) noisy->push_back({LmdbKey(list.entries[i]), clean[i], list.entries[i].label});
     }
   }
-  ASSIGN_OR_RETURN(std::shared_ptr<LmdbSource> source, LmdbSource::Open(config.lmdb_path(), std::move(list.entries)));
+  return LmdbSource::Open(config.lmdb_path(), std::move(list.entries));
+}
+
+absl::StatusOr<std::unique_ptr<Loader>> MakeLoaderOver(const DatasetConfig& config,
+                                                       std::shared_ptr<const ExampleSource> source, int rank,
+                                                       int world_size) {
   ASSIGN_OR_RETURN(Sampler sampler, Sampler::Create(ToSamplerOptions(config, rank, world_size), source->Labels()));
-  return Loader::Create(source, std::move(sampler), ToLoaderOptions(config));
+  return Loader::Create(std::move(source), std::move(sampler), ToLoaderOptions(config));
+}
+
+absl::StatusOr<std::unique_ptr<Loader>> MakeLoader(const DatasetConfig& config, int rank, int world_size,
+                                                   std::vector<NoisyLabel>* noisy) {
+  ASSIGN_OR_RETURN(std::shared_ptr<LmdbSource> source, OpenSource(config, noisy));
+  return MakeLoaderOver(config, std::move(source), rank, world_size);
 }
 
 }  // namespace dmue::datasets

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "datasets/dataset_config.pb.h"
+#include "datasets/example_source.h"
 #include "datasets/label_list.h"
 #include "datasets/loader.h"
 #include "datasets/sampler.h"
@@ -39,6 +40,15 @@ struct NoisyLabel {
 // the loader for this rank.
 absl::StatusOr<std::unique_ptr<Loader>> MakeLoader(const DatasetConfig& config, int rank = 0, int world_size = 1,
                                                    std::vector<NoisyLabel>* noisy = nullptr);
+
+// MakeLoader in two steps, for callers that also read the examples
+// themselves: the validated list (with its label noise) opened as an LMDB
+// source, then the loader over it.
+absl::StatusOr<std::shared_ptr<LmdbSource>> OpenSource(const DatasetConfig& config,
+                                                       std::vector<NoisyLabel>* noisy = nullptr);
+absl::StatusOr<std::unique_ptr<Loader>> MakeLoaderOver(const DatasetConfig& config,
+                                                       std::shared_ptr<const ExampleSource> source, int rank = 0,
+                                                       int world_size = 1);
 
 // "<key> <clean> <noisy>" per line, sorted by key order of the list.
 std::string FormatNoisyLabels(const std::vector<NoisyLabel>& noisy);

@@ -1,9 +1,11 @@
-// Pretrains a backbone on identity-labelled faces with MV-Softmax:
+// Pretrains a backbone on identity-labelled faces with MV-Softmax, or by
+// distilling face-api's identity descriptor on unlabelled faces
+// (objective: DESCRIPTOR_DISTILLATION, training/configs/ferplus_distill.pbtxt):
 //
 //   bazel run //training:pretrain -- --config=pretrain.pbtxt
 //
 // Then train DMUE from it with TrainerConfig { pretrained: ".../mv_epoch_17.pt"
-// pretrained_mapping: MSRA }.
+// pretrained_mapping: MSRA }. A rerun continues after the newest checkpoint.
 
 #include <iostream>
 

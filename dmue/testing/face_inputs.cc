@@ -59,12 +59,6 @@ absl::StatusOr<std::vector<FaceInput>> PhotoFaceInputs() {
   return inputs;
 }
 
-uint64_t Fnv1a64(const void* data, size_t size, uint64_t h) {
-  const auto* bytes = static_cast<const uint8_t*>(data);
-  for (size_t i = 0; i < size; ++i) h = (h ^ bytes[i]) * 1099511628211ull;
-  return h;
-}
-
 uint64_t PixelHash(const cv::Mat& rgb) {
   uint64_t h = kFnvOffset;
   for (int y = 0; y < rgb.rows; ++y) h = Fnv1a64(rgb.ptr<uint8_t>(y), static_cast<size_t>(rgb.cols) * rgb.elemSize(), h);

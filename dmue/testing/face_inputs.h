@@ -14,6 +14,7 @@
 #include <opencv2/core/mat.hpp>
 
 #include "absl/status/statusor.h"
+#include "dmue/base/hash.h"
 
 namespace dmue::testing {
 
@@ -34,10 +35,10 @@ std::vector<FaceInput> SyntheticFaceInputs();
 // compare hashes before comparing descriptors.
 absl::StatusOr<std::vector<FaceInput>> PhotoFaceInputs();
 
-// FNV-1a (64 bit) of `size` bytes, continuing from `h` (the golden also
-// hashes the decoded weights with it).
-inline constexpr uint64_t kFnvOffset = 14695981039346656037ull;
-uint64_t Fnv1a64(const void* data, size_t size, uint64_t h = kFnvOffset);
+// FNV-1a (64 bit, dmue/base/hash.h; the golden also hashes the decoded
+// weights with it).
+using ::dmue::Fnv1a64;
+using ::dmue::kFnvOffset;
 
 // Fnv1a64 of the pixel bytes, row by row.
 uint64_t PixelHash(const cv::Mat& rgb);

@@ -25,7 +25,7 @@ function flag(name, fallback) {
   return fallback;
 }
 
-// FNV-1a 64 over the bytes, continuing from `h`, as dmue::testing::Fnv1a64.
+// FNV-1a 64 over the bytes, continuing from `h`, as dmue::Fnv1a64 (dmue/base/hash.h).
 function fnv1a64(bytes, h = 14695981039346656037n) {
   for (const b of bytes) h = BigInt.asUintN(64, (h ^ BigInt(b)) * 1099511628211n);
   return h;
