@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "dmue/base/json.h"
 #include "dmue/base/status_macros.h"
 
 namespace dmue::serving {
@@ -47,51 +48,16 @@ absl::Status CheckRequestedOutputs(const InferRequest& request) {
 
 // ------------------------------------------------------------------ JSON in
 
-struct JsonTooDeep {};
-
-absl::StatusOr<json> ParseJsonBody(absl::string_view text) {
-  try {
-    json value = json::parse(
-        text.begin(), text.end(),
-        [](int depth, json::parse_event_t, json&) {
-          if (depth > kMaxJsonDepth) throw JsonTooDeep{};
-          return true;
-        },
-        /*allow_exceptions=*/false);
-    if (value.is_discarded()) return absl::InvalidArgumentError("request body is not valid JSON");
-    return value;
-  } catch (const JsonTooDeep&) {
-    return absl::InvalidArgumentError(absl::StrCat("request body nests deeper than ", kMaxJsonDepth, " levels"));
-  }
-}
-
-// The member `key` of `object`, or null when absent.
-const json* Member(const json& object, const char* key) {
-  const auto it = object.find(key);
-  return it == object.end() ? nullptr : &*it;
-}
-
 absl::StatusOr<std::string> StringMember(const json& object, const char* key, absl::string_view where) {
-  const json* value = Member(object, key);
+  const json* value = JsonMember(object, key);
   if (value == nullptr || !value->is_string()) {
     return absl::InvalidArgumentError(absl::StrCat(where, ": '", key, "' must be a string"));
   }
   return value->get<std::string>();
 }
 
-absl::StatusOr<int64_t> JsonInt64(const json& value, absl::string_view where) {
-  if (value.is_number_unsigned()) {
-    if (value.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": ", value.dump(), " is beyond int64"));
-    }
-    return static_cast<int64_t>(value.get<uint64_t>());
-  }
-  if (value.is_number_integer()) return value.get<int64_t>();
-  return absl::InvalidArgumentError(absl::StrCat(where, ": ", value.dump(), " is not an integer"));
-}
-
 absl::StatusOr<std::vector<int64_t>> JsonShape(const json& tensor, absl::string_view where) {
-  const json* shape = Member(tensor, "shape");
+  const json* shape = JsonMember(tensor, "shape");
   if (shape == nullptr || !shape->is_array()) {
     return absl::InvalidArgumentError(absl::StrCat(where, ": 'shape' must be an array of integers"));
   }
@@ -122,16 +88,16 @@ absl::Status FlattenNumbers(const json& value, std::vector<float>* out, absl::st
 absl::Status ParseImageJson(const json& input, InferRequest* request) {
   constexpr absl::string_view kWhere = "input 'image'";
   ASSIGN_OR_RETURN(std::string datatype, StringMember(input, "datatype", kWhere));
-  const json* data = Member(input, "data");
+  const json* data = JsonMember(input, "data");
   if (datatype != "BYTES" || data == nullptr || !data->is_array() || data->size() != 1 || !(*data)[0].is_string()) {
     return absl::InvalidArgumentError("input 'image' must be BYTES with one base64 string in 'data'");
   }
   if (!absl::Base64Unescape((*data)[0].get<std::string>(), &request->image)) {
     return absl::InvalidArgumentError("input 'image': data is not valid base64");
   }
-  if (const json* parameters = Member(input, "parameters")) {
+  if (const json* parameters = JsonMember(input, "parameters")) {
     if (!parameters->is_object()) return absl::InvalidArgumentError("input 'image': 'parameters' must be an object");
-    if (const json* skip = Member(*parameters, "skip_detection")) {
+    if (const json* skip = JsonMember(*parameters, "skip_detection")) {
       if (!skip->is_boolean()) {
         return absl::InvalidArgumentError("input 'image': parameters.skip_detection must be true or false");
       }
@@ -148,7 +114,7 @@ absl::Status ParseTensorJson(const json& input, int input_size, InferRequest* re
   ASSIGN_OR_RETURN(std::vector<int64_t> shape, JsonShape(input, kWhere));
   // The shape first: a wrong one is refused before the data is walked.
   RETURN_IF_ERROR(CheckTensorShape(shape, -1, input_size, kWhere));
-  const json* data = Member(input, "data");
+  const json* data = JsonMember(input, "data");
   if (data == nullptr) return absl::InvalidArgumentError("input 'input': 'data' is missing");
   RETURN_IF_ERROR(FlattenNumbers(*data, &request->tensor, kWhere));
   RETURN_IF_ERROR(CheckTensorShape(shape, static_cast<int64_t>(request->tensor.size()), input_size, kWhere));
@@ -157,7 +123,7 @@ absl::Status ParseTensorJson(const json& input, int input_size, InferRequest* re
 }
 
 absl::Status ParseRequestedOutputsJson(const json& body, InferRequest* request) {
-  const json* outputs = Member(body, "outputs");
+  const json* outputs = JsonMember(body, "outputs");
   if (outputs == nullptr) return absl::OkStatus();
   if (!outputs->is_array()) return absl::InvalidArgumentError("'outputs' must be an array of {\"name\": ...}");
   for (const json& output : *outputs) {
@@ -422,14 +388,14 @@ absl::Status CheckTensorShape(const std::vector<int64_t>& shape, int64_t values,
 }
 
 absl::StatusOr<InferRequest> ParseInferJson(absl::string_view body, const ModelMetadata& metadata) {
-  ASSIGN_OR_RETURN(const json parsed, ParseJsonBody(body));
+  ASSIGN_OR_RETURN(const json parsed, ParseBoundedJson(body, kMaxJsonDepth, "request body"));
   if (!parsed.is_object()) return absl::InvalidArgumentError("request body is not a JSON object");
   InferRequest request;
-  if (const json* id = Member(parsed, "id")) {
+  if (const json* id = JsonMember(parsed, "id")) {
     if (!id->is_string()) return absl::InvalidArgumentError("'id' must be a string");
     request.id = id->get<std::string>();
   }
-  const json* inputs = Member(parsed, "inputs");
+  const json* inputs = JsonMember(parsed, "inputs");
   if (inputs == nullptr || !inputs->is_array() || inputs->size() != 1 || !(*inputs)[0].is_object()) {
     return absl::InvalidArgumentError("'inputs' must be an array with one tensor ('image' or 'input')");
   }

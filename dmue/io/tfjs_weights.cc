@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "dmue/base/files.h"
+#include "dmue/base/json.h"
 #include "dmue/base/status_context.h"
 #include "dmue/base/status_macros.h"
 #include "dmue/io/value.h"
@@ -71,23 +72,8 @@ absl::Status CheckedMul(int64_t a, int64_t b, int64_t* out, absl::string_view wh
   return absl::OkStatus();
 }
 
-absl::StatusOr<json> ParseJson(const std::string& text, const std::string& path) {
-  // The manifest is flat (depth 4); a cap keeps a hostile nesting from
-  // recursing deep in the parser.
-  constexpr int kMaxDepth = 16;
-  bool too_deep = false;
-  json value = json::parse(
-      text, [&](int depth, json::parse_event_t, json&) { return !(too_deep |= depth > kMaxDepth); },
-      /*allow_exceptions=*/false);
-  if (too_deep) return Invalid(path, absl::StrCat("JSON nests deeper than ", kMaxDepth, " levels"));
-  if (value.is_discarded()) return Invalid(path, "not valid JSON");
-  return value;
-}
-
-const json* Member(const json& object, const char* key) {
-  const auto it = object.find(key);
-  return it == object.end() ? nullptr : &*it;
-}
+// The manifest is flat (depth 4): a cap far above that refuses hostile nesting.
+constexpr int kMaxManifestDepth = 16;
 
 absl::StatusOr<std::vector<int64_t>> ParseShape(const json* shape, absl::string_view where, int64_t* numel) {
   if (shape == nullptr || !shape->is_array()) return Invalid(where, "'shape' must be a list of integers");
@@ -97,13 +83,10 @@ absl::StatusOr<std::vector<int64_t>> ParseShape(const json* shape, absl::string_
   std::vector<int64_t> dims;
   *numel = 1;
   for (const json& d : *shape) {
-    if (!d.is_number_integer()) return Invalid(where, absl::StrCat("dimension ", d.dump(), " is not an integer"));
-    if (d.is_number_unsigned() ? d.get<uint64_t>() > uint64_t{std::numeric_limits<int64_t>::max()}
-                               : d.get<int64_t>() < 0) {
-      return Invalid(where, absl::StrCat("dimension ", d.dump(), " is negative or beyond int64"));
-    }
-    dims.push_back(d.get<int64_t>());
-    RETURN_IF_ERROR(CheckedMul(*numel, dims.back(), numel, where));
+    ASSIGN_OR_RETURN(const int64_t dim, JsonInt64(d, absl::StrCat(where, ": dimension")));
+    if (dim < 0) return Invalid(where, absl::StrCat("dimension ", dim, " is negative"));
+    dims.push_back(dim);
+    RETURN_IF_ERROR(CheckedMul(*numel, dim, numel, where));
   }
   return dims;
 }
@@ -124,8 +107,8 @@ absl::Status ParseDType(const json* dtype, WeightSpec* spec) {
 }
 
 absl::Status ParseAffine(const json& q, WeightSpec* spec) {
-  const json* scale = Member(q, "scale");
-  const json* min = Member(q, "min");
+  const json* scale = JsonMember(q, "scale");
+  const json* min = JsonMember(q, "min");
   if (scale == nullptr || min == nullptr || !scale->is_number() || !min->is_number()) {
     return Invalid(spec->where, "uint8/uint16 quantization needs numbers 'scale' and 'min'");
   }
@@ -138,7 +121,7 @@ absl::Status ParseAffine(const json& q, WeightSpec* spec) {
 }
 
 absl::Status ParseQuantization(const json& q, WeightSpec* spec) {
-  const json* dtype = q.is_object() ? Member(q, "dtype") : nullptr;
+  const json* dtype = JsonMember(q, "dtype");
   if (dtype == nullptr || !dtype->is_string()) {
     return Invalid(spec->where, "'quantization' must be an object with a string 'dtype'");
   }
@@ -159,15 +142,15 @@ absl::Status ParseQuantization(const json& q, WeightSpec* spec) {
 
 absl::StatusOr<WeightSpec> ParseWeightSpec(const json& entry, const std::string& path, size_t group, size_t index) {
   WeightSpec spec;
-  const json* name = entry.is_object() ? Member(entry, "name") : nullptr;
+  const json* name = JsonMember(entry, "name");
   if (name == nullptr || !name->is_string() || name->get<std::string>().empty()) {
     return Invalid(path, absl::StrCat("group ", group, " weight ", index, ": 'name' must be a non-empty string"));
   }
   spec.name = name->get<std::string>();
   spec.where = absl::StrCat(path, ": weight '", spec.name, "'");
-  ASSIGN_OR_RETURN(spec.shape, ParseShape(Member(entry, "shape"), spec.where, &spec.numel));
-  RETURN_IF_ERROR(ParseDType(Member(entry, "dtype"), &spec));
-  if (const json* q = Member(entry, "quantization")) RETURN_IF_ERROR(ParseQuantization(*q, &spec));
+  ASSIGN_OR_RETURN(spec.shape, ParseShape(JsonMember(entry, "shape"), spec.where, &spec.numel));
+  RETURN_IF_ERROR(ParseDType(JsonMember(entry, "dtype"), &spec));
+  if (const json* q = JsonMember(entry, "quantization")) RETURN_IF_ERROR(ParseQuantization(*q, &spec));
   RETURN_IF_ERROR(CheckedMul(spec.numel, StorageSize(spec.storage), &spec.bytes, spec.where));
   return spec;
 }
@@ -185,8 +168,8 @@ absl::StatusOr<std::string> ResolveShard(const json& entry, const std::filesyste
 }
 
 absl::StatusOr<GroupSpec> ParseGroup(const json& group, size_t g, const std::string& path) {
-  const json* paths = group.is_object() ? Member(group, "paths") : nullptr;
-  const json* weights = group.is_object() ? Member(group, "weights") : nullptr;
+  const json* paths = JsonMember(group, "paths");
+  const json* weights = JsonMember(group, "weights");
   if (paths == nullptr || weights == nullptr || !paths->is_array() || !weights->is_array()) {
     return Invalid(path, absl::StrCat("group ", g, " must be an object with lists 'paths' and 'weights'"));
   }
@@ -394,7 +377,7 @@ absl::StatusOr<TfjsWeights> ParseTfjsWeights(const std::string& manifest_text, c
     return absl::ResourceExhaustedError(absl::StrCat(manifest_path, ": manifest exceeds ",
                                                      options.max_manifest_bytes, " bytes"));
   }
-  ASSIGN_OR_RETURN(const json manifest, ParseJson(manifest_text, manifest_path));
+  ASSIGN_OR_RETURN(const json manifest, ParseBoundedJson(manifest_text, kMaxManifestDepth, manifest_path));
   ASSIGN_OR_RETURN(const std::vector<GroupSpec> groups, ParseManifest(manifest, manifest_path, options));
   std::vector<TfjsWeight> weights;
   int64_t budget = options.max_shard_bytes;
