@@ -165,16 +165,16 @@ TEST(ToGrpcStatusTest, SameCodeAndMessage) {
 }
 
 TEST_F(GrpcClientTest, LiveReadyAndModelReady) {
-  pb::ServerLiveResponse live;
+  ::inference::ServerLiveResponse live;
   ASSERT_TRUE(stub().ServerLive(Context().get(), {}, &live).ok());
   EXPECT_TRUE(live.live());
-  pb::ServerReadyResponse ready;
+  ::inference::ServerReadyResponse ready;
   ASSERT_TRUE(stub().ServerReady(Context().get(), {}, &ready).ok());
   EXPECT_TRUE(ready.ready());
 
-  pb::ModelReadyRequest model;
+  ::inference::ModelReadyRequest model;
   model.set_name("dmue-test");
-  pb::ModelReadyResponse model_ready;
+  ::inference::ModelReadyResponse model_ready;
   ASSERT_TRUE(stub().ModelReady(Context().get(), model, &model_ready).ok());
   EXPECT_TRUE(model_ready.ready());
   model.set_version("3");
@@ -232,7 +232,7 @@ TEST_F(GrpcClientTest, ModelMetadata) {
   EXPECT_EQ(std::vector<int64_t>(metadata.outputs(0).shape().begin(), metadata.outputs(0).shape().end()),
             (std::vector<int64_t>{-1, kNumClasses}));
 
-  pb::ModelMetadataRequest request;
+  ::inference::ModelMetadataRequest request;
   request.set_name("dmue-test");
   request.set_version("3");
   EXPECT_TRUE(stub().ModelMetadata(Context().get(), request, &metadata).ok());
@@ -401,7 +401,7 @@ TEST_F(GrpcClientTest, StartAndShutdown) {
   EXPECT_FALSE(StartGrpcServer(&service(), nullptr, absl::StrCat("127.0.0.1:", port), kMaxMessageBytes).ok());
 
   auto stub2 = pb::ExpressionInference::NewStub(Connect(port));
-  pb::ServerReadyResponse ready;
+  ::inference::ServerReadyResponse ready;
   ASSERT_TRUE(stub2->ServerReady(Context().get(), {}, &ready).ok());
   EXPECT_TRUE(ready.ready());
   EXPECT_NE(metrics.RenderText().find("dmue_grpc_requests_total{method=\"ServerReady\",code=\"OK\"} 1"),
@@ -416,7 +416,7 @@ TEST_F(GrpcClientTest, StartAndShutdown) {
   EXPECT_EQ(status.error_code(), ::grpc::StatusCode::UNAVAILABLE) << status.error_message();
 
   // The suite's server is unaffected.
-  pb::ServerLiveResponse live;
+  ::inference::ServerLiveResponse live;
   EXPECT_TRUE(stub().ServerLive(Context().get(), {}, &live).ok());
 }
 

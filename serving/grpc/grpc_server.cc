@@ -143,30 +143,42 @@ class MetricsInterceptorFactory : public ::grpc::experimental::ServerInterceptor
 // turned false at the start of Shutdown().
 using ReadyFlag = std::atomic<bool>;
 
-class ExpressionInferenceImpl final : public pb::ExpressionInference::Service {
+// The health calls of a generated service whose ServerLive, ServerReady and
+// ModelReady take the Open Inference Protocol's messages (both of ours do).
+template <typename GeneratedService>
+class WithHealthCalls : public GeneratedService {
  public:
-  ExpressionInferenceImpl(ExpressionService* service, const ReadyFlag* ready) : service_(service), ready_(ready) {}
+  WithHealthCalls(ExpressionService* service, const ReadyFlag* ready) : service_(service), ready_(ready) {}
 
-  ::grpc::Status ServerLive(::grpc::ServerContext*, const pb::ServerLiveRequest*,
-                            pb::ServerLiveResponse* response) override {
+  ::grpc::Status ServerLive(::grpc::ServerContext*, const ::inference::ServerLiveRequest*,
+                            ::inference::ServerLiveResponse* response) override {
     response->set_live(true);
     return ::grpc::Status::OK;
   }
 
-  ::grpc::Status ServerReady(::grpc::ServerContext*, const pb::ServerReadyRequest*,
-                             pb::ServerReadyResponse* response) override {
+  ::grpc::Status ServerReady(::grpc::ServerContext*, const ::inference::ServerReadyRequest*,
+                             ::inference::ServerReadyResponse* response) override {
     response->set_ready(ready_->load());
     return ::grpc::Status::OK;
   }
 
-  ::grpc::Status ModelReady(::grpc::ServerContext*, const pb::ModelReadyRequest* request,
-                            pb::ModelReadyResponse* response) override {
+  ::grpc::Status ModelReady(::grpc::ServerContext*, const ::inference::ModelReadyRequest* request,
+                            ::inference::ModelReadyResponse* response) override {
     RETURN_IF_GRPC_ERROR(CheckModel(service_->metadata(), request->name(), request->version()));
     response->set_ready(ready_->load());
     return ::grpc::Status::OK;
   }
 
-  ::grpc::Status ModelMetadata(::grpc::ServerContext*, const pb::ModelMetadataRequest* request,
+ protected:
+  ExpressionService* const service_;
+  const ReadyFlag* const ready_;
+};
+
+class ExpressionInferenceImpl final : public WithHealthCalls<pb::ExpressionInference::Service> {
+ public:
+  using WithHealthCalls::WithHealthCalls;
+
+  ::grpc::Status ModelMetadata(::grpc::ServerContext*, const ::inference::ModelMetadataRequest* request,
                                pb::ModelMetadataResponse* response) override {
     const serving::ModelMetadata& m = service_->metadata();
     RETURN_IF_GRPC_ERROR(CheckModel(m, request->name(), request->version()));
@@ -236,35 +248,13 @@ class ExpressionInferenceImpl final : public pb::ExpressionInference::Service {
       face->set_label(m.class_names[f.top_class]);
     }
   }
-
-  ExpressionService* const service_;
-  const ReadyFlag* const ready_;
 };
 
 // The KServe v2 / Open Inference Protocol service: parsing, validation and
 // encoding are the protocol layer's, shared with the HTTP route.
-class KServeInferenceImpl final : public ::inference::GRPCInferenceService::Service {
+class KServeInferenceImpl final : public WithHealthCalls<::inference::GRPCInferenceService::Service> {
  public:
-  KServeInferenceImpl(ExpressionService* service, const ReadyFlag* ready) : service_(service), ready_(ready) {}
-
-  ::grpc::Status ServerLive(::grpc::ServerContext*, const ::inference::ServerLiveRequest*,
-                            ::inference::ServerLiveResponse* response) override {
-    response->set_live(true);
-    return ::grpc::Status::OK;
-  }
-
-  ::grpc::Status ServerReady(::grpc::ServerContext*, const ::inference::ServerReadyRequest*,
-                             ::inference::ServerReadyResponse* response) override {
-    response->set_ready(ready_->load());
-    return ::grpc::Status::OK;
-  }
-
-  ::grpc::Status ModelReady(::grpc::ServerContext*, const ::inference::ModelReadyRequest* request,
-                            ::inference::ModelReadyResponse* response) override {
-    RETURN_IF_GRPC_ERROR(CheckModel(service_->metadata(), request->name(), request->version()));
-    response->set_ready(ready_->load());
-    return ::grpc::Status::OK;
-  }
+  using WithHealthCalls::WithHealthCalls;
 
   ::grpc::Status ServerMetadata(::grpc::ServerContext*, const ::inference::ServerMetadataRequest*,
                                 ::inference::ServerMetadataResponse* response) override {
@@ -290,10 +280,6 @@ class KServeInferenceImpl final : public ::inference::GRPCInferenceService::Serv
     FillModelInferResponse(*result, m, response);
     return ::grpc::Status::OK;
   }
-
- private:
-  ExpressionService* const service_;
-  const ReadyFlag* const ready_;
 };
 
 // Both services, their ready flag and their metrics.

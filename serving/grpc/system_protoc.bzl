@@ -3,14 +3,15 @@ Debian's /usr/bin/protoc and /usr/bin/grpc_cpp_plugin (gRPC's own Bazel rules
 are not available offline).
 
 For `x.proto` it writes x.pb.h, x.pb.cc, x.grpc.pb.h and x.grpc.pb.cc into the
-bin folder of the package, so they are included as "<package>/x.pb.h".
+bin folder of the package, so they are included as "<package>/x.pb.h". `imports`
+lists the .proto files x.proto imports (by their workspace paths).
 """
 
-def system_protoc_gen(name, proto):
+def system_protoc_gen(name, proto, imports = []):
     base = proto[:-len(".proto")]
     native.genrule(
         name = name,
-        srcs = [proto],
+        srcs = [proto] + imports,
         outs = [
             base + ".pb.h",
             base + ".pb.cc",
