@@ -4,6 +4,7 @@
 accuracy curves' source. Rows are run names under runs/noise/:
 
   python3 tools/ferplus_noise_results.py ce_clean dmue_clean ce_noise30 dmue_noise30 ...
+  python3 tools/ferplus_noise_results.py --out evaluation/results/ferplus_identity id_ce_scratch ...
 
 Reads runs/noise/<run>/{metrics.jsonl, config.pbtxt}, <run>/eval/report.json and,
 where present, <run>/audit/audit_summary.json; writes nothing else. A run whose
@@ -37,6 +38,7 @@ def config_fields(run_dir):
         "w": float(field("w", "0.5")),
         "gamma": float(field("gamma", "1000")),
         "train_heads": field("train_heads", "false") == "true",
+        "pretrained": field("pretrained", ""),
     }
 
 
@@ -53,6 +55,10 @@ def variant(c):
     if c.get("train_heads"):
         parts.append("pairwise-uncertainty MLP trained")
     return ", ".join(parts)
+
+
+def start(c):
+    return f"from `{c['pretrained']}`" if c.get("pretrained") else "from scratch"
 
 
 def throughput(run_dir, warmup):
@@ -80,6 +86,7 @@ def summarise(run):
     c = config_fields(run_dir)
     row.update(c)
     row["what"] = variant(c)
+    row["start"] = start(c)
     row["ce_images_per_second"], row["dmue_images_per_second"] = throughput(run_dir, c["warmup"] if c["loss"] != "CROSS_ENTROPY" else 0)
     row["audit"] = audit(run_dir)
     return row
@@ -95,12 +102,14 @@ def num(v, pattern="%.3f"):
 
 def results_table(rows):
     lines = [
-        "| noise | run | Valid acc (final) | best (epoch) | mean per-class | macro F1 | KL / JS to votes | train time | images/s CE / DMUE epochs |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| noise | run | start | epochs | Valid acc (final) | best (epoch) | mean per-class | macro F1 | KL / JS to votes "
+        "| train time | images/s CE / DMUE epochs |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         lines.append(
-            f"| {100 * r['noise']:.0f}% | {r['what']} (`{r['run']}`) | **{pct(r['valid_accuracy_final'])}** "
+            f"| {100 * r['noise']:.0f}% | {r['what']} (`{r['run']}`) | {r.get('start', 'from scratch')} | {r['epochs']} "
+            f"| **{pct(r['valid_accuracy_final'])}** "
             f"| {pct(r['valid_accuracy_best'])} ({r['best_epoch']}) | {pct(r['mean_class_accuracy'])} | {r['macro_f1']:.3f} "
             f"| {num(r['kl_votes'])} / {num(r['js_votes'])} | {r['train_hours']:.2f} h "
             f"| {num(r['ce_images_per_second'], '%.0f')} / {num(r['dmue_images_per_second'], '%.0f')} |")
@@ -130,34 +139,37 @@ def audit_table(rows):
     return "\n".join(lines)
 
 
-def committed_rows():
-    path = f"{OUT}/results.json"
+def committed_rows(out):
+    path = f"{out}/results.json"
     if not os.path.exists(path):
         return {}
     with open(path) as f:
         return {r["run"]: r for r in json.load(f)}
 
 
-def row_for(run, committed):
+def row_for(run, committed, out):
     if os.path.exists(f"runs/noise/{run}/config.pbtxt"):
         return summarise(run)
     if run not in committed:
-        sys.exit(f"runs/noise/{run} is not here and {OUT}/results.json has no row for it")
+        sys.exit(f"runs/noise/{run} is not here and {out}/results.json has no row for it")
     return committed[run]
 
 
-def main(runs):
-    os.makedirs(OUT, exist_ok=True)
-    committed = committed_rows()
-    rows = [row_for(run, committed) for run in runs]
-    with open(f"{OUT}/results.json", "w") as f:
+def main(args):
+    out = OUT
+    if args[:1] == ["--out"]:
+        out, args = args[1], args[2:]
+    os.makedirs(out, exist_ok=True)
+    committed = committed_rows(out)
+    rows = [row_for(run, committed, out) for run in args]
+    with open(f"{out}/results.json", "w") as f:
         json.dump(rows, f, indent=2, sort_keys=True)
-    with open(f"{OUT}/results.md", "w") as f:
-        f.write("# DMUE against cross entropy on FERPlus, clean and with injected label noise\n\n")
-        f.write("Written by `python3 tools/ferplus_noise_results.py " + " ".join(runs) +
-                "` after the runs of `tools/ferplus_noise_study.sh` (commands in README.md of this folder).\n\n")
+    command = " ".join(["python3 tools/ferplus_noise_results.py"] + (["--out", out] if out != OUT else []) + args)
+    with open(f"{out}/results.md", "w") as f:
+        f.write("# DMUE and cross entropy on FERPlus: the runs of tools/ferplus_noise_study.sh\n\n")
+        f.write(f"Written by `{command}` (commands and protocol in README.md of this folder).\n\n")
         f.write(results_table(rows) + "\n\n## Label audit of the training set\n\n" + audit_table(rows) + "\n")
-    print(f"wrote {OUT}/results.md, results.json")
+    print(f"wrote {out}/results.md, results.json")
 
 
 if __name__ == "__main__":
