@@ -168,7 +168,9 @@ def main(args):
     with open(f"{out}/results.md", "w") as f:
         f.write("# DMUE and cross entropy on FERPlus: the runs of tools/ferplus_noise_study.sh\n\n")
         f.write(f"Written by `{command}` (commands and protocol in README.md of this folder).\n\n")
-        f.write(results_table(rows) + "\n\n## Label audit of the training set\n\n" + audit_table(rows) + "\n")
+        f.write(results_table(rows) + "\n")
+        if any(r["audit"] for r in rows):
+            f.write("\n## Label audit of the training set\n\n" + audit_table(rows) + "\n")
     print(f"wrote {out}/results.md, results.json")
 
 
