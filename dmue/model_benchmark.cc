@@ -12,6 +12,7 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include "dmue/bf16_support.h"
 #include "dmue/dmue_model.h"
 #include "dmue/folded_model.h"
 #include "dmue/inference_model.h"
@@ -38,12 +39,23 @@ ComputeOptions ComputeFor(int64_t mode) {
   return options;
 }
 
+// Skips the bf16 mode where oneDNN has no bf16 kernels, as AUTO does: its
+// fallback loops take minutes a step and measure nothing anyone would run.
+bool SkippedOnThisCpu(benchmark::State& state) {
+  if (state.range(1) != 2) return false;
+  const std::string why = Bfloat16Unavailable(torch::Device(torch::kCPU));
+  if (why.empty()) return false;
+  state.SkipWithError(("bf16 not timed: " + why).c_str());
+  return true;
+}
+
 // Labels with >= 2 samples per class in every batch, as the sampler ensures.
 torch::Tensor BalancedLabels(int64_t batch) {
   return torch::arange(batch, torch::kLong).remainder(kClasses);
 }
 
 void BM_TrainStep(benchmark::State& state) {
+  if (SkippedOnThisCpu(state)) return;
   torch::set_num_threads(2);
   const int64_t batch = state.range(0);
   ModelConfig config;
@@ -74,6 +86,7 @@ BENCHMARK(BM_TrainStep)
 // Forward-only throughput of `forward` on a [batch, 3, 224, 224] input.
 template <typename Model, typename Forward>
 void RunForward(benchmark::State& state, Model model, Forward forward) {
+  if (SkippedOnThisCpu(state)) return;
   torch::set_num_threads(2);
   const int64_t batch = state.range(0);
   model->eval();
@@ -122,6 +135,7 @@ BENCHMARK(BM_Inference)
 // The same inference model with BatchNorm folded into the convolutions and
 // the weights laid out once (dmue/folded_model.h).
 void BM_FoldedInference(benchmark::State& state) {
+  if (SkippedOnThisCpu(state)) return;
   torch::set_num_threads(2);
   const int64_t batch = state.range(0);
   InferenceModel model(BenchConfig());

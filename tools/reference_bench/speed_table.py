@@ -14,6 +14,9 @@ dmue/folded_model.h).
     bazel build //dmue:model_benchmark   # .bazelrc compiles with -O2
     /usr/bin/python3 tools/reference_bench/speed_table.py --json speed.json
 
+Where oneDNN has no bf16 kernels (x86 without AVX-512, dmue/bf16_support.h) our
+benchmark skips the bf16 mode, as AUTO does, and its column reads "-".
+
 Run it alone: another job on the 2 cores distorts every figure. The speed of
 these machines drifts between days, so only same-sitting ratios compare.
 """
