@@ -15,4 +15,8 @@ std::string Bfloat16Unavailable(const c10::Device& device) {
 #endif
 }
 
+std::string ComputeUnavailable(const ComputeOptions& options) {
+  return options.precision == Precision::kBFloat16 ? Bfloat16Unavailable(options.device) : "";
+}
+
 }  // namespace dmue

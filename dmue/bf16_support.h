@@ -11,10 +11,16 @@
 
 #include <c10/core/Device.h>
 
+#include "dmue/compute.h"
+
 namespace dmue {
 
 // Empty when bf16 kernels exist for `device`, else why not (for the log).
 std::string Bfloat16Unavailable(const c10::Device& device);
+
+// Empty when `options` can run at kernel speed on its device, else why not:
+// what the AUTO choosers and the benchmarks skip instead of timing.
+std::string ComputeUnavailable(const ComputeOptions& options);
 
 }  // namespace dmue
 

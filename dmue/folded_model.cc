@@ -283,7 +283,7 @@ absl::StatusOr<InferenceComputeChoice> ChooseInferenceCompute(InferenceModel& mo
   double best = 1e30;
   for (const auto& [name, options] : candidates) {
     InferenceComputeTrial trial{name, options};
-    if (options.precision == Precision::kBFloat16) trial.skipped = Bfloat16Unavailable(options.device);
+    trial.skipped = ComputeUnavailable(options);
     if (!trial.skipped.empty()) {
       trial.seconds = std::numeric_limits<double>::infinity();
       trial.within_bound = false;

@@ -42,10 +42,9 @@ ComputeOptions ComputeFor(int64_t mode) {
 // Skips the bf16 mode where oneDNN has no bf16 kernels, as AUTO does: its
 // fallback loops take minutes a step and measure nothing anyone would run.
 bool SkippedOnThisCpu(benchmark::State& state) {
-  if (state.range(1) != 2) return false;
-  const std::string why = Bfloat16Unavailable(torch::Device(torch::kCPU));
+  const std::string why = ComputeUnavailable(ComputeFor(state.range(1)));
   if (why.empty()) return false;
-  state.SkipWithError(("bf16 not timed: " + why).c_str());
+  state.SkipWithError(("not timed: " + why).c_str());
   return true;
 }
 

@@ -98,9 +98,7 @@ absl::StatusOr<ComputeChoice> ChooseTrainingCompute(const ComputeProbe& probe) {
   choice.trials = Candidates(probe.device);
   double reference_loss = 0;
   for (ComputeTrial& trial : choice.trials) {
-    if (trial.options.precision == Precision::kBFloat16) {
-      trial.skipped = Bfloat16Unavailable(trial.options.device);
-    }
+    trial.skipped = ComputeUnavailable(trial.options);
     if (!trial.skipped.empty()) {
       trial.seconds_per_step = std::numeric_limits<double>::infinity();
       trial.within_bound = false;

@@ -154,6 +154,17 @@ TEST(TeacherCacheTest, ResumesWhereAnInterruptedRunStopped) {
   EXPECT_TRUE(torch::allclose(*resumed, *whole, 1e-5, 1e-6));
 }
 
+// Builds the cache of `options` from the images of `lines` (a list written to
+// a fresh file named `name`); `status` is the build's outcome.
+void BuildCacheFromList(const std::vector<std::string>& lines, const std::string& name,
+                        const TeacherCacheOptions& options, absl::Status* status) {
+  const std::string list = UniqueTempDir() + "/" + name;
+  std::ofstream(list) << absl::StrJoin(lines, "\n") << "\n";
+  const auto source = OpenFaces(list);
+  ASSERT_NE(source, nullptr);
+  *status = BuildTeacherCache(*source, FakeTeacher(), options).status();
+}
+
 TEST(TeacherCacheTest, RefusesAnotherImageListTeacherOrInput) {
   const auto source = OpenFaces(SyntheticFaces().list);
   ASSERT_NE(source, nullptr);
@@ -166,29 +177,18 @@ TEST(TeacherCacheTest, RefusesAnotherImageListTeacherOrInput) {
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   ASSERT_EQ(lines.size(), 48u);
   std::swap(lines[0], lines[1]);
-  const std::string swapped = UniqueTempDir() + "/swapped.txt";
-  std::ofstream(swapped) << absl::StrJoin(lines, "\n") << "\n";
-  const auto other = OpenFaces(swapped);
-  ASSERT_NE(other, nullptr);
-  absl::Status status = BuildTeacherCache(*other, FakeTeacher(), options).status();
+  absl::Status status;
+  ASSERT_NO_FATAL_FAILURE(BuildCacheFromList(lines, "swapped.txt", options, &status));
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
   EXPECT_NE(status.message().find(options.path + ": the teacher cache was made for an image list with hash"),
             std::string::npos) << status;
 
   lines.pop_back();
-  const std::string shorter = UniqueTempDir() + "/shorter.txt";
-  std::ofstream(shorter) << absl::StrJoin(lines, "\n") << "\n";
-  const auto fewer = OpenFaces(shorter);
-  ASSERT_NE(fewer, nullptr);
-  status = BuildTeacherCache(*fewer, FakeTeacher(), options).status();
+  ASSERT_NO_FATAL_FAILURE(BuildCacheFromList(lines, "shorter.txt", options, &status));
   EXPECT_NE(status.message().find("made for an image count of 48, this run has 47"), std::string::npos) << status;
 
   lines.resize(4);  // a list much shorter than the cache
-  const std::string four = UniqueTempDir() + "/four_of_48.txt";
-  std::ofstream(four) << absl::StrJoin(lines, "\n") << "\n";
-  const auto few = OpenFaces(four);
-  ASSERT_NE(few, nullptr);
-  status = BuildTeacherCache(*few, FakeTeacher(), options).status();
+  ASSERT_NO_FATAL_FAILURE(BuildCacheFromList(lines, "four_of_48.txt", options, &status));
   EXPECT_NE(status.message().find("made for an image count of 48, this run has 4"), std::string::npos) << status;
 
   TeacherCacheOptions colour = options;
