@@ -94,6 +94,23 @@ def table(rows):
     return "\n".join(lines)
 
 
+def floor_table(reference, floor, modes):
+    """Reference time beside the conv floor (roofline.py) of each case: the largest ratio the same arithmetic allows."""
+    header = ["case", "reference", "conv GFLOP", *[f"floor {m}" for m in modes], "largest possible ratio"]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for key, r in floor.items():
+        ref = reference[key]
+        cells = [f"{'train step' if key[0] == 'TrainStep' else 'inference'} b{key[1]}", fmt_time(ref),
+                 f"{r['gflop']:.1f} ({r['gflop'] / ref:.0f} GFLOP/s in the reference)"]
+        for m in modes:
+            s = r["floor_s"].get(m)
+            cells.append("-" if s is None else f"{fmt_time(s)} ({r['gflop'] / s:.0f} GFLOP/s)")
+        per_mode = [f"{m} {ref / s:.2f}x" for m, s in r["floor_s"].items()]
+        cells.append(", ".join(per_mode))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--benchmark", default="bazel-bin/dmue/model_benchmark", help="our built model_benchmark")
@@ -102,11 +119,13 @@ def main():
     parser.add_argument("--inference_steps", type=int, default=30, help="timed reference inference calls")
     parser.add_argument("--min_time", type=float, default=0, help="override our benchmarks' minimum time (s)")
     parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument("--no_floor", action="store_true", help="skip the conv floor (roofline.py)")
     args = parser.parse_args()
     try:
         import torch  # noqa: F401  (the reference side needs it)
     except ImportError:
         sys.exit("the reference side needs Debian's python3-torch: apt-get install python3-torch")
+    import roofline  # imports torch
     if not os.access(args.benchmark, os.X_OK):
         sys.exit(f"{args.benchmark} is not built: bazel build //dmue:model_benchmark")
 
@@ -118,6 +137,7 @@ def main():
     for batch in (1, 32):
         reference[("Inference", batch)] = run_reference(args, batch, True, args.inference_steps)
     ours = run_ours(args.benchmark, args.min_time)
+    floor = {} if args.no_floor else roofline.floors(args.threads)
 
     rows = []
     for (kind, batch), ref in reference.items():
@@ -132,9 +152,14 @@ def main():
     print(f"Sitting: {started}, {args.threads} threads, 224x224, 8 classes, ResNet-18; "
           "ratio = reference time / ours (above 1: ours faster)\n")
     print(table(rows))
+    if floor:
+        print("\nConv floor: every convolution of the case alone through the same oneDNN (roofline.py); "
+              "reference / floor bounds the ratio any implementation of the same arithmetic can reach.\n")
+        print(floor_table(reference, floor, roofline.MODES))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"cpu": cpu, "started": started, "threads": args.threads,
+                       "conv_floor": {f"{k} b{b}": r for (k, b), r in floor.items()},
                        "rows": [{**r, "ours_s": {MODES[m]: s for m, s in r["ours_s"].items()}} for r in rows]},
                       f, indent=1)
 
