@@ -11,19 +11,13 @@
 #include <nlohmann/json.hpp>
 
 #include "dmue/base/workspace.h"
-#include "dmue/config/text_proto.h"
 #include "dmue/io/image_decode.h"
 #include "glog/logging.h"
+#include "serving/config_flags.h"
 #include "serving/expression_service.h"
 #include "serving/protocol.h"
 #include "serving/server_config.h"
 
-DEFINE_string(config, "serving/configs/server.pbtxt", "ServerConfig text file");
-DEFINE_string(set, "",
-              "ServerConfig fields in text format merged over --config, e.g. --set='crop_flow: EXACT num_threads: 2'");
-DEFINE_string(model_path, "", "overrides ServerConfig.model_path");
-DEFINE_string(model_spec, "", "overrides ServerConfig.model_spec (default: the .spec.pbtxt beside the weights)");
-DEFINE_string(detector_dir, "", "overrides ServerConfig.detector_dir");
 DEFINE_bool(json, false, "print one JSON object per photo (as POST /v1/faces answers)");
 DEFINE_bool(skip_detection, false, "the photos are aligned face crops: classify each whole");
 
@@ -41,20 +35,12 @@ int main(int argc, char** argv) {
     std::cerr << "usage: predict [--json] [--config=FILE] photo.jpg [more ...]\n";
     return 2;
   }
-  absl::StatusOr<dmue::serving::ServerConfig> config = dmue::LoadTextProto<dmue::serving::ServerConfig>(FLAGS_config);
-  if (config.ok()) {
-    if (absl::Status s = dmue::MergeTextProto(FLAGS_set, "--set", &*config); !s.ok()) config = s;
-  }
+  const absl::StatusOr<dmue::serving::ServerConfig> config =
+      dmue::serving::ServerConfigFromFlags([](dmue::serving::ServerConfig& c) {
+        c.set_batch_delay_us(0);  // one caller: nothing to wait for
+      });
   if (!config.ok()) {
     std::cerr << "error: " << config.status().message() << "\n";
-    return 2;
-  }
-  if (!FLAGS_model_path.empty()) config->set_model_path(FLAGS_model_path);
-  if (!FLAGS_model_spec.empty()) config->set_model_spec(FLAGS_model_spec);
-  if (!FLAGS_detector_dir.empty()) config->set_detector_dir(FLAGS_detector_dir);
-  config->set_batch_delay_us(0);  // one caller: nothing to wait for
-  if (absl::Status s = dmue::serving::ValidateServerConfig(*config); !s.ok()) {
-    std::cerr << "error: " << FLAGS_config << ": " << s.message() << "\n";
     return 2;
   }
   absl::StatusOr<std::unique_ptr<dmue::serving::ExpressionService>> service =

@@ -117,8 +117,13 @@ absl::Status ValidateServerConfig(const ServerConfig& config) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path) {
+absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path, const ServerConfigOverrides& overrides) {
   ASSIGN_OR_RETURN(ServerConfig config, LoadTextProto<ServerConfig>(path));
+  RETURN_IF_ERROR(MergeTextProto(overrides.set, "--set", &config));
+  if (!overrides.model_path.empty()) config.set_model_path(overrides.model_path);
+  if (!overrides.model_spec.empty()) config.set_model_spec(overrides.model_spec);
+  if (!overrides.detector_dir.empty()) config.set_detector_dir(overrides.detector_dir);
+  if (overrides.adjust) overrides.adjust(config);
   if (absl::Status s = ValidateServerConfig(config); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
   }

@@ -3,6 +3,7 @@
 #ifndef SERVING_SERVER_CONFIG_H_
 #define SERVING_SERVER_CONFIG_H_
 
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -17,8 +18,21 @@ absl::Status ValidateServerConfig(const ServerConfig& config);
 // max_inflight_requests, or half of http_threads (at least 1) when unset.
 int MaxInflightRequests(const ServerConfig& config);
 
-// Parses a text-format ServerConfig file and validates it.
-absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path);
+// What a command line changes in a ServerConfig file, shared by the server
+// and predict: `set` (text-format fields merged over the file; errors name
+// "--set"), then the per-field overrides (empty: the file's value), then
+// `adjust` for a binary's own flags.
+struct ServerConfigOverrides {
+  std::string set;
+  std::string model_path;
+  std::string model_spec;
+  std::string detector_dir;
+  std::function<void(ServerConfig&)> adjust;
+};
+
+// Parses a text-format ServerConfig file, applies `overrides` and validates
+// the result (errors start with the path).
+absl::StatusOr<ServerConfig> LoadServerConfig(const std::string& path, const ServerConfigOverrides& overrides = {});
 
 }  // namespace dmue::serving
 

@@ -113,6 +113,35 @@ TEST(ServerConfigTest, BundleOnlyConfigIsValid) {
   EXPECT_TRUE(ValidateServerConfig(config).ok()) << ValidateServerConfig(config);
 }
 
+// The command line's changes apply in order (--set, then the per-field
+// overrides, then the binary's own) and the result is validated.
+TEST(ServerConfigTest, OverridesApplyInOrderAndAreValidated) {
+  const std::string dir = std::getenv("TEST_TMPDIR") != nullptr ? std::getenv("TEST_TMPDIR") : "/tmp";
+  const std::string path = dir + "/overrides.pbtxt";
+  std::ofstream(path) << "model_path: \"file.pth\"\ndetector_dir: \"d\"\nport: 1\n";
+  ServerConfigOverrides overrides;
+  overrides.set = "model_path: 'set.pth' port: 2";
+  overrides.model_path = "flag.pth";
+  overrides.adjust = [](ServerConfig& c) { c.set_port(c.port() + 1); };
+  absl::StatusOr<ServerConfig> config = LoadServerConfig(path, overrides);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->model_path(), "flag.pth");
+  EXPECT_EQ(config->detector_dir(), "d");
+  EXPECT_EQ(config->port(), 3);
+
+  overrides.set = "no_such_field: 1";
+  config = LoadServerConfig(path, overrides);
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("--set"), std::string::npos) << config.status();
+
+  overrides.set = "";
+  overrides.adjust = [](ServerConfig& c) { c.set_port(-5); };
+  config = LoadServerConfig(path, overrides);
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("port"), std::string::npos) << config.status();
+  EXPECT_NE(config.status().message().find(path), std::string::npos) << config.status();
+}
+
 TEST(ServerConfigTest, MissingFileIsNamed) {
   const absl::StatusOr<ServerConfig> config = LoadServerConfig("/nonexistent/server.pbtxt");
   ASSERT_FALSE(config.ok());

@@ -17,24 +17,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "dmue/base/workspace.h"
-#include "dmue/config/text_proto.h"
 #include "glog/logging.h"
+#include "serving/config_flags.h"
 #include "serving/expression_service.h"
 #include "serving/grpc/grpc_server.h"
 #include "serving/http_server.h"
 #include "serving/metrics.h"
-#include "serving/server_config.h"
 #include "serving/web/index_html.h"
 
-DEFINE_string(config, "serving/configs/server.pbtxt", "ServerConfig text file (serving/server_config.proto)");
 DEFINE_int32(port, -1, "overrides ServerConfig.port when >= 0 (0: any free port)");
 DEFINE_int32(grpc_port, -1, "overrides ServerConfig.grpc_port when >= 0 (0: no gRPC)");
 DEFINE_string(host, "", "overrides ServerConfig.host");
-DEFINE_string(set, "",
-              "ServerConfig fields in text format merged over --config, e.g. --set='crop_flow: EXACT num_threads: 2'");
-DEFINE_string(model_path, "", "overrides ServerConfig.model_path");
-DEFINE_string(model_spec, "", "overrides ServerConfig.model_spec (default: the .spec.pbtxt beside the weights)");
-DEFINE_string(detector_dir, "", "overrides ServerConfig.detector_dir");
 
 int main(int argc, char** argv) {
   gflags::SetUsageMessage("DMUE inference server: --config=FILE");
@@ -45,23 +38,14 @@ int main(int argc, char** argv) {
     std::cerr << "server: " << s.message() << "\n";
     return 2;
   }
-  absl::StatusOr<dmue::serving::ServerConfig> config =
-      dmue::LoadTextProto<dmue::serving::ServerConfig>(FLAGS_config);
-  if (config.ok()) {
-    if (absl::Status s = dmue::MergeTextProto(FLAGS_set, "--set", &*config); !s.ok()) config = s;
-  }
+  const absl::StatusOr<dmue::serving::ServerConfig> config =
+      dmue::serving::ServerConfigFromFlags([](dmue::serving::ServerConfig& c) {
+        if (FLAGS_port >= 0) c.set_port(FLAGS_port);
+        if (FLAGS_grpc_port >= 0) c.set_grpc_port(FLAGS_grpc_port);
+        if (!FLAGS_host.empty()) c.set_host(FLAGS_host);
+      });
   if (!config.ok()) {
     std::cerr << "error: " << config.status().message() << "\n";
-    return 2;
-  }
-  if (FLAGS_port >= 0) config->set_port(FLAGS_port);
-  if (FLAGS_grpc_port >= 0) config->set_grpc_port(FLAGS_grpc_port);
-  if (!FLAGS_host.empty()) config->set_host(FLAGS_host);
-  if (!FLAGS_model_path.empty()) config->set_model_path(FLAGS_model_path);
-  if (!FLAGS_model_spec.empty()) config->set_model_spec(FLAGS_model_spec);
-  if (!FLAGS_detector_dir.empty()) config->set_detector_dir(FLAGS_detector_dir);
-  if (absl::Status s = dmue::serving::ValidateServerConfig(*config); !s.ok()) {
-    std::cerr << "error: " << FLAGS_config << ": " << s.message() << "\n";
     return 2;
   }
 
