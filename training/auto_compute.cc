@@ -13,7 +13,6 @@
 #include "dmue/base/status_macros.h"
 #include "dmue/bf16_support.h"
 #include "dmue/dmue_model.h"
-#include "dmue/losses.h"
 #include "dmue/optimizer.h"
 
 namespace dmue::training {
@@ -31,26 +30,24 @@ std::vector<ComputeTrial> Candidates(const torch::Device& device) {
   return trials;
 }
 
-// Eval-mode loss of a freshly seeded model: equal weights for every trial.
-double EvalLoss(DmueModel& model, const torch::Tensor& images, const torch::Tensor& labels,
-                const ComputeOptions& options) {
+// Eval-mode logits of a freshly seeded model (equal weights for every
+// trial), in float on the CPU.
+torch::Tensor EvalLogits(DmueModel& model, const torch::Tensor& images, const ComputeOptions& options) {
   torch::NoGradGuard no_grad;
   model->eval();
   ScopedAutocast autocast(options);
-  const double loss =
-      TargetCrossEntropy(model->ForwardEval(PrepareImages(images, options)), labels.to(options.device), {}, 0.0)
-          .item<double>();
+  torch::Tensor logits = model->ForwardEval(PrepareImages(images, options)).to(torch::kCPU, torch::kFloat);
   model->train();
-  return loss;
+  return logits;
 }
 
 absl::Status RunTrial(const ComputeProbe& probe, const torch::Tensor& images, const torch::Tensor& labels,
-                      ComputeTrial* trial, double* loss) {
+                      ComputeTrial* trial, torch::Tensor* logits) {
   torch::manual_seed(0);
   DmueModel model(probe.model);
   MoveToDevice(*model, trial->options.device);
   SetChannelsLast(*model, trial->options.channels_last);
-  *loss = EvalLoss(model, images, labels, trial->options);
+  *logits = EvalLogits(model, images, trial->options);
   OptimizerSettings settings;
   settings.kind = OptimizerSettings::Kind::kSgd;
   settings.lr1 = settings.lr2 = 0.0;  // timing only: the weights stay put
@@ -78,8 +75,8 @@ std::string ComputeChoice::Summary() const {
       parts.push_back(absl::StrCat(t.name, " not timed: ", t.skipped));
       continue;
     }
-    parts.push_back(absl::StrFormat("%s %.3f s/step (loss deviation %.2g%s)", t.name, t.seconds_per_step,
-                                    t.loss_deviation, t.within_bound ? "" : ", out of bound"));
+    parts.push_back(absl::StrFormat("%s %.3f s/step (logit deviation %.2g%s)", t.name, t.seconds_per_step,
+                                    t.output_deviation, t.within_bound ? "" : ", out of bound"));
   }
   const auto chosen = std::find_if(trials.begin(), trials.end(), [this](const ComputeTrial& t) {
     return t.options.precision == options.precision && t.options.channels_last == options.channels_last;
@@ -96,7 +93,7 @@ absl::StatusOr<ComputeChoice> ChooseTrainingCompute(const ComputeProbe& probe) {
   const torch::Tensor labels = torch::arange(probe.batch_size, torch::kInt64).remainder(C);
   ComputeChoice choice;
   choice.trials = Candidates(probe.device);
-  double reference_loss = 0;
+  torch::Tensor reference_logits;
   for (ComputeTrial& trial : choice.trials) {
     trial.skipped = ComputeUnavailable(trial.options);
     if (!trial.skipped.empty()) {
@@ -104,11 +101,13 @@ absl::StatusOr<ComputeChoice> ChooseTrainingCompute(const ComputeProbe& probe) {
       trial.within_bound = false;
       continue;
     }
-    double loss = 0;
-    RETURN_IF_ERROR(RunTrial(probe, images, labels, &trial, &loss));
-    if (&trial == &choice.trials.front()) reference_loss = loss;
-    trial.loss_deviation = std::abs(loss - reference_loss) / std::max(std::abs(reference_loss), 1e-12);
-    trial.within_bound = trial.loss_deviation <= probe.max_loss_deviation;
+    torch::Tensor logits;
+    RETURN_IF_ERROR(RunTrial(probe, images, labels, &trial, &logits));
+    if (&trial == &choice.trials.front()) reference_logits = logits;
+    trial.output_deviation =
+        (logits - reference_logits).norm().item<double>() / std::max(reference_logits.norm().item<double>(), 1e-30);
+    // NaN (an overflow) is out of bound too.
+    trial.within_bound = trial.output_deviation <= probe.max_output_deviation;
   }
   const ComputeTrial* best = &choice.trials.front();
   for (const ComputeTrial& t : choice.trials) {

@@ -24,7 +24,7 @@ TEST(AutoComputeTest, TimesEveryCandidateAndPicksTheFastestWithinBound) {
     absl::StatusOr<ComputeChoice> choice = ChooseTrainingCompute(SmallProbe(dmue));
     ASSERT_TRUE(choice.ok()) << choice.status();
     ASSERT_EQ(choice->trials.size(), 3u);
-    EXPECT_EQ(choice->trials[0].loss_deviation, 0.0);  // fp32 is the reference
+    EXPECT_EQ(choice->trials[0].output_deviation, 0.0);  // fp32 is the reference
     const ComputeTrial* chosen = nullptr;
     for (const ComputeTrial& t : choice->trials) {
       EXPECT_GT(t.seconds_per_step, 0) << t.name;
@@ -58,9 +58,21 @@ TEST(AutoComputeTest, Bfloat16IsTimedOnlyWhereItsKernelsExist) {
   }
 }
 
+// The deviation sees bf16's rounding (a scratch model's loss would not: its
+// tiny classifier makes every loss log(C)) and not channels-last's reordering.
+TEST(AutoComputeTest, DeviationSeesPrecisionNotLayout) {
+  absl::StatusOr<ComputeChoice> choice = ChooseTrainingCompute(SmallProbe(false));
+  ASSERT_TRUE(choice.ok()) << choice.status();
+  EXPECT_LT(choice->trials[1].output_deviation, 1e-4) << choice->Summary();
+  const ComputeTrial& bf16 = choice->trials[2];
+  if (!bf16.skipped.empty()) GTEST_SKIP() << "bf16 not timed here: " << bf16.skipped;
+  EXPECT_GT(bf16.output_deviation, 1e-4) << choice->Summary();
+  EXPECT_LT(bf16.output_deviation, 0.02) << choice->Summary();
+}
+
 TEST(AutoComputeTest, OutOfBoundCandidatesAreNotChosen) {
   ComputeProbe probe = SmallProbe(false);
-  probe.max_loss_deviation = -1;  // no candidate qualifies
+  probe.max_output_deviation = -1;  // no candidate qualifies
   absl::StatusOr<ComputeChoice> choice = ChooseTrainingCompute(probe);
   ASSERT_TRUE(choice.ok());
   // The fallback is the fp32 reference itself.
