@@ -61,13 +61,13 @@ def start(c):
     return f"from `{c['pretrained']}`" if c.get("pretrained") else "from scratch"
 
 
-def throughput(run_dir, warmup):
-    """Mean images/s of full cross-entropy and full DMUE epochs."""
+def throughput(run_dir, dmue_from):
+    """Mean images/s of full cross-entropy and full DMUE epochs; DMUE from epoch `dmue_from` (None: a CE run)."""
     ce, dmue = [], []
     for r in ferplus_results.read_metrics(run_dir):
         if r["kind"] != "epoch" or r["seconds"] < FULL_EPOCH_SECONDS:
             continue
-        (dmue if warmup and r["epoch"] >= warmup else ce).append(r["images_per_second"])
+        (dmue if dmue_from is not None and r["epoch"] >= dmue_from else ce).append(r["images_per_second"])
     mean = lambda v: sum(v) / len(v) if v else None
     return mean(ce), mean(dmue)
 
@@ -87,7 +87,7 @@ def summarise(run):
     row.update(c)
     row["what"] = variant(c)
     row["start"] = start(c)
-    row["ce_images_per_second"], row["dmue_images_per_second"] = throughput(run_dir, c["warmup"] if c["loss"] != "CROSS_ENTROPY" else 0)
+    row["ce_images_per_second"], row["dmue_images_per_second"] = throughput(run_dir, c["warmup"] if c["loss"] != "CROSS_ENTROPY" else None)
     row["audit"] = audit(run_dir)
     return row
 
