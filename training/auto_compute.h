@@ -4,8 +4,10 @@
 // the fastest whose eval-mode logits stay within `max_output_deviation`
 // (relative L2) of fp32's, on the run's device. Logits, not the loss: a
 // scratch model's classifier (std 0.001) makes every loss log(C) to seven
-// digits, whatever the precision, while its logits carry the trunk's rounding. Which is fastest depends on the CPU (bf16 was 2x faster than fp32
-// on an AMD EPYC and slower on an Intel Xeon), so it is measured, not assumed.
+// digits, whatever the precision, while its logits carry the trunk's
+// rounding. Which is fastest depends on the CPU (bf16 was 2x faster than
+// fp32 on an AMD EPYC, slower on one Intel Xeon and 2.5x faster on another
+// with AMX), so it is measured, not assumed.
 #ifndef TRAINING_AUTO_COMPUTE_H_
 #define TRAINING_AUTO_COMPUTE_H_
 

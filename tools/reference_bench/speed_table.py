@@ -94,8 +94,9 @@ def table(rows):
     return "\n".join(lines)
 
 
-def floor_table(reference, floor, modes):
+def floor_table(reference, floor):
     """Reference time beside the conv floor (roofline.py) of each case: the largest ratio the same arithmetic allows."""
+    modes = MODES.values()  # roofline.py names the modes as this script does
     header = ["case", "reference", "conv GFLOP", *[f"floor {m}" for m in modes], "largest possible ratio"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for key, r in floor.items():
@@ -155,7 +156,7 @@ def main():
     if floor:
         print("\nConv floor: every convolution of the case alone through the same oneDNN (roofline.py); "
               "reference / floor bounds the ratio any implementation of the same arithmetic can reach.\n")
-        print(floor_table(reference, floor, roofline.MODES))
+        print(floor_table(reference, floor))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"cpu": cpu, "started": started, "threads": args.threads,
