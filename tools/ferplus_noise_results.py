@@ -5,6 +5,8 @@ accuracy curves' source. Rows are run names under runs/noise/:
 
   python3 tools/ferplus_noise_results.py ce_clean dmue_clean ce_noise30 dmue_noise30 ...
   python3 tools/ferplus_noise_results.py --out evaluation/results/ferplus_identity id_ce_scratch ...
+  python3 tools/ferplus_noise_results.py --out DIR --curves run_a,run_b run_a run_b ...
+    (--curves: also draw DIR/valid_accuracy.png of those rows)
 
 Reads runs/noise/<run>/{metrics.jsonl, config.pbtxt}, <run>/eval/report.json and,
 where present, <run>/audit/audit_summary.json; writes nothing else. A run whose
@@ -14,7 +16,9 @@ had it) keeps its row from the committed results.json.
 import json
 import os
 import re
+import subprocess
 import sys
+import tempfile
 
 import ferplus_results
 
@@ -155,16 +159,44 @@ def row_for(run, committed, out):
     return committed[run]
 
 
+def draw_curves(rows, names, out):
+    """valid_accuracy.png of the rows named, from their committed per-epoch
+    accuracies (so rows whose run folders are gone still draw), through
+    //training:plot_runs (built under $BIN, default bazel-bin)."""
+    by_run = {r["run"]: r for r in rows}
+    missing = [n for n in names if n not in by_run]
+    if missing:
+        sys.exit(f"--curves names runs that are not rows: {', '.join(missing)}")
+    plot_runs = os.path.join(os.environ.get("BIN", "bazel-bin"), "training/plot_runs")
+    with tempfile.TemporaryDirectory() as tmp:
+        entries = []
+        for name in names:
+            os.makedirs(f"{tmp}/{name}")
+            with open(f"{tmp}/{name}/metrics.jsonl", "w") as f:
+                for epoch, acc in sorted(by_run[name]["accuracy_by_epoch"].items(), key=lambda kv: int(kv[0])):
+                    f.write(f'{{"kind":"eval","epoch":{epoch},"step":0,"accuracy":{acc}}}\n')
+            entries.append(f"{name}={tmp}/{name}")
+        subprocess.run([plot_runs, "--runs=" + ",".join(entries), "--metric=eval:accuracy",
+                        "--title=FERPlus Valid accuracy per epoch", "--y_label=accuracy (majority label)",
+                        f"--output={out}/valid_accuracy.png"], check=True)
+
+
 def main(args):
     out = OUT
-    if args[:1] == ["--out"]:
-        out, args = args[1], args[2:]
+    curves = []
+    while args[:1] in (["--out"], ["--curves"]):
+        if args[0] == "--out":
+            out = args[1]
+        else:
+            curves = args[1].split(",")
+        args = args[2:]
     os.makedirs(out, exist_ok=True)
     committed = committed_rows(out)
     rows = [row_for(run, committed, out) for run in args]
     with open(f"{out}/results.json", "w") as f:
         json.dump(rows, f, indent=2, sort_keys=True)
-    command = " ".join(["python3 tools/ferplus_noise_results.py"] + (["--out", out] if out != OUT else []) + args)
+    command = " ".join(["python3 tools/ferplus_noise_results.py"] + (["--out", out] if out != OUT else [])
+                       + (["--curves", ",".join(curves)] if curves else []) + args)
     with open(f"{out}/results.md", "w") as f:
         f.write("# DMUE and cross entropy on FERPlus: the runs of tools/ferplus_noise_study.sh\n\n")
         f.write(f"Written by `{command}` (commands and protocol in README.md of this folder).\n\n")
@@ -172,6 +204,8 @@ def main(args):
         if any(r["audit"] for r in rows):
             f.write("\n## Label audit of the training set\n\n" + audit_table(rows) + "\n")
     print(f"wrote {out}/results.md, results.json")
+    if curves:
+        draw_curves(rows, curves, out)
 
 
 if __name__ == "__main__":

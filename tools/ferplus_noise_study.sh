@@ -60,8 +60,10 @@ evaluate() {
   if [[ -n "${2:-}" ]]; then baseline=(--baseline_checkpoint="runs/noise/$2/final_inference.pth"); fi
   "${BIN}/dmue/convert_to_inference" --input="${run}/last.pth" --spec="${run}/best_inference.spec.pbtxt" \
     --output="${run}/final_inference.pth"
+  # fp32 pinned: AUTO picks bf16 on CPUs with fast bf16 (Intel AMX), and the
+  # committed figures compare runs across machines.
   "${BIN}/evaluation/evaluate" --checkpoint="${run}/final_inference.pth" --lmdb=runs/ferplus/val \
-    --list=runs/ferplus/val/labels.txt.soft --output_dir="${run}/eval"
+    --list=runs/ferplus/val/labels.txt.soft --precision=fp32 --output_dir="${run}/eval"
   # The audit of the training labels a DMUE run saw (noisy ones where it had
   # noise): mined distributions against the votes, and how many flipped labels
   # each ranking finds (a cross-entropy run's auxiliary branches are untrained:
