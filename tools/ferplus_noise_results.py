@@ -9,7 +9,7 @@ accuracy curves' source. Rows are run names under runs/noise/:
     (--curves: also draw DIR/valid_accuracy.png of those rows)
 
 Reads runs/noise/<run>/{metrics.jsonl, config.pbtxt}, <run>/eval/report.json and,
-where present, <run>/audit/audit_summary.json; writes nothing else. A run whose
+where present, <run>/audit/audit_summary.json; writes nothing but those outputs. A run whose
 folder is not here (run folders are not committed: an earlier session's machine
 had it) keeps its row from the committed results.json.
 """
