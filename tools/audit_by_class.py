@@ -20,6 +20,8 @@ import csv
 import sys
 from collections import defaultdict
 
+from ferplus_noise_results import num
+
 
 def read(path):
     with open(path, newline="") as f:
@@ -42,7 +44,10 @@ def summarise(rows):
     for label in sorted(by_label):
         group = by_label[label]
         n = len(group)
-        mean = lambda key: sum(float(r[key]) for r in group) / n  # noqa: E731
+
+        def mean(key):
+            return sum(float(r[key]) for r in group) / n
+
         mined = {c: mean(f"mined_{c}") for c in names}
         top = max(mined, key=mined.get)
         table.append({
@@ -56,18 +61,14 @@ def summarise(rows):
     return table
 
 
-def fmt(v, pattern="%.3f"):
-    return "n/a" if v is None else pattern % v
-
-
 def markdown(table):
     lines = ["| given label | images | score | in lowest-10% scores | p(label) main | p(label) baseline "
              "| mined top class (mass) | votes on label |",
              "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
     for t in table:
         lines.append(f"| {t['label']} | {t['n']:,} | {t['score']:.3f} | {100 * t['low_share']:.1f}% "
-                     f"| {t['p_label']:.3f} | {fmt(t['baseline'])} | {t['mined_top']} ({t['mined_top_mass']:.2f}) "
-                     f"| {fmt(t['votes_label'])} |")
+                     f"| {t['p_label']:.3f} | {num(t['baseline'])} | {t['mined_top']} ({t['mined_top_mass']:.2f}) "
+                     f"| {num(t['votes_label'])} |")
     return "\n".join(lines)
 
 
