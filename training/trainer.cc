@@ -98,8 +98,16 @@ absl::StatusOr<ComputeOptions> ChooseCompute(const TrainerConfig& config, const 
   return choice.options;
 }
 
-// The settings of every step of `epoch`: cross entropy during the warm-up (and
-// for a plain cross-entropy run), DMUE with the epoch's ramps after it.
+HeatMap ConfusionHeatMap(const EvalResult& eval, const std::string& tag, std::vector<std::string> class_names) {
+  HeatMap map;
+  map.title = absl::StrFormat("%s confusion (row-normalised), acc %.4f", tag, eval.metrics.accuracy);
+  map.row_labels = map.col_labels = std::move(class_names);
+  map.values = eval.confusion.RowNormalized();
+  return map;
+}
+
+}  // namespace
+
 StepSettings EpochStepSettings(const TrainerConfig& config, int64_t epoch, const ComputeOptions& compute) {
   StepSettings step;
   const bool dmue = config.loss() == TrainerConfig::DMUE && epoch >= config.ce_warmup_epochs();
@@ -110,21 +118,11 @@ StepSettings EpochStepSettings(const TrainerConfig& config, int64_t epoch, const
   step.weights.w = config.w();
   step.weights.gamma = config.gamma();
   step.weights.pairwise_uncertainty = config.pairwise_uncertainty();
-  step.weights.ramp_up = RampUp(dmue_epoch, config.ramp_a());
-  step.weights.ramp_down = RampDown(dmue_epoch, config.ramp_a());
+  step.weights.ramp_up = config.ramps() ? RampUp(dmue_epoch, config.ramp_a()) : 1.0;
+  step.weights.ramp_down = config.ramps() ? RampDown(dmue_epoch, config.ramp_a()) : 1.0;
   step.compute = compute;
   return step;
 }
-
-HeatMap ConfusionHeatMap(const EvalResult& eval, const std::string& tag, std::vector<std::string> class_names) {
-  HeatMap map;
-  map.title = absl::StrFormat("%s confusion (row-normalised), acc %.4f", tag, eval.metrics.accuracy);
-  map.row_labels = map.col_labels = std::move(class_names);
-  map.values = eval.confusion.RowNormalized();
-  return map;
-}
-
-}  // namespace
 
 struct Trainer::State {
   TrainerConfig config;

@@ -16,7 +16,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "dmue/compute.h"
 #include "dmue/metrics/metrics.h"
+#include "dmue/train_step.h"
 #include "training/trainer_config.pb.h"
 
 namespace dmue::training {
@@ -36,6 +38,11 @@ struct TrainSummary {
   double images_per_second = 0;  // training throughput incl. data loading
   bool stopped_early = false;    // RequestStop() or max_steps
 };
+
+// The settings of every step of `epoch`: cross entropy during the warm-up (and
+// for a plain cross-entropy run), DMUE with the epoch's ramps after it (ramps
+// count DMUE epochs; `ramps: false` holds both at 1).
+StepSettings EpochStepSettings(const TrainerConfig& config, int64_t epoch, const ComputeOptions& compute);
 
 class Trainer {
  public:

@@ -1,10 +1,12 @@
 // End-to-end trainer tests on a tiny synthetic LMDB made in the test: DMUE
 // with a CE warm-up runs, evaluates, writes its artefacts, resumes where it
-// stopped, stops cleanly on request, and rejects inconsistent configs; an
+// stopped, stops cleanly on request, and rejects inconsistent configs; each
+// epoch's step settings follow the warm-up and the ramps (or hold them off); an
 // explicit device "cpu" trains exactly as the default, and a CUDA device this
 // LibTorch cannot use fails Create with the reason.
 #include "training/trainer.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -13,6 +15,7 @@
 #include <torch/cuda.h>
 
 #include "datasets/testing/synthetic_lmdb.h"
+#include "dmue/schedule.h"
 #include "gtest/gtest.h"
 #include "training/metrics_log.h"
 
@@ -67,6 +70,44 @@ TrainerConfig SmallConfig(const std::string& output_dir) {
   config.set_log_every_batches(1);
   config.set_num_threads(1);
   return config;
+}
+
+TEST(EpochStepSettingsTest, WarmUpThenDmueWithRampsCountedFromItsFirstEpoch) {
+  TrainerConfig config;
+  config.set_ce_warmup_epochs(2);
+  config.set_ramp_a(3);
+  config.set_label_smoothing(0.1);
+  const ComputeOptions compute;
+  for (int64_t epoch = 0; epoch < 2; ++epoch) {
+    const StepSettings step = EpochStepSettings(config, epoch, compute);
+    EXPECT_EQ(step.loss, StepLoss::kCrossEntropy) << "epoch " << epoch;
+    EXPECT_DOUBLE_EQ(step.label_smoothing, 0.1);
+  }
+  for (int64_t epoch = 2; epoch < 7; ++epoch) {
+    const StepSettings step = EpochStepSettings(config, epoch, compute);
+    EXPECT_EQ(step.loss, StepLoss::kDmue) << "epoch " << epoch;
+    EXPECT_DOUBLE_EQ(step.weights.ramp_up, RampUp(epoch - 2, 3)) << "epoch " << epoch;
+    EXPECT_DOUBLE_EQ(step.weights.ramp_down, RampDown(epoch - 2, 3)) << "epoch " << epoch;
+  }
+  EXPECT_NEAR(EpochStepSettings(config, 2, compute).weights.ramp_up, std::exp(-5.0), 1e-12);
+}
+
+TEST(EpochStepSettingsTest, RampsOffGiveBothLossesFullWeightFromTheStart) {
+  TrainerConfig config;
+  config.set_ramp_a(3);
+  config.set_ramps(false);
+  for (int64_t epoch = 0; epoch < 6; ++epoch) {
+    const StepSettings step = EpochStepSettings(config, epoch, ComputeOptions{});
+    EXPECT_EQ(step.loss, StepLoss::kDmue);
+    EXPECT_EQ(step.weights.ramp_up, 1.0) << "epoch " << epoch;
+    EXPECT_EQ(step.weights.ramp_down, 1.0) << "epoch " << epoch;
+  }
+}
+
+TEST(EpochStepSettingsTest, CrossEntropyRunsNeverTakeADmueStep) {
+  TrainerConfig config;
+  config.set_loss(TrainerConfig::CROSS_ENTROPY);
+  EXPECT_EQ(EpochStepSettings(config, 5, ComputeOptions{}).loss, StepLoss::kCrossEntropy);
 }
 
 TEST(TrainerTest, TrainsEvaluatesAndWritesArtefacts) {
