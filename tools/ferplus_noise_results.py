@@ -42,6 +42,7 @@ def config_fields(run_dir):
         "w": float(field("w", "0.5")),
         "gamma": float(field("gamma", "1000")),
         "train_heads": field("train_heads", "false") == "true",
+        "ramps": field("ramps", "true") == "true",
         "pretrained": field("pretrained", ""),
     }
 
@@ -56,6 +57,8 @@ def variant(c):
         parts.append("without L_soft")
     if c["gamma"] == 0:
         parts.append("without SP-KD")
+    if not c.get("ramps", True):
+        parts.append("without the ramps")
     if c.get("train_heads"):
         parts.append("pairwise-uncertainty MLP trained")
     return ", ".join(parts)
