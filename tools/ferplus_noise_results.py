@@ -6,16 +6,20 @@ accuracy curves' source. Rows are run names under runs/noise/:
   python3 tools/ferplus_noise_results.py ce_clean dmue_clean ce_noise30 dmue_noise30 ...
   python3 tools/ferplus_noise_results.py --out evaluation/results/ferplus_identity id_ce_scratch ...
   python3 tools/ferplus_noise_results.py --out DIR --curves run_a,run_b run_a run_b ...
-    (--curves: also draw DIR/valid_accuracy.png of those rows)
+    (--curves: also draw DIR/valid_accuracy.png of those rows; --curves NAME=run_a,run_b
+    draws DIR/valid_accuracy_NAME.png titled NAME instead; repeat it for several figures,
+    at most 8 runs each so every curve has its own colour)
 
 Reads runs/noise/<run>/{metrics.jsonl, config.pbtxt}, <run>/eval/report.json and,
-where present, <run>/audit/audit_summary.json; writes nothing but those outputs. A run whose
+where present, <run>/audit/audit_summary.json and <run>/machine.txt (the CPU each
+training step ran on, written by the study script); writes nothing but those outputs. A run whose
 folder is not here (run folders are not committed: an earlier session's machine
 had it) keeps its row from the committed results.json.
 """
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -24,6 +28,7 @@ import ferplus_results
 
 OUT = "evaluation/results/ferplus_noise"
 FULL_EPOCH_SECONDS = 60  # shorter epoch records are resumed fragments
+MAX_CURVES = 8  # plot_runs' distinct colours
 
 
 def config_fields(run_dir):
@@ -44,6 +49,7 @@ def config_fields(run_dir):
         "train_heads": field("train_heads", "false") == "true",
         "ramps": field("ramps", "true") == "true",
         "pretrained": field("pretrained", ""),
+        "threads": int(field("num_threads", "2")),  # the proto's default
     }
 
 
@@ -79,6 +85,15 @@ def throughput(run_dir, dmue_from):
     return mean(ce), mean(dmue)
 
 
+def machine(run_dir):
+    """The CPU(s) the run trained on, or None for runs from before machine.txt."""
+    path = f"{run_dir}/machine.txt"
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return " then ".join(line.strip() for line in f if line.strip()) or None
+
+
 def audit(run_dir):
     path = f"{run_dir}/audit/audit_summary.json"
     if not os.path.exists(path):
@@ -96,6 +111,7 @@ def summarise(run):
     row["start"] = start(c)
     row["ce_images_per_second"], row["dmue_images_per_second"] = throughput(run_dir, c["warmup"] if c["loss"] != "CROSS_ENTROPY" else None)
     row["audit"] = audit(run_dir)
+    row["machine"] = machine(run_dir)
     return row
 
 
@@ -107,11 +123,15 @@ def num(v, pattern="%.3f"):
     return "n/a" if v is None else pattern % v
 
 
+def threads(n):
+    return "threads not recorded" if n is None else f"{n} thread{'s' if n != 1 else ''}"
+
+
 def results_table(rows):
     lines = [
         "| noise | run | start | epochs | Valid acc (final) | best (epoch) | mean per-class | macro F1 | KL / JS to votes "
-        "| train time | images/s CE / DMUE epochs |",
-        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| train time | images/s CE / DMUE epochs | CPU, threads |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in rows:
         lines.append(
@@ -119,7 +139,8 @@ def results_table(rows):
             f"| **{pct(r['valid_accuracy_final'])}** "
             f"| {pct(r['valid_accuracy_best'])} ({r['best_epoch']}) | {pct(r['mean_class_accuracy'])} | {r['macro_f1']:.3f} "
             f"| {num(r['kl_votes'])} / {num(r['js_votes'])} | {r['train_hours']:.2f} h "
-            f"| {num(r['ce_images_per_second'], '%.0f')} / {num(r['dmue_images_per_second'], '%.0f')} |")
+            f"| {num(r['ce_images_per_second'], '%.0f')} / {num(r['dmue_images_per_second'], '%.0f')} "
+            f"| {r.get('machine') or 'not recorded'}, {threads(r.get('threads'))} |")
     return "\n".join(lines)
 
 
@@ -162,14 +183,24 @@ def row_for(run, committed, out):
     return committed[run]
 
 
-def draw_curves(rows, names, out):
-    """valid_accuracy.png of the rows named, from their committed per-epoch
-    accuracies (so rows whose run folders are gone still draw), through
-    //training:plot_runs (built under $BIN, default bazel-bin)."""
+def parse_curves(value):
+    """'run_a,run_b' -> (None, [...]); 'NAME=run_a,run_b' -> ('NAME', [...])."""
+    title, _, names = value.rpartition("=")
+    names = [n for n in names.split(",") if n]
+    if not names or len(names) > MAX_CURVES:
+        sys.exit(f"--curves {value}: give 1 to {MAX_CURVES} runs (plot_runs has {MAX_CURVES} distinct colours)")
+    return title or None, names
+
+
+def draw_curves(rows, title, names, out):
+    """valid_accuracy[_title].png of the rows named, from their committed
+    per-epoch accuracies (so rows whose run folders are gone still draw),
+    through //training:plot_runs (built under $BIN, default bazel-bin)."""
     by_run = {r["run"]: r for r in rows}
     missing = [n for n in names if n not in by_run]
     if missing:
         sys.exit(f"--curves names runs that are not rows: {', '.join(missing)}")
+    stem = "valid_accuracy" + (f"_{re.sub(r'[^A-Za-z0-9]+', '_', title).strip('_').lower()}" if title else "")
     plot_runs = os.path.join(os.environ.get("BIN", "bazel-bin"), "training/plot_runs")
     with tempfile.TemporaryDirectory() as tmp:
         entries = []
@@ -180,8 +211,8 @@ def draw_curves(rows, names, out):
                     f.write(f'{{"kind":"eval","epoch":{epoch},"step":0,"accuracy":{acc}}}\n')
             entries.append(f"{name}={tmp}/{name}")
         subprocess.run([plot_runs, "--runs=" + ",".join(entries), "--metric=eval:accuracy",
-                        "--title=FERPlus Valid accuracy per epoch", "--y_label=accuracy (majority label)",
-                        f"--output={out}/valid_accuracy.png"], check=True)
+                        "--title=FERPlus Valid accuracy per epoch" + (f": {title}" if title else ""),
+                        "--y_label=accuracy (majority label)", f"--output={out}/{stem}.png"], check=True)
 
 
 def main(args):
@@ -191,7 +222,7 @@ def main(args):
         if args[0] == "--out":
             out = args[1]
         else:
-            curves = args[1].split(",")
+            curves.append(parse_curves(args[1]))
         args = args[2:]
     os.makedirs(out, exist_ok=True)
     committed = committed_rows(out)
@@ -199,7 +230,9 @@ def main(args):
     with open(f"{out}/results.json", "w") as f:
         json.dump(rows, f, indent=2, sort_keys=True)
     command = " ".join(["python3 tools/ferplus_noise_results.py"] + (["--out", out] if out != OUT else [])
-                       + (["--curves", ",".join(curves)] if curves else []) + args)
+                       + [part for title, names in curves
+                          for part in ("--curves", shlex.quote((f"{title}=" if title else "") + ",".join(names)))]
+                       + args)
     with open(f"{out}/results.md", "w") as f:
         f.write("# DMUE and cross entropy on FERPlus: the runs of tools/ferplus_noise_study.sh\n\n")
         f.write(f"Written by `{command}` (commands and protocol in README.md of this folder).\n\n")
@@ -207,8 +240,8 @@ def main(args):
         if any(r["audit"] for r in rows):
             f.write("\n## Label audit of the training set\n\n" + audit_table(rows) + "\n")
     print(f"wrote {out}/results.md, results.json")
-    if curves:
-        draw_curves(rows, curves, out)
+    for title, names in curves:
+        draw_curves(rows, title, names, out)
 
 
 if __name__ == "__main__":

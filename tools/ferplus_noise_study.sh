@@ -20,7 +20,9 @@
 # that state into the DMUE run (which resumes at epoch 5 with DMUE), then rerun
 # the CE run's `train` without max_steps to finish it.
 # Runs land in runs/noise/<name>; rerunning a step resumes it. Pack the data
-# first (tools/train_ferplus.sh step 1).
+# first (tools/train_ferplus.sh step 1). Each train step appends the CPU it ran
+# on to <name>/machine.txt (a resumed run may have run on more than one), so
+# images/s figures are read against their machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Built binaries (bazel build //training:train //evaluation:audit //evaluation:evaluate
@@ -29,11 +31,32 @@ cd "$(dirname "$0")/.."
 BIN="${BIN:-bazel-bin}"
 EPOCHS="${EPOCHS:-10}"
 
+# One line naming this CPU and its widest vector units, e.g.
+# "AMD EPYC 7B13 (family 25 model 1, AVX2)".
+cpu_line() {
+  local name family model isa="no AVX2"
+  name="$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  family="$(grep -m1 '^cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')"
+  model="$(grep -m1 '^model\s*:' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')"
+  if grep -qw amx_tile /proc/cpuinfo; then isa="AVX-512 + AMX"
+  elif grep -qw avx512f /proc/cpuinfo; then isa="AVX-512"
+  elif grep -qw avx2 /proc/cpuinfo; then isa="AVX2"; fi
+  echo "${name:-unknown CPU} (family ${family:-?} model ${model:-?}, ${isa})"
+}
+
+record_machine() {
+  local file="$1/machine.txt" line
+  line="$(cpu_line)"
+  mkdir -p "$1"
+  if [[ ! -f "${file}" ]] || [[ "$(tail -n 1 "${file}")" != "${line}" ]]; then echo "${line}" >> "${file}"; fi
+}
+
 train() {
   local name="$1" loss="$2" rate="$3" extra="${4:-}"
   local noise=""
   if [[ "${rate}" != "0" ]]; then noise="label_noise_rate: ${rate} label_noise_seed: 1"; fi
   mkdir -p runs/noise
+  record_machine "runs/noise/${name}"
   "${BIN}/training/train" --config="training/configs/ferplus_${loss}.pbtxt" \
     --set="max_epoch: ${EPOCHS} output_dir: 'runs/noise/${name}' train_data { min_per_class: 2 ${noise} } ${extra}" \
     >> "runs/noise/${name}.log" 2>&1
